@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interface of the `lw` command-line tool: the subcommands and the
+ * small helpers they share (errors, option values, connection, signals,
+ * header blocks, message printing). Not installed.
+ */
+#ifndef LW_CLI_H
+#define LW_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <lightwire/lightwire.h>
+
+/* Exit codes of every subcommand. */
+enum {
+	LW_EXIT_OK = 0,
+	LW_EXIT_FAIL = 1,	/* the command ran and failed */
+	LW_EXIT_USAGE = 2,	/* bad command line */
+};
+
+/* Options common to every subcommand, taken out of argv by lw_main.c. */
+struct lw_cli {
+	const char *domain;	/* --domain; NULL lets the library use $LW_DOMAIN */
+	const char *cmd;	/* subcommand name */
+};
+
+/* Subcommands: argv[0] is the subcommand name; they return an exit code. */
+int lw_cmd_pub(const struct lw_cli *g, int argc, char **argv);
+int lw_cmd_sub(const struct lw_cli *g, int argc, char **argv);
+int lw_cmd_req(const struct lw_cli *g, int argc, char **argv);
+int lw_cmd_reply(const struct lw_cli *g, int argc, char **argv);
+int lw_cmd_stats(const struct lw_cli *g, int argc, char **argv);
+int lw_cmd_bench(const struct lw_cli *g, int argc, char **argv);
+
+/* Set by SIGINT/SIGTERM once lw_cli_catch_signals() ran. */
+extern volatile sig_atomic_t lw_cli_stop;
+
+/* How long a receive loop waits at most before it looks at lw_cli_stop:
+ * lw_next() sleeps through signals, so this bounds the exit latency. */
+#define LW_CLI_POLL_MS 100
+
+/* Prints "lw: <what>: <lw_strerror(rc)>: <lw_errmsg()>" to stderr and
+ * returns LW_EXIT_FAIL. */
+int lw_cli_fail(const char *what, int rc);
+
+/* Prints "lw <cmd>: <message>" and a hint to stderr; returns LW_EXIT_USAGE. */
+int lw_cli_usage_error(const struct lw_cli *g, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Connects with the common options, naming the client "lw-<cmd>".
+ * Prints the error itself; returns LW_OK or the lw_status. */
+int lw_cli_connect(const struct lw_cli *g, enum lw_wait_mode wait, lw_conn **out);
+
+/* Decimal (or 0x) integers with optional k/M/G (x1000) suffix; -1 on error. */
+int lw_cli_parse_u64(const char *s, uint64_t *out);
+/* lw_cli_parse_u64() bounded to [0, INT_MAX]. */
+int lw_cli_parse_int(const char *s, int *out);
+
+/* Installs SIGINT/SIGTERM handlers that set lw_cli_stop (no SA_RESTART)
+ * and ignores SIGPIPE so a closed stdout is an error we can clean up after. */
+void lw_cli_catch_signals(void);
+
+uint64_t lw_cli_now_ns(void);
+
+/* A NATS/1.0 header block built from -H Key:Value options. */
+struct lw_cli_hdr {
+	char *buf;
+	size_t len;	/* 0 until the first header is added */
+	size_t cap;
+};
+
+/* Adds "Key:Value" (the value may start with spaces); -1 when malformed. */
+int lw_cli_hdr_add(struct lw_cli_hdr *h, const char *kv);
+void lw_cli_hdr_free(struct lw_cli_hdr *h);
+
+/* True when @p s contains the {{Count}} template (also {{.Count}} and
+ * {{ Count }}, the spellings the nats CLI has used). */
+bool lw_cli_has_template(const char *s);
+/* Copies @p tmpl into @p dst (at most @p cap bytes, no NUL added) with each
+ * template replaced by @p n; returns the length. */
+size_t lw_cli_expand(char *dst, size_t cap, const char *tmpl, uint64_t n);
+/* Room lw_cli_expand() may need for @p tmpl. */
+size_t lw_cli_expand_room(const char *tmpl);
+
+/* Prints one received message to stdout as `lw sub` does: nats-style
+ * "[#n] Received on ..." block, or the bare payload with @p raw. Flushes
+ * stdout so a reader of a pipe sees each message at once. Returns 0, or
+ * -1 when stdout is gone (EPIPE) or failing. */
+int lw_cli_print_msg(const lw_msg *m, uint64_t n, bool raw, bool headers);
+
+/* Parses block|drop-oldest|drop-newest; -1 when unknown. */
+int lw_cli_parse_policy(const char *s, enum lw_slow_policy *out);
+const char *lw_cli_policy_name(enum lw_slow_policy p);
+
+#endif

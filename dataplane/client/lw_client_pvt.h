@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * liblightwire internals shared by the client source files.
+ * Not for direct inclusion by users.
+ */
+#ifndef LW_CLIENT_PVT_H
+#define LW_CLIENT_PVT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <lightwire/client.h>
+#include <lightwire/stats.h>
+
+#include "lw_domain.h"
+#include "lw_err.h"
+#include "lw_pool.h"
+
+struct lw_msg {
+	lw_conn *c;
+	lw_sub *sub;
+	struct lw_slot *slot;
+	uint32_t slot_id;
+	uint32_t held_idx;
+};
+
+struct lw_sub {
+	lw_conn *c;
+	uint32_t idx;
+	uint32_t gen;
+	struct lw_sub_rec *rec;
+	struct lw_ring *ring;
+	lw_msg_cb cb;
+	void *cb_arg;
+	atomic_bool closed;
+	lw_sub *next;          /* conn's list, under subs_lock */
+};
+
+struct lw_conn {
+	struct lw_domain dom;
+	char domain[LW_NAME_MAX];
+	struct lw_conn_opts opts;
+	uint32_t idx;
+	struct lw_client_rec *rec;
+	_Atomic uint32_t *held;   /* this client's held table in the domain */
+	uint32_t held_max;
+	/* Free held entries: a Treiber stack of indices, tag in the top half
+	 * against ABA (several threads may publish and free at once). */
+	_Atomic uint64_t held_top;
+	uint32_t *held_next;
+	struct lw_msg *msgs;      /* one per held entry */
+	atomic_bool closed;
+
+	pthread_mutex_t ctl_lock; /* one control request at a time */
+
+	pthread_mutex_t subs_lock; /* recursive: callbacks may unsubscribe */
+	lw_sub *subs;
+	uint32_t n_cb_subs;
+	uint32_t subs_gen;        /* bumped on every list change */
+	pthread_t dispatcher;
+	bool dispatcher_running;
+	atomic_bool dispatcher_stop;
+
+	pthread_mutex_t req_lock; /* one outstanding request at a time */
+	lw_sub *inbox;
+	char inbox_prefix[48];
+	uint64_t req_seq;
+};
+
+/* Held table (lw_conn.c). */
+int lw_held_get(lw_conn *c, uint32_t slot_id, uint32_t *idx);
+void lw_held_put(lw_conn *c, uint32_t idx);
+/* Drops the reference a held entry stands for: clear first, then put. */
+void lw_held_release(lw_conn *c, uint32_t idx);
+
+/* Control request to lwd; fills c->rec->resp. Caller holds nothing. */
+int lw_ctl_call(lw_conn *c, const struct lw_ctl_req *req, struct lw_ctl_resp *resp);
+
+/* Publish a slot already holding its message (lw_pub.c). Consumes the
+ * held entry @p held_idx whatever happens. */
+int lw_deliver(lw_conn *c, uint32_t slot_id, uint32_t held_idx);
+
+/* Wakes receivers of client @p owner if any sleep. */
+static inline void lw_wake_client(lw_conn *c, uint32_t owner)
+{
+	struct lw_client_rec *r = lw_dom_client(&c->dom, owner);
+
+	if (atomic_load_explicit(&r->waiters, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&r->wake_seq, 1, memory_order_release);
+		lw_futex_wake(&r->wake_seq, 1 << 30);
+	}
+}
+
+/* Dispatcher thread for callback subscriptions (lw_sub.c). */
+int lw_dispatcher_start(lw_conn *c);
+void lw_dispatcher_stop(lw_conn *c);
+
+/* Takes one message from @p s without waiting: LW_OK / LW_EAGAIN / LW_ELIMIT. */
+int lw_sub_try(lw_sub *s, lw_msg **out);
+
+/* Frees a lw_sub after lwd dropped it (or the conn is closing). */
+int lw_sub_close(lw_sub *s, bool tell_lwd);
+
+static inline bool lw_domain_ready(const lw_conn *c)
+{
+	return atomic_load_explicit(&c->dom.hdr->state, memory_order_relaxed) == LW_DOM_READY;
+}
+
+static inline void lw_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+#endif

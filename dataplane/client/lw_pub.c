@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The publish path: subject check -> slot -> match in the shared subject
+ * tree -> enqueue a descriptor into each subscriber's ring -> wake sleepers.
+ * No broker hop, no lock, no system call unless a receiver sleeps or a
+ * LW_SLOW_BLOCK subscriber is full.
+ *
+ * Subscriptions can be closed while we publish. The tree's sequence lock
+ * gives a consistent match; our client record's epoch keeps lwd from
+ * recycling a matched subscription's ring until we leave (epoch-based
+ * reclamation, see lwd's reaper).
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lw_client_pvt.h"
+
+/* Match output, per thread: sized to the domain's subscription capacity
+ * the first time (cold), never reallocated on the hot path after. */
+static _Thread_local uint32_t *tl_targets;
+static _Thread_local uint32_t tl_cap;
+
+static uint32_t *targets_for(const lw_conn *c)
+{
+	uint32_t need = c->dom.hdr->cfg.max_subs;
+
+	if (tl_cap < need) {
+		uint32_t *t = realloc(tl_targets, need * sizeof(*t));
+
+		if (t == NULL)
+			return NULL;
+		tl_targets = t;
+		tl_cap = need;
+	}
+	return tl_targets;
+}
+
+static void backoff(uint32_t *spins)
+{
+	struct timespec ts = { 0, 50000 };
+
+	if (++*spins < 256)
+		lw_cpu_relax();
+	else if (*spins < 512)
+		sched_yield();
+	else
+		nanosleep(&ts, NULL);
+}
+
+/* Ring full on a LW_SLOW_BLOCK subscription: wait for room. */
+static int enqueue_blocking(lw_conn *c, struct lw_sub_rec *sr, struct lw_ring *r, uint32_t id)
+{
+	uint64_t deadline = lw_now_ns() + (uint64_t)c->opts.block_timeout_ms * 1000000ull;
+	uint32_t spins = 0;
+
+	atomic_fetch_add_explicit(&sr->blocked, 1, memory_order_relaxed);
+	for (;;) {
+		/* The owner may be asleep with a full ring: make sure it wakes. */
+		atomic_thread_fence(memory_order_seq_cst);
+		lw_wake_client(c, sr->owner);
+		backoff(&spins);
+		if (lw_ring_enqueue(r, id))
+			return LW_OK;
+		if (atomic_load_explicit(&sr->state, memory_order_relaxed) != LW_SUB_ACTIVE ||
+		    !lw_domain_ready(c))
+			return LW_ECLOSED;
+		if ((spins & 63) == 0 && lw_now_ns() > deadline)
+			return LW_ETIMEDOUT;
+	}
+}
+
+static int enqueue_one(lw_conn *c, struct lw_sub_rec *sr, struct lw_ring *r, uint32_t id)
+{
+	uint64_t old;
+
+	if (__builtin_expect(lw_ring_enqueue(r, id), 1))
+		return LW_OK;
+	switch (sr->policy) {
+	case LW_SLOW_DROP_OLDEST:
+		/* Bounded: other publishers may refill the room we make. */
+		for (int i = 0; i < 8; i++) {
+			if (lw_ring_dequeue(r, &old)) {
+				lw_pool_put(&c->dom, (uint32_t)old);
+				atomic_fetch_add_explicit(&sr->dropped, 1, memory_order_relaxed);
+			}
+			if (lw_ring_enqueue(r, id))
+				return LW_OK;
+		}
+		break;
+	case LW_SLOW_BLOCK:
+		return enqueue_blocking(c, sr, r, id);
+	default:
+		break;
+	}
+	atomic_fetch_add_explicit(&sr->dropped, 1, memory_order_relaxed);
+	return LW_EAGAIN;
+}
+
+int lw_deliver(lw_conn *c, uint32_t id, uint32_t held_idx)
+{
+	const struct lw_domain *d = &c->dom;
+	struct lw_slot *s = lw_slot_ptr(d, id);
+	uint32_t *t = targets_for(c);
+	int n, delivered = 0, status = LW_OK;
+
+	if (t == NULL) {
+		lw_held_release(c, held_idx);
+		return LW_SET_ERR(LW_ENOMEM, "match buffer");
+	}
+	/* Enter: seq_cst exchange so lwd, scanning epochs after it unlinked a
+	 * subscription and advanced the epoch, either sees us or we see the
+	 * tree without that subscription. */
+	atomic_exchange_explicit(&c->rec->epoch,
+				 atomic_load_explicit(&d->hdr->epoch, memory_order_relaxed),
+				 memory_order_seq_cst);
+	n = lw_stree_match(d->tree, lw_slot_subject(s), s->subj_len, t, tl_cap);
+	if (n < 0) {
+		atomic_store_explicit(&c->rec->epoch, 0, memory_order_release);
+		lw_held_release(c, held_idx);
+		return LW_SET_ERR(n, "matching '%s'", lw_slot_subject(s));
+	}
+	/* All references first: a fast reader may free before we finish. */
+	atomic_fetch_add_explicit(&s->refcnt, (uint32_t)n, memory_order_relaxed);
+	for (int i = 0; i < n; i++) {
+		struct lw_sub_rec *sr = lw_dom_sub(d, t[i]);
+		int rc;
+
+		if (atomic_load_explicit(&sr->state, memory_order_acquire) != LW_SUB_ACTIVE) {
+			lw_pool_put(d, id);
+			t[i] = UINT32_MAX;
+			continue;
+		}
+		rc = enqueue_one(c, sr, lw_dom_sub_ring(d, t[i]), id);
+		if (rc != LW_OK) {
+			lw_pool_put(d, id);
+			if (rc == LW_ETIMEDOUT)
+				status = LW_SET_ERR(LW_ETIMEDOUT,
+						    "subscriber '%s' stayed full for %u ms",
+						    sr->subject, c->opts.block_timeout_ms);
+			t[i] = UINT32_MAX;
+			continue;
+		}
+		atomic_fetch_add_explicit(&sr->delivered, 1, memory_order_relaxed);
+		t[i] = sr->owner;
+		delivered++;
+	}
+	/* Leave. The exchange is also the full barrier between our ring
+	 * stores and the waiters loads below (receivers do the mirror image:
+	 * waiters++, then re-check the ring). */
+	atomic_exchange_explicit(&c->rec->epoch, 0, memory_order_seq_cst);
+	for (int i = 0; i < n; i++)
+		if (t[i] != UINT32_MAX && t[i] < d->hdr->cfg.max_clients)
+			lw_wake_client(c, t[i]);
+	lw_held_release(c, held_idx);
+	atomic_fetch_add_explicit(&c->rec->published, 1, memory_order_relaxed);
+	if (n == 0)
+		atomic_fetch_add_explicit(&d->hdr->msgs_no_interest, 1, memory_order_relaxed);
+	return status != LW_OK ? status : delivered;
+}
+
+static int check_subject(const char *what, const char *subj, size_t *len)
+{
+	size_t n = strnlen(subj, LW_SUBJECT_MAX + 1);
+	int rc;
+
+	if (n > LW_SUBJECT_MAX)
+		return LW_SET_ERR(LW_EBADSUBJECT, "%s subject longer than %d bytes", what,
+				  LW_SUBJECT_MAX);
+	rc = lw_subj_validate(subj, n, 0);
+	if (rc != LW_OK) {
+		LW_APPEND_ERR("%s subject", what);
+		return rc;
+	}
+	*len = n;
+	return LW_OK;
+}
+
+static int take_slot(lw_conn *c, size_t room, uint32_t *id, uint32_t *hidx)
+{
+	int rc = lw_pool_alloc(&c->dom, room, id);
+
+	if (rc == LW_ENOMEM) {
+		atomic_fetch_add_explicit(&c->dom.hdr->pool_exhausted, 1, memory_order_relaxed);
+		return LW_SET_ERR(LW_ENOMEM, "no free slot of %zu bytes in domain '%s'"
+				  " (slow subscribers hold them? see lw stats)", room, c->domain);
+	}
+	if (rc != LW_OK)
+		return LW_SET_ERR(rc, "no size class holds %zu bytes", room);
+	rc = lw_held_get(c, *id, hidx);
+	if (rc != LW_OK) {
+		lw_pool_put(&c->dom, *id);
+		return LW_SET_ERR(rc, "this connection holds %u slots already: free messages",
+				  c->held_max);
+	}
+	return LW_OK;
+}
+
+int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
+{
+	size_t slen, rlen = 0, room;
+	uint32_t id, hidx;
+	struct lw_slot *s;
+	int rc;
+
+	if (c == NULL || m == NULL || m->subject == NULL || (m->len && m->data == NULL) ||
+	    (m->hdr_len && m->hdr == NULL))
+		return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL argument");
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
+		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
+	rc = check_subject("publish", m->subject, &slen);
+	if (rc != LW_OK)
+		return rc;
+	if (m->reply != NULL && m->reply[0] != '\0') {
+		rc = check_subject("reply", m->reply, &rlen);
+		if (rc != LW_OK)
+			return rc;
+	}
+	if (m->hdr_len + m->len > c->dom.hdr->cfg.max_payload)
+		return LW_SET_ERR(LW_ETOOBIG, "payload of %zu bytes exceeds max_payload %u",
+				  m->hdr_len + m->len, c->dom.hdr->cfg.max_payload);
+	if (m->hdr_len && (m->hdr_len < 10 || memcmp(m->hdr, "NATS/1.0", 8) != 0))
+		return LW_SET_ERR(LW_EINVAL, "headers must start with \"NATS/1.0\"");
+	room = slen + 1 + rlen + 1 + m->hdr_len + m->len;
+	rc = take_slot(c, room, &id, &hidx);
+	if (rc != LW_OK)
+		return rc;
+	s = lw_slot_ptr(&c->dom, id);
+	s->owner = c->idx;
+	s->subj_len = (uint16_t)slen;
+	s->reply_len = (uint16_t)rlen;
+	s->hdr_len = (uint32_t)m->hdr_len;
+	s->data_len = (uint32_t)m->len;
+	s->data_off = (uint32_t)(slen + 1 + rlen + 1 + m->hdr_len);
+	s->ts_ns = 0;
+	memcpy(s->bytes, m->subject, slen + 1);
+	s->bytes[slen + 1 + rlen] = '\0';
+	if (rlen)
+		memcpy(s->bytes + slen + 1, m->reply, rlen);
+	if (m->hdr_len)
+		memcpy(s->bytes + slen + 1 + rlen + 1, m->hdr, m->hdr_len);
+	if (m->len)
+		memcpy(s->bytes + s->data_off, m->data, m->len);
+	return lw_deliver(c, id, hidx);
+}
+
+int lw_publish(lw_conn *c, const char *subject, const void *data, size_t len)
+{
+	struct lw_pubmsg m = { .subject = subject, .data = data, .len = len };
+
+	return lw_publish_msg(c, &m);
+}
+
+int lw_loan(lw_conn *c, size_t size, struct lw_loan *loan)
+{
+	uint32_t id, hidx;
+	struct lw_slot *s;
+	int rc;
+
+	if (c == NULL || loan == NULL)
+		return LW_SET_ERR(LW_EINVAL, "lw_loan: NULL argument");
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
+		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
+	if (size > c->dom.hdr->cfg.max_payload)
+		return LW_SET_ERR(LW_ETOOBIG, "loan of %zu bytes exceeds max_payload %u", size,
+				  c->dom.hdr->cfg.max_payload);
+	rc = take_slot(c, LW_LOAN_DATA_OFF + size, &id, &hidx);
+	if (rc != LW_OK)
+		return rc;
+	s = lw_slot_ptr(&c->dom, id);
+	s->owner = c->idx;
+	loan->data = s->bytes + LW_LOAN_DATA_OFF;
+	loan->capacity = c->dom.hdr->cls[id >> LW_SLOT_CLASS_SHIFT].room - LW_LOAN_DATA_OFF;
+	if (loan->capacity > c->dom.hdr->cfg.max_payload)
+		loan->capacity = c->dom.hdr->cfg.max_payload;
+	loan->handle = hidx + 1;
+	return LW_OK;
+}
+
+/* The held entry behind a loan handle, checked: LW_OK or LW_EINVAL. */
+static int loan_entry(lw_conn *c, const struct lw_loan *loan, uint32_t *hidx, uint32_t *id)
+{
+	uint32_t v;
+
+	if (loan->handle == 0 || loan->handle > c->held_max)
+		return LW_SET_ERR(LW_EINVAL, "not a live loan");
+	*hidx = loan->handle - 1;
+	v = atomic_load_explicit(&c->held[*hidx], memory_order_relaxed);
+	if (v == 0 || !lw_slot_id_valid(&c->dom, v - 1) ||
+	    lw_slot_ptr(&c->dom, v - 1)->bytes + LW_LOAN_DATA_OFF != (char *)loan->data)
+		return LW_SET_ERR(LW_EINVAL, "not a live loan");
+	*id = v - 1;
+	return LW_OK;
+}
+
+void lw_loan_discard(lw_conn *c, struct lw_loan *loan)
+{
+	uint32_t hidx, id;
+
+	if (c == NULL || loan == NULL || loan_entry(c, loan, &hidx, &id) != LW_OK)
+		return;
+	lw_held_release(c, hidx);
+	loan->handle = 0;
+	loan->data = NULL;
+}
+
+int lw_publish_loaned(lw_conn *c, struct lw_loan *loan, const char *subject,
+		      const char *reply, size_t len)
+{
+	size_t slen, rlen = 0;
+	uint32_t hidx, id;
+	struct lw_slot *s;
+	int rc;
+
+	if (c == NULL || loan == NULL || subject == NULL)
+		return LW_SET_ERR(LW_EINVAL, "lw_publish_loaned: NULL argument");
+	rc = loan_entry(c, loan, &hidx, &id);
+	if (rc != LW_OK)
+		return rc;
+	loan->handle = 0;
+	rc = check_subject("publish", subject, &slen);
+	if (rc == LW_OK && reply != NULL && reply[0] != '\0')
+		rc = check_subject("reply", reply, &rlen);
+	if (rc == LW_OK && len > loan->capacity)
+		rc = LW_SET_ERR(LW_EINVAL, "length %zu over the loan's capacity %zu", len,
+				loan->capacity);
+	if (rc == LW_OK && !lw_domain_ready(c))
+		rc = LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
+	if (rc != LW_OK) {
+		lw_held_release(c, hidx);
+		return rc;
+	}
+	s = lw_slot_ptr(&c->dom, id);
+	s->subj_len = (uint16_t)slen;
+	s->reply_len = (uint16_t)rlen;
+	s->hdr_len = 0;
+	s->data_len = (uint32_t)len;
+	s->data_off = LW_LOAN_DATA_OFF;
+	s->ts_ns = 0;
+	memcpy(s->bytes, subject, slen + 1);
+	s->bytes[slen + 1 + rlen] = '\0';
+	if (rlen)
+		memcpy(s->bytes + slen + 1, reply, rlen);
+	loan->data = NULL;
+	return lw_deliver(c, id, hidx);
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subject and queue-group name validation (NATS rules).
+ *
+ * Every publish validates its subject before matching it, so the valid path
+ * is one pass over at most LW_SUBJECT_MAX bytes with no allocation and no
+ * call out; only a failure formats a message, naming the byte offset and
+ * the reason so a user can find the bad spot in a long subject:
+ * "empty token at byte 2 in 'a..b'".
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lightwire/client.h>
+
+#include "lw_err.h"
+#include "lw_subject.h"
+
+/* Longest excerpt of the offending subject copied into the message: the
+ * per-thread message buffer is 512 bytes and must keep room for context
+ * appended by callers. */
+#define SHOW_MAX 96
+
+static int is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+__attribute__((cold, noinline))
+static int bad(const char *what, const char *s, size_t len, size_t at,
+	       const char *why)
+{
+	int show = len > SHOW_MAX ? SHOW_MAX : (int)len;
+
+	return LW_SET_ERR(LW_EBADSUBJECT, "%s at byte %zu in %s'%.*s%s'", why,
+			  at, what, show, s, len > SHOW_MAX ? "..." : "");
+}
+
+int lw_subj_validate(const char *s, size_t len, int wildcards)
+{
+	size_t start = 0;
+
+	if (s == NULL || len == 0)
+		return LW_SET_ERR(LW_EBADSUBJECT, "empty subject");
+	if (len > LW_SUBJECT_MAX)
+		return LW_SET_ERR(LW_EBADSUBJECT,
+				  "subject is %zu bytes, the limit is %d", len,
+				  LW_SUBJECT_MAX);
+
+	/* i == len acts as a final '.' so the last token is checked by the
+	 * same code as the others. */
+	for (size_t i = 0; i <= len; i++) {
+		unsigned char c = i < len ? (unsigned char)s[i] : '.';
+		size_t tlen;
+
+		if (c == '\0')
+			return bad("", s, len, i, "NUL");
+		if (is_space(c))
+			return bad("", s, len, i, "whitespace");
+		if (c != '.')
+			continue;
+		tlen = i - start;
+		if (tlen == 0)
+			return bad("", s, len, start, "empty token");
+		if (tlen == 1 && (s[start] == '*' || s[start] == '>')) {
+			if (!wildcards)
+				return bad("", s, len, start,
+					   "wildcard not allowed when publishing");
+			if (s[start] == '>' && i != len)
+				return bad("", s, len, start,
+					   "'>' must be the last token");
+		} else {
+			/* A wildcard character inside a longer token is
+			 * refused rather than taken literally: "foo*" is far
+			 * more likely a typo for "foo.*" than a real name. */
+			for (size_t k = start; k < i; k++)
+				if (s[k] == '*' || s[k] == '>')
+					return bad("", s, len, k,
+						   "wildcard must be a whole token");
+		}
+		start = i + 1;
+	}
+	return LW_OK;
+}
+
+int lw_queue_validate(const char *q, size_t len)
+{
+	if (q == NULL || len == 0)
+		return LW_SET_ERR(LW_EBADSUBJECT, "empty queue group name");
+	if (len > LW_QUEUE_MAX)
+		return LW_SET_ERR(LW_EBADSUBJECT,
+				  "queue group name is %zu bytes, the limit is %d",
+				  len, LW_QUEUE_MAX);
+	/* Printable ASCII (dots allowed, as in NATS); bytes >= 0x80 pass so
+	 * that UTF-8 names work. Control characters and DEL are refused. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)q[i];
+
+		if (c == '\0')
+			return bad("queue group ", q, len, i, "NUL");
+		if (is_space(c))
+			return bad("queue group ", q, len, i, "whitespace");
+		if (c < 0x20 || c == 0x7f)
+			return bad("queue group ", q, len, i,
+				   "control character");
+	}
+	return LW_OK;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subject validation and the shared-memory subscription tree.
+ * Internal header (not installed): the client library and lwd use it.
+ *
+ * The tree lives in one caller-provided region that several processes map
+ * at different addresses, so it holds offsets/indices only, never pointers.
+ * There is exactly one writer at a time (lwd, under its own lock); readers
+ * (publishers in any process) match lock-free under a sequence lock and must
+ * survive reading a half-modified tree: every index they follow is bounds
+ * checked and every loop is bounded, and the result is thrown away and the
+ * match retried when the sequence changed.
+ */
+#ifndef LW_SUBJECT_H
+#define LW_SUBJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lightwire/error.h>
+
+/* Validates a subject of @p len bytes. With @p wildcards, `*` as a whole
+ * token and `>` as the whole last token are allowed (subscribe side);
+ * without, any `*` or `>` token is refused (publish side).
+ * Rules (NATS): 1..LW_SUBJECT_MAX bytes; tokens split by '.', none empty;
+ * no whitespace (space, tab, CR, LF) and no NUL.
+ * Returns LW_OK or LW_EBADSUBJECT with lw_errmsg() naming the byte offset
+ * and reason. Hot path: no allocation, records the error only on failure. */
+int lw_subj_validate(const char *s, size_t len, int wildcards);
+
+/* Queue group names: 1..LW_QUEUE_MAX bytes, no whitespace, no '.'-free
+ * requirement (NATS allows dots), printable. LW_OK or LW_EBADSUBJECT. */
+int lw_queue_validate(const char *q, size_t len);
+
+typedef struct lw_stree lw_stree;
+
+/* Bytes needed for a tree with room for @p max_subs subscriptions. */
+size_t lw_stree_memsize(uint32_t max_subs);
+
+/* Formats @p mem (of @p size bytes, 64-byte aligned) as an empty tree.
+ * Returns the tree or NULL (size too small / bad args). */
+lw_stree *lw_stree_init(void *mem, size_t size, uint32_t max_subs);
+
+/* Reinterprets an already formatted region mapped in this process
+ * (checks its magic and size). NULL when it is not a tree. */
+lw_stree *lw_stree_attach(void *mem, size_t size);
+
+/* Writer side (single writer; the caller serialises). Adds subscription
+ * @p sub_id (< max_subs, unique) on @p subject (wildcards allowed) with
+ * optional queue group @p queue (NULL or "" = none).
+ * LW_OK, LW_EBADSUBJECT, LW_ENOMEM (no room), LW_EINVAL (id in use/out of range). */
+int lw_stree_insert(lw_stree *t, const char *subject, size_t len,
+		    const char *queue, uint32_t sub_id);
+
+/* Writer side. Removes @p sub_id; frees nodes/groups left empty so they can
+ * be reused. LW_OK or LW_ENOTFOUND. */
+int lw_stree_remove(lw_stree *t, uint32_t sub_id);
+
+/* Reader side, lock-free, any process. Writes into @p out the ids of every
+ * subscription whose subject matches the literal @p subject (already
+ * validated by the caller), each once, with exactly one member chosen
+ * round-robin for each matching queue group (a group is identified by its
+ * subscription subject + queue name, as in NATS). Returns the count, or
+ * LW_ELIMIT when more than @p max_out would be returned.
+ * Cost: proportional to the subject's tokens and to the matching entries,
+ * not to the number of unrelated subscriptions. Never blocks; retries
+ * internally while a writer is active. */
+int lw_stree_match(lw_stree *t, const char *subject, size_t len,
+		   uint32_t *out, uint32_t max_out);
+
+/* Number of subscriptions in the tree (reader side, approximate while a
+ * writer runs). */
+uint32_t lw_stree_count(const lw_stree *t);
+
+#endif

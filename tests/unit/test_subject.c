@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subject validation and the subscription tree: rule tables, the matching
+ * cases of the NATS documentation, queue-group round robin, capacity reuse,
+ * a random model test against a linear reference matcher, and one writer
+ * thread racing a matching thread through the sequence lock.
+ *
+ * LW_TEST_SEED=<n> replays the random tests with another seed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lightwire/client.h>
+
+#include "lw_subject.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static uint64_t seed = 0x5eed1234abcdULL;
+
+static uint64_t rnd(uint64_t *s)
+{
+	/* xorshift64*: deterministic and per-thread. */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
+}
+
+static uint32_t rndn(uint64_t *s, uint32_t n)
+{
+	return (uint32_t)(rnd(s) % n);
+}
+
+/* ---- helpers --------------------------------------------------------- */
+
+struct tree {
+	lw_stree *t;
+	void *mem;
+	size_t size;
+	uint32_t max_subs;
+};
+
+static void tree_new(struct tree *tr, uint32_t max_subs)
+{
+	tr->max_subs = max_subs;
+	tr->size = lw_stree_memsize(max_subs);
+	assert_true(tr->size > 0);
+	tr->mem = aligned_alloc(64, (tr->size + 63) & ~(size_t)63);
+	assert_non_null(tr->mem);
+	tr->t = lw_stree_init(tr->mem, tr->size, max_subs);
+	assert_non_null(tr->t);
+}
+
+static void tree_free(struct tree *tr)
+{
+	free(tr->mem);
+}
+
+static int ins(lw_stree *t, const char *subj, const char *q, uint32_t id)
+{
+	return lw_stree_insert(t, subj, strlen(subj), q, id);
+}
+
+static int match(lw_stree *t, const char *subj, uint32_t *out, uint32_t max)
+{
+	return lw_stree_match(t, subj, strlen(subj), out, max);
+}
+
+static bool has(lw_stree *t, const char *subj, uint32_t id)
+{
+	uint32_t out[512];
+	int n = match(t, subj, out, ARRAY_SIZE(out));
+
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++)
+		if (out[i] == id)
+			return true;
+	return false;
+}
+
+/* Trivially correct NATS matcher: token by token. */
+static bool ref_match(const char *pat, const char *subj)
+{
+	const char *p = pat, *s = subj;
+
+	for (;;) {
+		size_t pl = strcspn(p, "."), sl = strcspn(s, ".");
+
+		if (pl == 1 && p[0] == '>')
+			return *s != '\0' || sl > 0;
+		if (!(pl == 1 && p[0] == '*') && (pl != sl || memcmp(p, s, pl) != 0))
+			return false;
+		p += pl;
+		s += sl;
+		if (*p == '\0' || *s == '\0')
+			return *p == '\0' && *s == '\0';
+		p++;
+		s++;
+	}
+}
+
+/* ---- validation ------------------------------------------------------ */
+
+static void test_validate_table(void **state)
+{
+	static const struct {
+		const char *s;
+		int pub, sub; /* expected: 1 valid, 0 refused */
+	} cases[] = {
+		{ "foo", 1, 1 },         { "foo.bar", 1, 1 },
+		{ "foo.bar.baz", 1, 1 }, { "a", 1, 1 },
+		{ "FOO-bar_baz.1.2", 1, 1 }, { "$SYS.x", 1, 1 },
+		{ "_INBOX.Zx9", 1, 1 },  { "a.b.c.d.e.f.g.h.i", 1, 1 },
+		{ "*", 0, 1 },           { ">", 0, 1 },
+		{ "foo.*", 0, 1 },       { "foo.>", 0, 1 },
+		{ "*.bar", 0, 1 },       { "*.*", 0, 1 },
+		{ "foo.*.baz.>", 0, 1 }, { "*.>", 0, 1 },
+		{ "", 0, 0 },            { ".", 0, 0 },
+		{ "foo.", 0, 0 },        { ".foo", 0, 0 },
+		{ "foo..bar", 0, 0 },    { "foo bar", 0, 0 },
+		{ "foo\tbar", 0, 0 },    { "foo\n", 0, 0 },
+		{ "foo\r.x", 0, 0 },     { "foo.>.bar", 0, 0 },
+		{ ">.foo", 0, 0 },       { "foo*", 0, 0 },
+		{ "foo.b*r", 0, 0 },     { "foo.>bar", 0, 0 },
+		{ "f>", 0, 0 },          { "**", 0, 0 },
+		{ "a.>>", 0, 0 },        { " ", 0, 0 },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t len = strlen(cases[i].s);
+		int p = lw_subj_validate(cases[i].s, len, 0);
+		int s = lw_subj_validate(cases[i].s, len, 1);
+
+		if ((p == LW_OK) != cases[i].pub || (s == LW_OK) != cases[i].sub)
+			fail_msg("'%s': publish %d subscribe %d", cases[i].s, p, s);
+		assert_true(p == LW_OK || p == LW_EBADSUBJECT);
+		assert_true(s == LW_OK || s == LW_EBADSUBJECT);
+	}
+	/* An embedded NUL is refused even when the length covers it. */
+	assert_int_equal(lw_subj_validate("fo\0o", 4, 1), LW_EBADSUBJECT);
+	assert_non_null(strstr(lw_errmsg(), "NUL at byte 2"));
+	assert_int_equal(lw_subj_validate(NULL, 0, 1), LW_EBADSUBJECT);
+}
+
+static void test_validate_messages(void **state)
+{
+	(void)state;
+	assert_int_equal(lw_subj_validate("a..b", 4, 1), LW_EBADSUBJECT);
+	assert_non_null(strstr(lw_errmsg(), "empty token at byte 2 in 'a..b'"));
+	lw_subj_validate("foo.", 4, 1);
+	assert_non_null(strstr(lw_errmsg(), "empty token at byte 4"));
+	lw_subj_validate(".foo", 4, 1);
+	assert_non_null(strstr(lw_errmsg(), "empty token at byte 0"));
+	lw_subj_validate("foo bar", 7, 1);
+	assert_non_null(strstr(lw_errmsg(), "whitespace at byte 3"));
+	lw_subj_validate("a.>.b", 5, 1);
+	assert_non_null(strstr(lw_errmsg(), "'>' must be the last token"));
+	assert_non_null(strstr(lw_errmsg(), "byte 2"));
+	lw_subj_validate("a.*", 3, 0);
+	assert_non_null(strstr(lw_errmsg(), "wildcard not allowed when publishing at byte 2"));
+	lw_subj_validate("ab.c*d", 6, 1);
+	assert_non_null(strstr(lw_errmsg(), "whole token at byte 4"));
+}
+
+static void test_validate_length(void **state)
+{
+	char s[LW_SUBJECT_MAX + 2];
+	(void)state;
+
+	memset(s, 'a', sizeof(s));
+	for (size_t i = 1; i < LW_SUBJECT_MAX; i += 2)
+		s[i] = '.';
+	assert_int_equal(lw_subj_validate(s, LW_SUBJECT_MAX - 1, 0), LW_OK);
+	/* 256 bytes ending in "a" is the longest valid subject. */
+	s[LW_SUBJECT_MAX - 1] = 'a';
+	assert_int_equal(lw_subj_validate(s, LW_SUBJECT_MAX, 0), LW_OK);
+	assert_int_equal(lw_subj_validate(s, LW_SUBJECT_MAX + 1, 0), LW_EBADSUBJECT);
+	assert_non_null(strstr(lw_errmsg(), "257 bytes"));
+	memset(s, 'x', sizeof(s));
+	assert_int_equal(lw_subj_validate(s, LW_SUBJECT_MAX, 1), LW_OK);
+}
+
+static void test_queue_validate(void **state)
+{
+	char q[LW_QUEUE_MAX + 1];
+	(void)state;
+
+	assert_int_equal(lw_queue_validate("workers", 7), LW_OK);
+	assert_int_equal(lw_queue_validate("a.b", 3), LW_OK);
+	assert_int_equal(lw_queue_validate("q-1_x", 5), LW_OK);
+	assert_int_equal(lw_queue_validate("", 0), LW_EBADSUBJECT);
+	assert_int_equal(lw_queue_validate("a b", 3), LW_EBADSUBJECT);
+	assert_non_null(strstr(lw_errmsg(), "whitespace at byte 1"));
+	assert_int_equal(lw_queue_validate("a\tb", 3), LW_EBADSUBJECT);
+	assert_int_equal(lw_queue_validate("a\x01" "b", 3), LW_EBADSUBJECT);
+	assert_int_equal(lw_queue_validate("a\0b", 3), LW_EBADSUBJECT);
+	memset(q, 'q', sizeof(q));
+	assert_int_equal(lw_queue_validate(q, LW_QUEUE_MAX), LW_OK);
+	assert_int_equal(lw_queue_validate(q, LW_QUEUE_MAX + 1), LW_EBADSUBJECT);
+}
+
+/* ---- matching -------------------------------------------------------- */
+
+static const char *const nats_pats[] = {
+	"foo.*", "foo.>", ">", "*", "*.*", "*.bar.*", "time.*.east",
+	"time.us.>", "foo.*.>", "*.>", "foo.bar", "foo", "time.us.east",
+	"foo.bar.baz",
+};
+
+static void test_match_nats_docs(void **state)
+{
+	static const char *const subjects[] = {
+		"foo", "foo.bar", "foo.baz", "foo.bar.baz", "foo.baz.bar",
+		"time.us.east", "time.us.west", "time.us.east.atlanta",
+		"time.eu.east", "a", "a.b", "a.b.c", "bar", "x.bar.y",
+	};
+	struct tree tr;
+	(void)state;
+
+	/* The reference matcher itself, against the documented cases. */
+	assert_true(ref_match("foo.*", "foo.bar"));
+	assert_false(ref_match("foo.*", "foo.bar.baz"));
+	assert_false(ref_match("foo.*", "foo"));
+	assert_true(ref_match("foo.>", "foo.bar.baz"));
+	assert_false(ref_match("foo.>", "foo"));
+	assert_true(ref_match(">", "foo"));
+	assert_true(ref_match("time.*.east", "time.us.east"));
+	assert_false(ref_match("time.*.east", "time.us.east.atlanta"));
+
+	tree_new(&tr, 64);
+	for (uint32_t i = 0; i < ARRAY_SIZE(nats_pats); i++)
+		assert_int_equal(ins(tr.t, nats_pats[i], NULL, i), LW_OK);
+	assert_int_equal(lw_stree_count(tr.t), ARRAY_SIZE(nats_pats));
+
+	assert_true(has(tr.t, "foo.bar", 0));
+	assert_false(has(tr.t, "foo.bar.baz", 0));
+	assert_true(has(tr.t, "foo.bar.baz", 1));
+	assert_false(has(tr.t, "foo", 1));
+	assert_true(has(tr.t, "foo", 2));
+	assert_true(has(tr.t, "a.b.c", 2));
+	assert_true(has(tr.t, "time.us.east", 6));
+	assert_false(has(tr.t, "time.us.east.atlanta", 6));
+	assert_true(has(tr.t, "time.us.east.atlanta", 7));
+
+	for (size_t s = 0; s < ARRAY_SIZE(subjects); s++) {
+		uint32_t out[64], seen[ARRAY_SIZE(nats_pats)] = { 0 };
+		int n = match(tr.t, subjects[s], out, ARRAY_SIZE(out));
+
+		assert_true(n >= 0);
+		for (int i = 0; i < n; i++) {
+			assert_true(out[i] < ARRAY_SIZE(nats_pats));
+			seen[out[i]]++;
+		}
+		for (size_t p = 0; p < ARRAY_SIZE(nats_pats); p++)
+			if (seen[p] != (ref_match(nats_pats[p], subjects[s]) ? 1u : 0u))
+				fail_msg("'%s' vs '%s': seen %u times", nats_pats[p],
+					 subjects[s], seen[p]);
+	}
+	tree_free(&tr);
+}
+
+static void test_long_tokens(void **state)
+{
+	char a[300], b[300];
+	struct tree tr;
+	(void)state;
+
+	/* Tokens spilling out of the node into one and several chunks,
+	 * and two that differ only in their last byte. */
+	tree_new(&tr, 16);
+	memset(a, 'k', 200);
+	a[200] = '\0';
+	memcpy(b, a, 201);
+	b[199] = 'j';
+	assert_int_equal(ins(tr.t, a, NULL, 1), LW_OK);
+	assert_int_equal(ins(tr.t, b, NULL, 2), LW_OK);
+	assert_true(has(tr.t, a, 1));
+	assert_false(has(tr.t, a, 2));
+	assert_true(has(tr.t, b, 2));
+	snprintf(a, sizeof(a), "x.%0100d.y", 7);
+	assert_int_equal(ins(tr.t, a, NULL, 3), LW_OK);
+	assert_true(has(tr.t, a, 3));
+	a[50] = '8';
+	assert_false(has(tr.t, a, 3));
+	assert_int_equal(lw_stree_remove(tr.t, 1), LW_OK);
+	assert_false(has(tr.t, b, 1));
+	assert_true(has(tr.t, b, 2));
+	tree_free(&tr);
+}
+
+static void test_insert_errors(void **state)
+{
+	struct tree tr;
+	char q[LW_QUEUE_MAX + 2];
+	(void)state;
+
+	tree_new(&tr, 8);
+	assert_int_equal(ins(tr.t, "a.b", NULL, 1), LW_OK);
+	assert_int_equal(ins(tr.t, "a.c", NULL, 1), LW_EINVAL);
+	assert_int_equal(ins(tr.t, "a.c", NULL, 8), LW_EINVAL);
+	assert_int_equal(ins(tr.t, "a..c", NULL, 2), LW_EBADSUBJECT);
+	assert_non_null(strstr(lw_errmsg(), "empty token at byte 2"));
+	assert_int_equal(ins(tr.t, "a.c", "bad q", 2), LW_EBADSUBJECT);
+	memset(q, 'q', sizeof(q));
+	q[LW_QUEUE_MAX + 1] = '\0';
+	assert_int_equal(ins(tr.t, "a.c", q, 2), LW_EBADSUBJECT);
+	assert_int_equal(ins(tr.t, "a.c", "", 2), LW_OK); /* "" = no group */
+	assert_int_equal(lw_stree_remove(tr.t, 3), LW_ENOTFOUND);
+	assert_int_equal(lw_stree_remove(tr.t, 99), LW_ENOTFOUND);
+	assert_int_equal(lw_stree_remove(tr.t, 1), LW_OK);
+	assert_int_equal(lw_stree_remove(tr.t, 1), LW_ENOTFOUND);
+	assert_int_equal(lw_stree_count(tr.t), 1);
+	tree_free(&tr);
+}
+
+static void test_elimit(void **state)
+{
+	uint32_t out[8];
+	struct tree tr;
+	(void)state;
+
+	tree_new(&tr, 16);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(ins(tr.t, "a.b", NULL, i), LW_OK);
+	assert_int_equal(ins(tr.t, "a.*", "g", 4), LW_OK);
+	assert_int_equal(ins(tr.t, "a.*", "g", 5), LW_OK);
+	assert_int_equal(match(tr.t, "a.b", out, 4), LW_ELIMIT);
+	assert_int_equal(match(tr.t, "a.b", out, 5), 5);
+	assert_int_equal(match(tr.t, "a.c", out, 0), LW_ELIMIT);
+	assert_int_equal(match(tr.t, "zzz", out, 0), 0);
+	tree_free(&tr);
+}
+
+/* ---- queue groups ---------------------------------------------------- */
+
+static void test_queue_round_robin(void **state)
+{
+	uint32_t out[16], hits[4] = { 0 };
+	struct tree tr;
+	(void)state;
+
+	tree_new(&tr, 32);
+	for (uint32_t i = 1; i <= 3; i++)
+		assert_int_equal(ins(tr.t, "orders.new", "workers", i), LW_OK);
+	for (int k = 0; k < 3000; k++) {
+		assert_int_equal(match(tr.t, "orders.new", out, 16), 1);
+		assert_in_range(out[0], 1, 3);
+		hits[out[0]]++;
+	}
+	for (int i = 1; i <= 3; i++)
+		assert_in_range(hits[i], 999, 1001);
+
+	/* Two groups and plain subscriptions on the same subject, and a
+	 * group of the same name on another subject (a different group). */
+	assert_int_equal(ins(tr.t, "orders.new", "audit", 4), LW_OK);
+	assert_int_equal(ins(tr.t, "orders.new", "audit", 5), LW_OK);
+	assert_int_equal(ins(tr.t, "orders.new", NULL, 6), LW_OK);
+	assert_int_equal(ins(tr.t, "orders.*", NULL, 7), LW_OK);
+	assert_int_equal(ins(tr.t, "orders.*", "workers", 8), LW_OK);
+	assert_int_equal(ins(tr.t, "orders.*", "workers", 9), LW_OK);
+	for (int k = 0; k < 100; k++) {
+		uint32_t g1 = 0, g2 = 0, g3 = 0, p6 = 0, p7 = 0;
+		int n = match(tr.t, "orders.new", out, 16);
+
+		assert_int_equal(n, 5);
+		for (int i = 0; i < n; i++) {
+			g1 += out[i] >= 1 && out[i] <= 3;
+			g2 += out[i] == 4 || out[i] == 5;
+			g3 += out[i] == 8 || out[i] == 9;
+			p6 += out[i] == 6;
+			p7 += out[i] == 7;
+		}
+		assert_true(g1 == 1 && g2 == 1 && g3 == 1 && p6 == 1 && p7 == 1);
+	}
+	/* Emptying a group removes it; the rest keeps working. */
+	assert_int_equal(lw_stree_remove(tr.t, 4), LW_OK);
+	assert_int_equal(lw_stree_remove(tr.t, 5), LW_OK);
+	assert_int_equal(match(tr.t, "orders.new", out, 16), 4);
+	assert_int_equal(lw_stree_remove(tr.t, 2), LW_OK);
+	for (int k = 0; k < 10; k++) {
+		assert_int_equal(match(tr.t, "orders.old", out, 16), 2);
+		assert_int_equal(match(tr.t, "orders.new", out, 16), 4);
+		for (int i = 0; i < 4; i++)
+			assert_true(out[i] != 2 && out[i] != 4 && out[i] != 5);
+	}
+	assert_int_equal(ins(tr.t, "orders.new", "audit", 4), LW_OK);
+	assert_int_equal(match(tr.t, "orders.new", out, 16), 5);
+	tree_free(&tr);
+}
+
+/* ---- capacity -------------------------------------------------------- */
+
+static void test_remove_frees_capacity(void **state)
+{
+	enum { N = 32 };
+	uint32_t order[N];
+	uint64_t rs = seed;
+	struct tree tr;
+	char s[256];
+	(void)state;
+
+	/* Each subscription owns 8 fresh nodes (all max_subs * 8 of them
+	 * when full) and two 40-byte tokens' chunks: any leak runs out. */
+	tree_new(&tr, N);
+	for (int round = 0; round < 300; round++) {
+		for (uint32_t i = 0; i < N; i++) {
+			snprintf(s, sizeof(s), "r%d_%u.%040u.b.c.%040u.e.f.g", round, i,
+				 i, round);
+			if (ins(tr.t, s, (i % 3) == 0 ? "q" : NULL, i) != LW_OK)
+				fail_msg("round %d sub %u: %s", round, i, lw_errmsg());
+			order[i] = i;
+		}
+		assert_int_equal(lw_stree_count(tr.t), N);
+		for (uint32_t i = N - 1; i > 0; i--) {
+			uint32_t j = rndn(&rs, i + 1), tmp = order[i];
+
+			order[i] = order[j];
+			order[j] = tmp;
+		}
+		for (uint32_t i = 0; i < N; i++)
+			assert_int_equal(lw_stree_remove(tr.t, order[i]), LW_OK);
+		assert_int_equal(lw_stree_count(tr.t), 0);
+	}
+	tree_free(&tr);
+}
+
+static void test_enomem(void **state)
+{
+	char s[LW_SUBJECT_MAX + 1], tok[34];
+	uint32_t out[8], n;
+	struct tree tr;
+	size_t len;
+	int rc = LW_OK;
+	(void)state;
+
+	/* Out of nodes: 100 tokens in a tree with room for 4 * 8 + 64. */
+	tree_new(&tr, 4);
+	assert_int_equal(ins(tr.t, "x", NULL, 0), LW_OK);
+	len = 0;
+	for (int i = 0; i < 100; i++)
+		len += (size_t)snprintf(s + len, sizeof(s) - len, i ? ".a" : "a");
+	assert_int_equal(lw_stree_insert(tr.t, s, len, NULL, 1), LW_ENOMEM);
+	assert_int_equal(lw_stree_count(tr.t), 1);
+	assert_int_equal(match(tr.t, "x", out, 8), 1);
+	assert_int_equal(match(tr.t, "a.a", out, 8), 0);
+	tree_free(&tr);
+
+	/* Out of chunks: seven 33-byte tokens need 7 chunks a subscription,
+	 * the tree has 2 per subscription plus 64. */
+	tree_new(&tr, 64);
+	for (n = 0; n < 64; n++) {
+		len = 0;
+		for (int k = 0; k < 7; k++) {
+			snprintf(tok, sizeof(tok), "%02u%031d", n, k);
+			len += (size_t)snprintf(s + len, sizeof(s) - len, "%s%s",
+						k ? "." : "", tok);
+		}
+		rc = lw_stree_insert(tr.t, s, len, NULL, n);
+		if (rc != LW_OK)
+			break;
+	}
+	assert_int_equal(rc, LW_ENOMEM);
+	assert_true(n >= 20 && n < 64);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(lw_stree_remove(tr.t, i), LW_OK);
+	/* Everything came back: the same subjects fit again. */
+	assert_int_equal(lw_stree_insert(tr.t, s, len, NULL, 0), LW_OK);
+	tree_free(&tr);
+}
+
+static void test_init_attach(void **state)
+{
+	struct tree tr;
+	uint32_t out[8];
+	void *copy, *junk;
+	(void)state;
+
+	assert_int_equal(lw_stree_memsize(0), 0);
+	tree_new(&tr, 16);
+	assert_null(lw_stree_init(tr.mem, tr.size - 64, 16));
+	assert_null(lw_stree_init(tr.mem, tr.size, 0));
+	assert_null(lw_stree_init((char *)tr.mem + 8, tr.size, 1));
+	tr.t = lw_stree_init(tr.mem, tr.size, 16);
+	assert_int_equal(ins(tr.t, "a.b", NULL, 3), LW_OK);
+	assert_int_equal(ins(tr.t, "a.*", "g", 4), LW_OK);
+	assert_ptr_equal(lw_stree_attach(tr.mem, tr.size), tr.t);
+	assert_ptr_equal(lw_stree_attach(tr.mem, tr.size + 4096), tr.t);
+	assert_null(lw_stree_attach(tr.mem, tr.size - 64));
+	assert_null(lw_stree_attach(NULL, tr.size));
+
+	/* The same bytes at another address (as another process maps
+	 * them) work: the tree holds no pointers. */
+	copy = aligned_alloc(64, tr.size);
+	assert_non_null(copy);
+	memcpy(copy, tr.mem, tr.size);
+	memset(tr.mem, 0xa5, tr.size);
+	assert_null(lw_stree_attach(tr.mem, tr.size));
+	assert_non_null(lw_stree_attach(copy, tr.size));
+	assert_int_equal(match(lw_stree_attach(copy, tr.size), "a.b", out, 8), 2);
+	free(copy);
+
+	junk = aligned_alloc(64, 1 << 16);
+	assert_non_null(junk);
+	for (size_t i = 0; i < (1 << 16); i++)
+		((unsigned char *)junk)[i] = (unsigned char)rnd(&seed);
+	assert_null(lw_stree_attach(junk, 1 << 16));
+	memset(junk, 0, 1 << 16);
+	assert_null(lw_stree_attach(junk, 1 << 16));
+	free(junk);
+	tree_free(&tr);
+}
+
+/* ---- random model ---------------------------------------------------- */
+
+#define LONG_TOK "L123456789012345678901234567890123456789"
+
+static const char *const alpha[] = { "a", "b", "c", LONG_TOK };
+
+struct ref {
+	bool used;
+	char pat[256];
+	const char *q; /* NULL = plain */
+};
+
+static void rand_subject(uint64_t *rs, char *s, size_t cap, bool pattern)
+{
+	uint32_t n = 1 + rndn(rs, pattern ? 4 : 5);
+	size_t len = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const char *tk = alpha[rndn(rs, ARRAY_SIZE(alpha))];
+
+		if (pattern && rndn(rs, 5) == 0)
+			tk = "*";
+		if (pattern && i == n - 1 && rndn(rs, 6) == 0)
+			tk = ">";
+		len += (size_t)snprintf(s + len, cap - len, "%s%s", i ? "." : "", tk);
+	}
+}
+
+static void model_check(lw_stree *t, struct ref *ref, uint32_t max, const char *subj)
+{
+	uint32_t out[512], hits[512] = { 0 };
+	uint32_t plain = 0, groups = 0;
+	int n = match(t, subj, out, ARRAY_SIZE(out));
+
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++) {
+		assert_true(out[i] < max && ref[out[i]].used);
+		assert_true(ref_match(ref[out[i]].pat, subj));
+		if (hits[out[i]]++)
+			fail_msg("id %u twice for '%s'", out[i], subj);
+	}
+	for (uint32_t id = 0; id < max; id++) {
+		uint32_t members = 0;
+		bool first = true;
+
+		if (!ref[id].used || !ref_match(ref[id].pat, subj))
+			continue;
+		if (ref[id].q == NULL) {
+			if (!hits[id])
+				fail_msg("'%s' (id %u) missing for '%s'", ref[id].pat, id, subj);
+			plain++;
+			continue;
+		}
+		/* Count each group once, at its lowest id: exactly one
+		 * member of the group must be in the output. */
+		for (uint32_t j = 0; j < max; j++) {
+			if (!ref[j].used || ref[j].q == NULL || strcmp(ref[j].q, ref[id].q) ||
+			    strcmp(ref[j].pat, ref[id].pat))
+				continue;
+			if (j < id)
+				first = false;
+			members += hits[j];
+		}
+		if (first) {
+			groups++;
+			if (members != 1)
+				fail_msg("group '%s' '%s': %u members for '%s'", ref[id].pat,
+					 ref[id].q, members, subj);
+		}
+	}
+	assert_int_equal((uint32_t)n, plain + groups);
+}
+
+static void test_random_model(void **state)
+{
+	enum { MAX = 256, OPS = 30000 };
+	static struct ref ref[MAX];
+	static const char *const queues[] = { "q1", "q2" };
+	uint64_t rs = seed;
+	uint32_t live = 0;
+	struct tree tr;
+	char s[256];
+	(void)state;
+
+	memset(ref, 0, sizeof(ref));
+	tree_new(&tr, MAX);
+	for (int op = 0; op < OPS; op++) {
+		uint32_t r = rndn(&rs, 100), id = rndn(&rs, MAX);
+
+		if (r < 40) {
+			const char *q = rndn(&rs, 3) == 0 ? queues[rndn(&rs, 2)] : NULL;
+			int rc;
+
+			rand_subject(&rs, s, sizeof(s), true);
+			rc = ins(tr.t, s, q, id);
+			if (ref[id].used) {
+				assert_int_equal(rc, LW_EINVAL);
+				continue;
+			}
+			assert_int_equal(rc, LW_OK);
+			ref[id].used = true;
+			ref[id].q = q;
+			strcpy(ref[id].pat, s);
+			live++;
+		} else if (r < 70) {
+			assert_int_equal(lw_stree_remove(tr.t, id),
+					 ref[id].used ? LW_OK : LW_ENOTFOUND);
+			live -= ref[id].used;
+			ref[id].used = false;
+		} else {
+			rand_subject(&rs, s, sizeof(s), false);
+			model_check(tr.t, ref, MAX, s);
+		}
+		assert_int_equal(lw_stree_count(tr.t), live);
+	}
+	/* Drain, then a tree emptied by removals must behave like new. */
+	for (uint32_t id = 0; id < MAX; id++)
+		if (ref[id].used)
+			assert_int_equal(lw_stree_remove(tr.t, id), LW_OK);
+	assert_int_equal(lw_stree_count(tr.t), 0);
+	memset(ref, 0, sizeof(ref));
+	assert_int_equal(ins(tr.t, ">", NULL, 9), LW_OK);
+	ref[9].used = true;
+	strcpy(ref[9].pat, ">");
+	model_check(tr.t, ref, MAX, "a.b.c");
+	tree_free(&tr);
+}
+
+/* ---- one writer racing one reader ------------------------------------ */
+
+struct race {
+	lw_stree *t;
+	atomic_bool stop;
+	uint64_t writes;
+	int err; /* cmocka asserts only work on the test's own thread */
+};
+
+static void *race_writer(void *arg)
+{
+	static const char *const pats[] = {
+		"x.y.z", "x.y.*", "x.>", "x.*.z", "*.y.z", ">", "x.y", "x.y.z.w",
+		"a.b", "x.y.z." LONG_TOK, "x." LONG_TOK ".z", "*.*.*", "x.*.>",
+	};
+	struct race *r = arg;
+	uint64_t rs = seed ^ 0xabcdef;
+	bool used[256] = { false };
+	char s[256];
+
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		uint32_t id = 1 + rndn(&rs, 255);
+
+		int rc;
+
+		if (used[id]) {
+			rc = lw_stree_remove(r->t, id);
+		} else {
+			/* Half the subjects are unique so nodes keep being
+			 * created and freed along the reader's path. */
+			if (rndn(&rs, 2))
+				snprintf(s, sizeof(s), "%s", pats[rndn(&rs, ARRAY_SIZE(pats))]);
+			else
+				snprintf(s, sizeof(s), "x.y.u%u.%s", rndn(&rs, 50),
+					 rndn(&rs, 2) ? "z" : "*");
+			rc = ins(r->t, s, rndn(&rs, 3) ? NULL : "g", id);
+		}
+		if (rc != LW_OK) {
+			r->err = rc;
+			break;
+		}
+		used[id] = !used[id];
+		r->writes++;
+	}
+	return NULL;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_concurrent_reader(void **state)
+{
+	struct race r = { .writes = 0 };
+	uint32_t out[256], seen[256] = { 0 };
+	uint64_t iters, total = 0;
+	struct tree tr;
+	pthread_t th;
+	double t0;
+	(void)state;
+
+	tree_new(&tr, 256);
+	r.t = tr.t;
+	atomic_init(&r.stop, false);
+	assert_int_equal(ins(tr.t, "x.y.z", NULL, 0), LW_OK);
+	assert_int_equal(pthread_create(&th, NULL, race_writer, &r), 0);
+	t0 = now();
+	for (iters = 1; iters <= 200000; iters++) {
+		int n = match(tr.t, "x.y.z", out, ARRAY_SIZE(out));
+		bool zero = false;
+
+		assert_true(n >= 1);
+		for (int i = 0; i < n; i++) {
+			assert_true(out[i] < 256);
+			if (seen[out[i]] == iters)
+				fail_msg("id %u twice", out[i]);
+			seen[out[i]] = (uint32_t)iters;
+			zero |= out[i] == 0;
+		}
+		assert_true(zero);
+		total += (uint64_t)n;
+		if ((iters & 1023) == 0 && now() - t0 > 5.0)
+			break;
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(th, NULL);
+	print_message("    %llu matches (%llu ids) against %llu writes in %.2f s\n",
+		      (unsigned long long)iters - 1, (unsigned long long)total,
+		      (unsigned long long)r.writes, now() - t0);
+	assert_int_equal(r.err, LW_OK);
+	assert_true(r.writes > 0);
+	tree_free(&tr);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_validate_table),
+		cmocka_unit_test(test_validate_messages),
+		cmocka_unit_test(test_validate_length),
+		cmocka_unit_test(test_queue_validate),
+		cmocka_unit_test(test_match_nats_docs),
+		cmocka_unit_test(test_long_tokens),
+		cmocka_unit_test(test_insert_errors),
+		cmocka_unit_test(test_elimit),
+		cmocka_unit_test(test_queue_round_robin),
+		cmocka_unit_test(test_remove_frees_capacity),
+		cmocka_unit_test(test_enomem),
+		cmocka_unit_test(test_init_attach),
+		cmocka_unit_test(test_random_model),
+		cmocka_unit_test(test_concurrent_reader),
+	};
+	const char *env = getenv("LW_TEST_SEED");
+
+	if (env != NULL)
+		seed = strtoull(env, NULL, 0) | 1;
+	print_message("seed %llu (LW_TEST_SEED to replay)\n", (unsigned long long)seed);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
