@@ -51,12 +51,18 @@ int lw_cli_fail(const char *what, int rc);
 int lw_cli_usage_error(const struct lw_cli *g, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Reports what getopt_long (called with a ':'-prefixed optstring and
+ * opterr = 0) complained about: @p c is '?' or ':'. Returns LW_EXIT_USAGE. */
+int lw_cli_bad_option(const struct lw_cli *g, int c, char **argv);
+
 /* Connects with the common options, naming the client "lw-<cmd>".
  * Prints the error itself; returns LW_OK or the lw_status. */
 int lw_cli_connect(const struct lw_cli *g, enum lw_wait_mode wait, lw_conn **out);
 
 /* Decimal (or 0x) integers with optional k/M/G (x1000) suffix; -1 on error. */
 int lw_cli_parse_u64(const char *s, uint64_t *out);
+/* Byte sizes: decimal with optional K/M/G (x1024) and B/iB suffix. */
+int lw_cli_parse_size(const char *s, uint64_t *out);
 /* lw_cli_parse_u64() bounded to [0, INT_MAX]. */
 int lw_cli_parse_int(const char *s, int *out);
 
@@ -91,6 +97,10 @@ size_t lw_cli_expand_room(const char *tmpl);
  * stdout so a reader of a pipe sees each message at once. Returns 0, or
  * -1 when stdout is gone (EPIPE) or failing. */
 int lw_cli_print_msg(const lw_msg *m, uint64_t n, bool raw, bool headers);
+
+/* Prints the fields of a header block to stdout, one "Key: Value" per
+ * line, without the NATS/1.0 line unless it carries a status code. */
+void lw_cli_print_headers(const char *h, size_t n);
 
 /* Parses block|drop-oldest|drop-newest; -1 when unknown. */
 int lw_cli_parse_policy(const char *s, enum lw_slow_policy *out);

@@ -89,6 +89,21 @@ int lw_cli_usage_error(const struct lw_cli *g, const char *fmt, ...)
 	return LW_EXIT_USAGE;
 }
 
+int lw_cli_bad_option(const struct lw_cli *g, int c, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+
+	if (c == ':') {
+		if (optopt != 0 && strncmp(arg, "--", 2) != 0)
+			return lw_cli_usage_error(g, "option '-%c' needs a value", optopt);
+		return lw_cli_usage_error(g, "option '%s' needs a value", arg);
+	}
+	/* optopt is only set for an unknown short option. */
+	if (optopt != 0)
+		return lw_cli_usage_error(g, "unknown option '-%c'", optopt);
+	return lw_cli_usage_error(g, "unknown option '%s'", arg);
+}
+
 int lw_cli_connect(const struct lw_cli *g, enum lw_wait_mode wait, lw_conn **out)
 {
 	struct lw_conn_opts o;

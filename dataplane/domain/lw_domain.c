@@ -59,6 +59,34 @@ static uint32_t pow2_at_least(uint32_t v)
 	return p;
 }
 
+/* Size 0 means "the largest message": max_payload plus subject room. Fixed
+ * classes at least that big are dropped, so a small max_payload with the
+ * default classes just works instead of failing on class order. */
+static void trim_classes(struct lw_dom_config *cfg)
+{
+	uint64_t top = (uint64_t)cfg->max_payload + LW_LOAN_DATA_OFF;
+	uint32_t n = 0, top_count = 0;
+
+	for (uint32_t c = 0; c < cfg->nclasses && c < LW_POOL_CLASSES_MAX; c++) {
+		if (cfg->class_size[c] == 0 || cfg->class_size[c] >= top) {
+			if (cfg->class_count[c] > top_count)
+				top_count = cfg->class_count[c];
+			continue;
+		}
+		cfg->class_size[n] = cfg->class_size[c];
+		cfg->class_count[n] = cfg->class_count[c];
+		n++;
+	}
+	if (top_count > 0 && n < LW_POOL_CLASSES_MAX) {
+		cfg->class_size[n] = 0;
+		cfg->class_count[n] = top_count;
+		n++;
+	}
+	for (uint32_t c = n; c < LW_POOL_CLASSES_MAX; c++)
+		cfg->class_size[c] = cfg->class_count[c] = 0;
+	cfg->nclasses = n;
+}
+
 size_t lw_dom_layout(const struct lw_dom_config *cfg, struct lw_dom_hdr *h)
 {
 	uint64_t off;
@@ -84,6 +112,10 @@ size_t lw_dom_layout(const struct lw_dom_config *cfg, struct lw_dom_hdr *h)
 				  LW_POOL_CLASSES_MAX), 0;
 
 	h->cfg = *cfg;
+	trim_classes(&h->cfg);
+	cfg = &h->cfg;
+	if (cfg->nclasses == 0)
+		return lw_err_set(LW_EINVAL, "no pool size class left"), 0;
 	h->hdr_size = sizeof(*h);
 	off = ALIGN_UP(sizeof(*h), 4096);
 	h->off_clients = off;

@@ -119,17 +119,18 @@ struct group {
 	char qname[LW_QUEUE_MAX]; /* W: readers never need the name */
 };
 
+/* Geometry, all derived from max_subs by layout(). */
+struct layout {
+	uint32_t max_subs, node_cap, chunk_cap, hash_mask;
+	uint64_t off_nodes, off_chunks, off_hash, off_entries, off_groups, size;
+};
+
 struct lw_stree {
-	/* Geometry: written once by init, then only read. */
+	/* Written once by init, then only read. */
 	uint64_t magic;
 	uint32_t version;
-	uint32_t max_subs;
-	uint32_t node_cap;
-	uint32_t chunk_cap;
-	uint32_t hash_mask;
 	uint32_t pad0;
-	uint64_t size;
-	uint64_t off_nodes, off_chunks, off_hash, off_entries, off_groups;
+	struct layout g;
 	/* Odd while the writer changes the tree. On its own line: every
 	 * match loads it twice and should not share with writer state. */
 	alignas(CACHE_LINE) _Atomic uint64_t seq;
@@ -160,11 +161,6 @@ struct subj {
 	} tk[LW_SUBJECT_MAX + 1];
 };
 
-struct layout {
-	uint32_t node_cap, chunk_cap, hash_mask;
-	uint64_t off_nodes, off_chunks, off_hash, off_entries, off_groups, size;
-};
-
 #define ALIGN_UP(x, a) (((x) + (uint64_t)(a) - 1) & ~((uint64_t)(a) - 1))
 
 static int layout(uint32_t max_subs, struct layout *l)
@@ -173,6 +169,8 @@ static int layout(uint32_t max_subs, struct layout *l)
 
 	if (max_subs == 0 || max_subs > MAX_SUBS_LIMIT)
 		return -1;
+	memset(l, 0, sizeof(*l));
+	l->max_subs = max_subs;
 	/* A subscription adds at most one node per token; 8 covers real
 	 * subjects and a longer one simply gets LW_ENOMEM when it is out. */
 	l->node_cap = max_subs * NODES_PER_SUB + CAP_SLACK;
@@ -196,30 +194,13 @@ static int layout(uint32_t max_subs, struct layout *l)
 	return 0;
 }
 
-static inline struct node *nodes_of(const lw_stree *t)
-{
-	return (struct node *)((char *)t + t->off_nodes);
-}
-
-static inline struct chunk *chunks_of(const lw_stree *t)
-{
-	return (struct chunk *)((char *)t + t->off_chunks);
-}
-
-static inline uint64_t *hash_of(const lw_stree *t)
-{
-	return (uint64_t *)((char *)t + t->off_hash);
-}
-
-static inline struct entry *entries_of(const lw_stree *t)
-{
-	return (struct entry *)((char *)t + t->off_entries);
-}
-
-static inline struct group *groups_of(const lw_stree *t)
-{
-	return (struct group *)((char *)t + t->off_groups);
-}
+/* The arrays, found from this process's mapping of the region. */
+#define AT(t, off, type) ((type *)((char *)(t) + (t)->g.off))
+#define nodes_of(t) AT(t, off_nodes, struct node)
+#define chunks_of(t) AT(t, off_chunks, struct chunk)
+#define hash_of(t) AT(t, off_hash, uint64_t)
+#define entries_of(t) AT(t, off_entries, struct entry)
+#define groups_of(t) AT(t, off_groups, struct group)
 
 static inline void cpu_pause(void)
 {
@@ -323,7 +304,7 @@ static bool tok_equal(const lw_stree *t, const struct node *nd, const char *p,
 			return false;
 	c = RD(&nd->more);
 	while (k < nw) {
-		if (c >= t->chunk_cap)
+		if (c >= t->g.chunk_cap)
 			return false;
 		for (uint32_t j = 0; j < CHUNK_WORDS && k < nw; j++, k++)
 			if (RD(&chunks[c].w[j]) != tok_word(p, len, k))
@@ -339,7 +320,7 @@ static uint32_t child_lit(const lw_stree *t, uint32_t parent, const char *p,
 {
 	const struct node *nodes = nodes_of(t);
 	const uint64_t *hash = hash_of(t);
-	uint32_t mask = t->hash_mask;
+	uint32_t mask = t->g.hash_mask;
 	uint32_t h = edge_hash(th, parent);
 	uint32_t i = h & mask;
 
@@ -349,7 +330,7 @@ static uint32_t child_lit(const lw_stree *t, uint32_t parent, const char *p,
 
 		if (child == NIL)
 			return NIL;
-		if ((uint32_t)(slot >> 32) == h && child < t->node_cap &&
+		if ((uint32_t)(slot >> 32) == h && child < t->g.node_cap &&
 		    RD(&nodes[child].parent) == parent &&
 		    tok_equal(t, &nodes[child], p, len))
 			return child;
@@ -383,7 +364,7 @@ static int put(struct walk *w, uint32_t id)
 /* Outputs the plain entries of a node and one member of each group. */
 static int emit(struct walk *w, const struct node *nd)
 {
-	uint32_t max = w->t->max_subs;
+	uint32_t max = w->t->g.max_subs;
 	uint32_t e = RD(&nd->subs), g = RD(&nd->groups);
 
 	while (e != NIL) {
@@ -446,7 +427,7 @@ static int walk(struct walk *w, const struct subj *sj)
 		i = stack[sp].tok;
 		nd = &w->nodes[n];
 
-		if (++w->visits > t->node_cap)
+		if (++w->visits > t->g.node_cap)
 			return TORN;
 		if (i == sj->ntok) {
 			if ((rc = emit(w, nd)) < 0)
@@ -457,7 +438,7 @@ static int walk(struct walk *w, const struct subj *sj)
 		 * level with a token left. */
 		c = RD(&nd->gt);
 		if (c != NIL) {
-			if (c >= t->node_cap || ++w->visits > t->node_cap)
+			if (c >= t->g.node_cap || ++w->visits > t->g.node_cap)
 				return TORN;
 			if ((rc = emit(w, &w->nodes[c])) < 0)
 				return rc;
@@ -466,7 +447,7 @@ static int walk(struct walk *w, const struct subj *sj)
 			return TORN;
 		c = RD(&nd->star);
 		if (c != NIL) {
-			if (c >= t->node_cap)
+			if (c >= t->g.node_cap)
 				return TORN;
 			stack[sp].node = c;
 			stack[sp++].tok = i + 1;
@@ -578,7 +559,7 @@ static uint32_t chunk_alloc(lw_stree *t)
 		t->chunk_free = chunks_of(t)[c].next;
 	else
 		c = t->chunk_hwm++;
-	assert(c < t->chunk_cap);
+	assert(c < t->g.chunk_cap);
 	t->chunks_used++;
 	return c;
 }
@@ -621,11 +602,12 @@ static uint32_t tok_load(const lw_stree *t, const struct node *nd, char *buf)
 static void hash_add(lw_stree *t, uint32_t child, uint32_t h)
 {
 	uint64_t *hash = hash_of(t);
-	uint32_t mask = t->hash_mask, i = h & mask;
+	uint32_t mask = t->g.hash_mask, i = h & mask, n = 0;
 
 	/* Never full: edges < node_cap <= 3/4 of the slots. */
-	while ((uint32_t)hash[i] != NIL)
+	while ((uint32_t)hash[i] != NIL && n++ <= mask)
 		i = (i + 1) & mask;
+	assert((uint32_t)hash[i] == NIL);
 	WR(&hash[i], (uint64_t)h << 32 | child);
 }
 
@@ -636,14 +618,18 @@ static void hash_del(lw_stree *t, uint32_t child)
 {
 	const struct node *nd = &nodes_of(t)[child];
 	uint64_t *hash = hash_of(t);
-	uint32_t mask = t->hash_mask, len, h, i, j;
+	uint32_t mask = t->g.hash_mask, len, h, i, j, n;
 	char buf[LW_SUBJECT_MAX + 8];
 
 	len = tok_load(t, nd, buf);
 	h = edge_hash(tok_hash(buf, len), nd->parent);
-	for (i = h & mask; (uint32_t)hash[i] != child; i = (i + 1) & mask)
-		assert(hash[i] != EMPTY_SLOT);
-	for (j = i;;) {
+	for (i = h & mask, n = 0; (uint32_t)hash[i] != child; i = (i + 1) & mask)
+		if (hash[i] == EMPTY_SLOT || ++n > mask) {
+			assert(!"tree edge missing from the edge table");
+			return;
+		}
+	/* Ends at the empty slot that closes the run (there always is one). */
+	for (n = 0, j = i; n <= mask; n++) {
 		uint64_t s;
 		uint32_t home;
 
@@ -690,7 +676,7 @@ static uint32_t node_add(lw_stree *t, uint32_t parent, const struct subj *sj,
 		t->node_free = nodes[n].parent;
 	else
 		n = t->node_hwm++;
-	assert(n < t->node_cap);
+	assert(n < t->g.node_cap);
 	t->nodes_used++;
 	nd = &nodes[n];
 	/* Filled before it is linked in, so most racing readers see a
@@ -804,7 +790,7 @@ static uint32_t group_add(lw_stree *t, uint32_t n, const char *q, size_t qlen)
 		g = t->group_hwm++;
 	/* Live groups never outnumber live subscriptions (each has a
 	 * member), and this one's first member is not linked yet. */
-	assert(g < t->max_subs);
+	assert(g < t->g.max_subs);
 	gr = &groups[g];
 	WR(&gr->members, NIL);
 	WR(&gr->nmembers, 0);
@@ -852,9 +838,9 @@ int lw_stree_insert(lw_stree *t, const char *subject, size_t len,
 		LW_APPEND_ERR("subscription %u", sub_id);
 		return rc;
 	}
-	if (sub_id >= t->max_subs)
+	if (sub_id >= t->g.max_subs)
 		return LW_SET_ERR(LW_EINVAL, "subscription id %u out of range (max_subs %u)",
-				  sub_id, t->max_subs);
+				  sub_id, t->g.max_subs);
 	e = &entries_of(t)[sub_id];
 	if (e->node != NIL)
 		return LW_SET_ERR(LW_EINVAL, "subscription id %u is already in the tree",
@@ -872,13 +858,13 @@ int lw_stree_insert(lw_stree *t, const char *subject, size_t len,
 	need_nodes = sj.ntok - i;
 	for (uint32_t k = i; k < sj.ntok; k++)
 		need_chunks += chunks_for(sj.tk[k].len);
-	if (t->nodes_used + need_nodes > t->node_cap ||
-	    t->chunks_used + need_chunks > t->chunk_cap)
+	if (t->nodes_used + need_nodes > t->g.node_cap ||
+	    t->chunks_used + need_chunks > t->g.chunk_cap)
 		return LW_SET_ERR(LW_ENOMEM,
 				  "subject tree is full: '%.*s' needs %u nodes and %u chunks,"
 				  " %u of %u and %u of %u are in use",
 				  (int)len, subject, need_nodes, need_chunks, t->nodes_used,
-				  t->node_cap, t->chunks_used, t->chunk_cap);
+				  t->g.node_cap, t->chunks_used, t->g.chunk_cap);
 	if (qlen > 0 && need_nodes == 0)
 		g = group_find(t, n, queue, qlen);
 
@@ -910,7 +896,7 @@ int lw_stree_remove(lw_stree *t, uint32_t sub_id)
 	uint32_t n, g;
 
 	assert(t != NULL);
-	if (sub_id >= t->max_subs || entries_of(t)[sub_id].node == NIL)
+	if (sub_id >= t->g.max_subs || entries_of(t)[sub_id].node == NIL)
 		return LW_SET_ERR(LW_ENOTFOUND, "subscription %u is not in the tree", sub_id);
 	e = &entries_of(t)[sub_id];
 	n = e->node;
@@ -973,16 +959,7 @@ lw_stree *lw_stree_init(void *mem, size_t size, uint32_t max_subs)
 	 * touched here. */
 	memset(t, 0, sizeof(*t));
 	t->version = STREE_VERSION;
-	t->max_subs = max_subs;
-	t->node_cap = l.node_cap;
-	t->chunk_cap = l.chunk_cap;
-	t->hash_mask = l.hash_mask;
-	t->size = l.size;
-	t->off_nodes = l.off_nodes;
-	t->off_chunks = l.off_chunks;
-	t->off_hash = l.off_hash;
-	t->off_entries = l.off_entries;
-	t->off_groups = l.off_groups;
+	t->g = l;
 	atomic_store_explicit(&t->seq, 0, memory_order_relaxed);
 	t->node_free = t->chunk_free = t->group_free = NIL;
 	t->node_hwm = t->nodes_used = 1;
@@ -1015,11 +992,10 @@ lw_stree *lw_stree_attach(void *mem, size_t size)
 		lw_err_set(LW_ECORRUPT, "no subject tree (magic/version) at %p", mem);
 		return NULL;
 	}
-	if (layout(t->max_subs, &l) < 0 || l.size > size || t->size != l.size ||
-	    t->node_cap != l.node_cap || t->chunk_cap != l.chunk_cap ||
-	    t->hash_mask != l.hash_mask || t->off_nodes != l.off_nodes ||
-	    t->off_chunks != l.off_chunks || t->off_hash != l.off_hash ||
-	    t->off_entries != l.off_entries || t->off_groups != l.off_groups) {
+	/* Every offset and capacity must be the one max_subs implies, so a
+	 * damaged header cannot send readers outside the region. */
+	if (layout(t->g.max_subs, &l) < 0 || l.size > size ||
+	    memcmp(&l, &t->g, sizeof(l)) != 0) {
 		lw_err_set(LW_ECORRUPT, "subject tree geometry is damaged or does not fit %zu bytes",
 				  size);
 		return NULL;

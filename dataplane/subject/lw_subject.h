@@ -34,7 +34,11 @@ int lw_queue_validate(const char *q, size_t len);
 
 typedef struct lw_stree lw_stree;
 
-/* Bytes needed for a tree with room for @p max_subs subscriptions. */
+/* Bytes needed for a tree with room for @p max_subs subscriptions
+ * (0 when max_subs is 0 or over 2^24). Capacity: max_subs * 8 + 64 trie
+ * nodes (one per distinct pattern prefix) and max_subs * 2 + 64 chunks of
+ * 56 bytes for the part of tokens beyond 32 bytes; about 900 bytes per
+ * subscription in all, most of it untouched until used. */
 size_t lw_stree_memsize(uint32_t max_subs);
 
 /* Formats @p mem (of @p size bytes, 64-byte aligned) as an empty tree.
@@ -42,13 +46,15 @@ size_t lw_stree_memsize(uint32_t max_subs);
 lw_stree *lw_stree_init(void *mem, size_t size, uint32_t max_subs);
 
 /* Reinterprets an already formatted region mapped in this process
- * (checks its magic and size). NULL when it is not a tree. */
+ * (checks its magic and size). NULL when it is not a tree. The mapping
+ * must be writable: matching bumps queue-group round-robin counters. */
 lw_stree *lw_stree_attach(void *mem, size_t size);
 
 /* Writer side (single writer; the caller serialises). Adds subscription
  * @p sub_id (< max_subs, unique) on @p subject (wildcards allowed) with
  * optional queue group @p queue (NULL or "" = none).
- * LW_OK, LW_EBADSUBJECT, LW_ENOMEM (no room), LW_EINVAL (id in use/out of range). */
+ * LW_OK, LW_EBADSUBJECT, LW_ENOMEM (no room), LW_EINVAL (id in use/out of range).
+ * A failure leaves the tree unchanged. */
 int lw_stree_insert(lw_stree *t, const char *subject, size_t len,
 		    const char *queue, uint32_t sub_id);
 
@@ -63,8 +69,12 @@ int lw_stree_remove(lw_stree *t, uint32_t sub_id);
  * subscription subject + queue name, as in NATS). Returns the count, or
  * LW_ELIMIT when more than @p max_out would be returned.
  * Cost: proportional to the subject's tokens and to the matching entries,
- * not to the number of unrelated subscriptions. Never blocks; retries
- * internally while a writer is active. */
+ * not to the number of unrelated subscriptions (picking a queue-group
+ * member walks that group's member list). Never blocks; retries
+ * internally while a writer is active (spinning, then sched_yield).
+ * Defensive errors: LW_EBADSUBJECT when len is 0 or over LW_SUBJECT_MAX,
+ * LW_ECORRUPT when the tree is inconsistent while no writer is active
+ * (damaged memory). */
 int lw_stree_match(lw_stree *t, const char *subject, size_t len,
 		   uint32_t *out, uint32_t max_out);
 
