@@ -20,9 +20,13 @@
 struct lw_msg {
 	lw_conn *c;
 	lw_sub *sub;
-	struct lw_slot *slot;
+	struct lw_slot *slot;     /* NULL for an inline message */
 	uint32_t slot_id;
 	uint32_t held_idx;
+	/* Inline message copied out of its ring cell: subject NUL data. */
+	uint32_t subj_len;
+	uint32_t data_len;
+	char inl[LW_MSG_INLINE_MAX + 2];
 };
 
 struct lw_sub {
@@ -30,7 +34,7 @@ struct lw_sub {
 	uint32_t idx;
 	uint32_t gen;
 	struct lw_sub_rec *rec;
-	struct lw_ring *ring;
+	struct lw_mring *ring;
 	lw_msg_cb cb;
 	void *cb_arg;
 	atomic_bool closed;

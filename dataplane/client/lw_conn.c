@@ -347,7 +347,7 @@ int lw_stats_subs(lw_conn *c, struct lw_sub_info *out, int max)
 		o->st.delivered = atomic_load_explicit(&s->delivered, memory_order_relaxed);
 		o->st.dropped = atomic_load_explicit(&s->dropped, memory_order_relaxed);
 		o->st.blocked = atomic_load_explicit(&s->blocked, memory_order_relaxed);
-		o->st.depth = lw_ring_count(lw_dom_sub_ring(&c->dom, i));
+		o->st.depth = lw_mring_count(lw_dom_sub_ring(&c->dom, i));
 		o->st.capacity = h->cfg.ring_size;
 	}
 	return n;

@@ -11,6 +11,7 @@
  * reclamation, see lwd's reaper).
  */
 #include <sched.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,7 +51,8 @@ static void backoff(uint32_t *spins)
 }
 
 /* Ring full on a LW_SLOW_BLOCK subscription: wait for room. */
-static int enqueue_blocking(lw_conn *c, struct lw_sub_rec *sr, struct lw_ring *r, uint32_t id)
+static int enqueue_blocking(lw_conn *c, struct lw_sub_rec *sr, struct lw_mring *r,
+			    const struct lw_mdesc *d)
 {
 	uint64_t deadline = lw_now_ns() + (uint64_t)c->opts.block_timeout_ms * 1000000ull;
 	uint32_t spins = 0;
@@ -61,7 +63,7 @@ static int enqueue_blocking(lw_conn *c, struct lw_sub_rec *sr, struct lw_ring *r
 		atomic_thread_fence(memory_order_seq_cst);
 		lw_wake_client(c, sr->owner);
 		backoff(&spins);
-		if (lw_ring_enqueue(r, id))
+		if (lw_mring_enqueue(r, d))
 			return LW_OK;
 		if (atomic_load_explicit(&sr->state, memory_order_relaxed) != LW_SUB_ACTIVE ||
 		    !lw_domain_ready(c))
@@ -71,26 +73,28 @@ static int enqueue_blocking(lw_conn *c, struct lw_sub_rec *sr, struct lw_ring *r
 	}
 }
 
-static int enqueue_one(lw_conn *c, struct lw_sub_rec *sr, struct lw_ring *r, uint32_t id)
+static int enqueue_one(lw_conn *c, struct lw_sub_rec *sr, struct lw_mring *r,
+		       const struct lw_mdesc *d)
 {
-	uint64_t old;
+	struct lw_mcell old;
 
-	if (__builtin_expect(lw_ring_enqueue(r, id), 1))
+	if (__builtin_expect(lw_mring_enqueue(r, d), 1))
 		return LW_OK;
 	switch (sr->policy) {
 	case LW_SLOW_DROP_OLDEST:
 		/* Bounded: other publishers may refill the room we make. */
 		for (int i = 0; i < 8; i++) {
-			if (lw_ring_dequeue(r, &old)) {
-				lw_pool_put(&c->dom, (uint32_t)old);
+			if (lw_mring_dequeue(r, &old)) {
+				if (old.slot != LW_MCELL_INLINE)
+					lw_pool_put(&c->dom, old.slot);
 				atomic_fetch_add_explicit(&sr->dropped, 1, memory_order_relaxed);
 			}
-			if (lw_ring_enqueue(r, id))
+			if (lw_mring_enqueue(r, d))
 				return LW_OK;
 		}
 		break;
 	case LW_SLOW_BLOCK:
-		return enqueue_blocking(c, sr, r, id);
+		return enqueue_blocking(c, sr, r, d);
 	default:
 		break;
 	}
@@ -98,43 +102,52 @@ static int enqueue_one(lw_conn *c, struct lw_sub_rec *sr, struct lw_ring *r, uin
 	return LW_EAGAIN;
 }
 
-int lw_deliver(lw_conn *c, uint32_t id, uint32_t held_idx)
+/*
+ * Routes one message. @p d carries either a slot (held by us at
+ * @p held_idx: its reference is dropped here whatever happens) or, with
+ * d->slot == LW_MCELL_INLINE, the bytes themselves (held_idx unused).
+ */
+static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, size_t slen,
+		   uint32_t held_idx)
 {
-	const struct lw_domain *d = &c->dom;
-	struct lw_slot *s = lw_slot_ptr(d, id);
+	const struct lw_domain *dom = &c->dom;
+	const bool by_ref = d->slot != LW_MCELL_INLINE;
 	uint32_t *t = targets_for(c);
 	int n, delivered = 0, status = LW_OK;
 
 	if (t == NULL) {
-		lw_held_release(c, held_idx);
+		if (by_ref)
+			lw_held_release(c, held_idx);
 		return LW_SET_ERR(LW_ENOMEM, "match buffer");
 	}
 	/* Enter: seq_cst exchange so lwd, scanning epochs after it unlinked a
 	 * subscription and advanced the epoch, either sees us or we see the
 	 * tree without that subscription. */
 	atomic_exchange_explicit(&c->rec->epoch,
-				 atomic_load_explicit(&d->hdr->epoch, memory_order_relaxed),
+				 atomic_load_explicit(&dom->hdr->epoch, memory_order_relaxed),
 				 memory_order_seq_cst);
-	n = lw_stree_match(d->tree, lw_slot_subject(s), s->subj_len, t, tl_cap);
+	n = lw_stree_match(dom->tree, subject, slen, t, tl_cap);
 	if (n < 0) {
 		atomic_store_explicit(&c->rec->epoch, 0, memory_order_release);
-		lw_held_release(c, held_idx);
-		return LW_SET_ERR(n, "matching '%s'", lw_slot_subject(s));
+		if (by_ref)
+			lw_held_release(c, held_idx);
+		return LW_SET_ERR(n, "matching '%.*s'", (int)slen, subject);
 	}
 	/* All references first: a fast reader may free before we finish. */
-	atomic_fetch_add_explicit(&s->refcnt, (uint32_t)n, memory_order_relaxed);
+	if (by_ref)
+		atomic_fetch_add_explicit(&lw_slot_ptr(dom, d->slot)->refcnt, (uint32_t)n,
+					  memory_order_relaxed);
 	for (int i = 0; i < n; i++) {
-		struct lw_sub_rec *sr = lw_dom_sub(d, t[i]);
+		struct lw_sub_rec *sr = lw_dom_sub(dom, t[i]);
 		int rc;
 
-		if (atomic_load_explicit(&sr->state, memory_order_acquire) != LW_SUB_ACTIVE) {
-			lw_pool_put(d, id);
-			t[i] = UINT32_MAX;
-			continue;
-		}
-		rc = enqueue_one(c, sr, lw_dom_sub_ring(d, t[i]), id);
+		if (atomic_load_explicit(&sr->state, memory_order_acquire) != LW_SUB_ACTIVE)
+			rc = LW_ECLOSED;
+		else
+			rc = enqueue_one(c, sr, lw_dom_sub_ring(dom, t[i]), d);
 		if (rc != LW_OK) {
-			lw_pool_put(d, id);
+			if (by_ref)
+				lw_pool_put(dom, d->slot);
 			if (rc == LW_ETIMEDOUT)
 				status = LW_SET_ERR(LW_ETIMEDOUT,
 						    "subscriber '%s' stayed full for %u ms",
@@ -151,13 +164,22 @@ int lw_deliver(lw_conn *c, uint32_t id, uint32_t held_idx)
 	 * waiters++, then re-check the ring). */
 	atomic_exchange_explicit(&c->rec->epoch, 0, memory_order_seq_cst);
 	for (int i = 0; i < n; i++)
-		if (t[i] != UINT32_MAX && t[i] < d->hdr->cfg.max_clients)
+		if (t[i] != UINT32_MAX && t[i] < dom->hdr->cfg.max_clients)
 			lw_wake_client(c, t[i]);
-	lw_held_release(c, held_idx);
+	if (by_ref)
+		lw_held_release(c, held_idx);
 	atomic_fetch_add_explicit(&c->rec->published, 1, memory_order_relaxed);
 	if (n == 0)
-		atomic_fetch_add_explicit(&d->hdr->msgs_no_interest, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&dom->hdr->msgs_no_interest, 1, memory_order_relaxed);
 	return status != LW_OK ? status : delivered;
+}
+
+int lw_deliver(lw_conn *c, uint32_t id, uint32_t held_idx)
+{
+	struct lw_slot *s = lw_slot_ptr(&c->dom, id);
+	struct lw_mdesc d = { .slot = id };
+
+	return deliver(c, &d, lw_slot_subject(s), s->subj_len, held_idx);
 }
 
 static int check_subject(const char *what, const char *subj, size_t *len)
@@ -222,6 +244,14 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 				  m->hdr_len + m->len, c->dom.hdr->cfg.max_payload);
 	if (m->hdr_len && (m->hdr_len < 10 || memcmp(m->hdr, "NATS/1.0", 8) != 0))
 		return LW_SET_ERR(LW_EINVAL, "headers must start with \"NATS/1.0\"");
+	if (rlen == 0 && m->hdr_len == 0 && slen + m->len <= LW_MSG_INLINE_MAX) {
+		struct lw_mdesc d = {
+			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
+			.data_len = (uint8_t)m->len, .subject = m->subject, .data = m->data,
+		};
+
+		return deliver(c, &d, m->subject, slen, 0);
+	}
 	room = slen + 1 + rlen + 1 + m->hdr_len + m->len;
 	rc = take_slot(c, room, &id, &hidx);
 	if (rc != LW_OK)

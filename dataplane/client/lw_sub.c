@@ -132,29 +132,37 @@ int lw_unsubscribe(lw_sub *s)
 int lw_sub_try(lw_sub *s, lw_msg **out)
 {
 	lw_conn *c = s->c;
+	struct lw_mcell cell;
 	uint32_t hidx;
-	uint64_t v;
 	lw_msg *m;
 
-	/* Check the held table first so a descriptor never leaves the ring
-	 * without an entry to record it in. */
-	if (lw_ring_count(s->ring) == 0)
+	/* Take a held entry first so a slot never leaves the ring without a
+	 * place that records it; look at the cell itself, not the tail. */
+	if (!lw_mring_ready(s->ring))
 		return LW_EAGAIN;
 	/* UINT32_MAX + 1 wraps to 0: an entry that holds nothing yet. */
 	if (lw_held_get(c, UINT32_MAX, &hidx) != LW_OK)
 		return LW_SET_ERR(LW_ELIMIT, "%u messages held: lw_msg_free() some", c->held_max);
-	if (!lw_ring_dequeue(s->ring, &v)) {
-		atomic_store_explicit(&c->held[hidx], 0, memory_order_relaxed);
+	if (!lw_mring_dequeue(s->ring, &cell)) {
 		lw_held_put(c, hidx);
 		return LW_EAGAIN;
 	}
-	atomic_store_explicit(&c->held[hidx], (uint32_t)v + 1, memory_order_release);
 	m = &c->msgs[hidx];
 	m->c = c;
 	m->sub = s;
-	m->slot_id = (uint32_t)v;
-	m->slot = lw_slot_ptr(&c->dom, (uint32_t)v);
 	m->held_idx = hidx;
+	if (cell.slot == LW_MCELL_INLINE) {
+		m->slot = NULL;
+		m->subj_len = cell.subj_len;
+		m->data_len = cell.data_len;
+		memcpy(m->inl, cell.bytes, cell.subj_len);
+		m->inl[cell.subj_len] = '\0';
+		memcpy(m->inl + cell.subj_len + 1, cell.bytes + cell.subj_len, cell.data_len);
+	} else {
+		atomic_store_explicit(&c->held[hidx], cell.slot + 1, memory_order_release);
+		m->slot_id = cell.slot;
+		m->slot = lw_slot_ptr(&c->dom, cell.slot);
+	}
 	atomic_fetch_add_explicit(&c->rec->received, 1, memory_order_relaxed);
 	*out = m;
 	return LW_OK;
@@ -181,7 +189,7 @@ static void sleep_for_message(lw_conn *c, lw_sub *s, uint64_t deadline)
 		t = 100000000;
 	atomic_fetch_add_explicit(&c->rec->waiters, 1, memory_order_seq_cst);
 	seq = atomic_load_explicit(&c->rec->wake_seq, memory_order_seq_cst);
-	if (lw_ring_count(s->ring) == 0 && !sub_gone(s))
+	if (!lw_mring_ready(s->ring) && !sub_gone(s))
 		lw_futex_wait(&c->rec->wake_seq, seq, t);
 	atomic_fetch_sub_explicit(&c->rec->waiters, 1, memory_order_relaxed);
 }
@@ -244,37 +252,43 @@ void lw_msg_free(lw_msg *m)
 
 const char *lw_msg_subject(const lw_msg *m)
 {
-	return lw_slot_subject(m->slot);
+	return m->slot ? lw_slot_subject(m->slot) : m->inl;
 }
 
 const char *lw_msg_reply(const lw_msg *m)
 {
-	return lw_slot_reply(m->slot);
+	return m->slot ? lw_slot_reply(m->slot) : NULL;
 }
 
 const void *lw_msg_data(const lw_msg *m)
 {
-	return lw_slot_data(m->slot);
+	return m->slot ? lw_slot_data(m->slot) : m->inl + m->subj_len + 1;
 }
 
 size_t lw_msg_len(const lw_msg *m)
 {
-	return m->slot->data_len;
+	return m->slot ? m->slot->data_len : m->data_len;
 }
 
 const void *lw_msg_headers(const lw_msg *m, size_t *len)
 {
+	size_t n = m->slot ? m->slot->hdr_len : 0;
+
 	if (len != NULL)
-		*len = m->slot->hdr_len;
-	return m->slot->hdr_len ? lw_slot_hdr(m->slot) : NULL;
+		*len = n;
+	return n ? lw_slot_hdr(m->slot) : NULL;
 }
 
 int lw_msg_status(const lw_msg *m)
 {
-	const char *h = lw_slot_hdr(m->slot);
-	size_t n = m->slot->hdr_len;
+	const char *h;
+	size_t n;
 	int code = 0;
 
+	if (m->slot == NULL)
+		return 0;
+	h = lw_slot_hdr(m->slot);
+	n = m->slot->hdr_len;
 	/* "NATS/1.0 503\r\n" or "NATS/1.0 503 No Responders\r\n" */
 	if (n < 12 || memcmp(h, "NATS/1.0 ", 9) != 0)
 		return 0;
@@ -288,10 +302,13 @@ int lw_msg_status(const lw_msg *m)
 
 int lw_msg_header(const lw_msg *m, const char *key, char *buf, size_t bufsz)
 {
-	const char *h = lw_slot_hdr(m->slot);
-	const char *end = h + m->slot->hdr_len;
+	const char *h, *end, *p;
 	size_t klen = strlen(key);
-	const char *p;
+
+	if (m->slot == NULL || m->slot->hdr_len == 0)
+		return LW_ENOTFOUND;
+	h = lw_slot_hdr(m->slot);
+	end = h + m->slot->hdr_len;
 
 	p = memchr(h, '\n', (size_t)(end - h)); /* skip the NATS/1.0 line */
 	while (p != NULL && p + 1 < end) {
@@ -331,7 +348,7 @@ int lw_sub_stats(const lw_sub *s, struct lw_sub_stats *st)
 	st->delivered = atomic_load_explicit(&s->rec->delivered, memory_order_relaxed);
 	st->dropped = atomic_load_explicit(&s->rec->dropped, memory_order_relaxed);
 	st->blocked = atomic_load_explicit(&s->rec->blocked, memory_order_relaxed);
-	st->depth = lw_ring_count(s->ring);
+	st->depth = lw_mring_count(s->ring);
 	st->capacity = s->c->dom.hdr->cfg.ring_size;
 	return LW_OK;
 }
@@ -375,7 +392,7 @@ static int cb_queues_empty(lw_conn *c)
 
 	pthread_mutex_lock(&c->subs_lock);
 	for (lw_sub *s = c->subs; s != NULL && empty; s = s->next)
-		if (s->cb != NULL && lw_ring_count(s->ring) != 0)
+		if (s->cb != NULL && lw_mring_ready(s->ring))
 			empty = 0;
 	pthread_mutex_unlock(&c->subs_lock);
 	return empty;

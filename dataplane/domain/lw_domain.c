@@ -124,7 +124,7 @@ size_t lw_dom_layout(const struct lw_dom_config *cfg, struct lw_dom_hdr *h)
 	off += ALIGN_UP((uint64_t)cfg->max_clients * cfg->held_max * sizeof(uint32_t), 64);
 	h->off_subs = off;
 	off += ALIGN_UP((uint64_t)cfg->max_subs * sizeof(struct lw_sub_rec), 64);
-	h->ring_stride = ALIGN_UP(lw_ring_memsize(cfg->ring_size), 64);
+	h->ring_stride = ALIGN_UP(lw_mring_memsize(cfg->ring_size), 64);
 	h->off_rings = off;
 	off += h->ring_stride * cfg->max_subs;
 	ctl = rte_ring_get_memsize(LW_CTL_RING_SIZE);

@@ -14,7 +14,7 @@
  *   +-----------------------+ off_subs
  *   | lw_sub_rec[max_subs]  |  per subscription: state, owner, policy
  *   +-----------------------+ off_rings
- *   | lw_ring[max_subs]     |  one descriptor ring per subscription
+ *   | lw_mring[max_subs]    |  one message ring per subscription
  *   +-----------------------+ off_ctl
  *   | rte_ring[n_ctl]       |  control rings: client index doorbells
  *   +-----------------------+ off_tree
@@ -35,11 +35,12 @@
 
 #include <lightwire/client.h>
 #include "../ring/lw_ring.h"
+#include "../ring/lw_mring.h"
 #include "../subject/lw_subject.h"
 
 #define LW_DOM_MAGIC 0x4c57444f4d41494eULL /* "LWDOMAIN" */
 /* Bump on any change of a shared structure or of the layout rules. */
-#define LW_ABI_VERSION 1u
+#define LW_ABI_VERSION 2u
 
 #define LW_NAME_MAX 32
 #define LW_POOL_CLASSES_MAX 8
@@ -233,9 +234,9 @@ static inline struct lw_sub_rec *lw_dom_sub(const struct lw_domain *d, uint32_t 
 	return (struct lw_sub_rec *)(d->base + d->hdr->off_subs) + i;
 }
 
-static inline struct lw_ring *lw_dom_sub_ring(const struct lw_domain *d, uint32_t i)
+static inline struct lw_mring *lw_dom_sub_ring(const struct lw_domain *d, uint32_t i)
 {
-	return (struct lw_ring *)(d->base + d->hdr->off_rings + (uint64_t)i * d->hdr->ring_stride);
+	return (struct lw_mring *)(d->base + d->hdr->off_rings + (uint64_t)i * d->hdr->ring_stride);
 }
 
 static inline void *lw_dom_ctl_ring(const struct lw_domain *d, uint32_t i)

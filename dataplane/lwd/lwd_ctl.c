@@ -70,7 +70,7 @@ static int do_subscribe(struct lwd *w, uint32_t ci, struct lw_client_rec *r,
 	atomic_store(&s->delivered, 0);
 	atomic_store(&s->dropped, 0);
 	atomic_store(&s->blocked, 0);
-	lw_ring_init(lw_dom_sub_ring(&w->dom, i), w->dom.hdr->cfg.ring_size);
+	lw_mring_init(lw_dom_sub_ring(&w->dom, i), w->dom.hdr->cfg.ring_size);
 	/* ACTIVE before it is in the tree: a publisher that finds it there
 	 * must see a usable record and an empty ring. */
 	atomic_store_explicit(&s->state, LW_SUB_ACTIVE, memory_order_release);

@@ -131,8 +131,8 @@ static void format(struct lwd *w)
 	struct lw_dom_hdr *h = d->hdr;
 	char rname[RTE_RING_NAMESIZE];
 
-	for (uint32_t i = 0; i < h->cfg.max_subs; i++)
-		lw_ring_init(lw_dom_sub_ring(d, i), h->cfg.ring_size);
+	/* Subscription rings are formatted when a subscription takes them, so
+	 * an idle domain does not touch (allocate) ring pages it never uses. */
 	for (uint32_t i = 0; i < h->cfg.n_ctl; i++) {
 		snprintf(rname, sizeof(rname), "lwctl%u", i);
 		/* Multi-producer (any client), single consumer (worker i). */

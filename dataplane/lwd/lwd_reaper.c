@@ -96,16 +96,16 @@ static int free_retired(struct lwd *w)
 	while (k < w->n_retired) {
 		uint32_t i = w->retired[k];
 		struct lw_sub_rec *s = lw_dom_sub(d, i);
-		struct lw_ring *ring = lw_dom_sub_ring(d, i);
-		uint64_t v;
+		struct lw_mring *ring = lw_dom_sub_ring(d, i);
+		struct lw_mcell v;
 
 		if (!grace_passed(w, s->retire_epoch)) {
 			k++;
 			continue;
 		}
-		for (uint32_t n = 0; n < d->hdr->cfg.ring_size && lw_ring_dequeue(ring, &v); n++)
-			if (lw_slot_id_valid(d, (uint32_t)v))
-				lw_pool_put(d, (uint32_t)v);
+		for (uint32_t n = 0; n < d->hdr->cfg.ring_size && lw_mring_dequeue(ring, &v); n++)
+			if (v.slot != LW_MCELL_INLINE && lw_slot_id_valid(d, v.slot))
+				lw_pool_put(d, v.slot);
 		atomic_store_explicit(&s->state, LW_SUB_FREE, memory_order_release);
 		w->sub_free[w->n_sub_free++] = i;
 		w->retired[k] = w->retired[--w->n_retired];

@@ -18,6 +18,27 @@
 #include "lw_test_env.h"
 #include "lw_domain.h"
 
+/* Each test runs its own lwd under its own domain name; the teardown
+ * stops it even when an assertion ended the test early. */
+static struct lw_test_daemon d;
+static int test_no;
+
+static int setup(void **state)
+{
+	(void)state;
+	d.pid = 0;
+	snprintf(d.domain, sizeof(d.domain), "t%d_%d", (int)getpid(), ++test_no);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (d.pid > 0)
+		lw_test_daemon_stop(&d, SIGKILL);
+	return 0;
+}
+
 static void pool_free_totals(lw_conn *c, uint64_t *free_total, uint64_t *total)
 {
 	struct lw_domain_stats st;
@@ -32,7 +53,6 @@ static void pool_free_totals(lw_conn *c, uint64_t *free_total, uint64_t *total)
 
 static void test_killed_client_reclaimed(void **state)
 {
-	struct lw_test_daemon d;
 	struct lw_domain_stats st;
 	uint64_t fr, tot;
 	lw_conn *c;
@@ -41,7 +61,7 @@ static void test_killed_client_reclaimed(void **state)
 	char ok;
 
 	(void)state;
-	assert_int_equal(lw_test_daemon_start(&d, NULL, NULL), 0);
+	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
 	c = lw_test_connect(&d);
 	assert_non_null(c);
 	assert_int_equal(pipe(pfd), 0);
@@ -58,8 +78,11 @@ static void test_killed_client_reclaimed(void **state)
 		for (int i = 0; i < 10; i++)
 			if (lw_loan(k, 100 + i * 1000, &l) != LW_OK)
 				_exit(2);
+		/* 200 B: travels in pool slots, not inline in the ring */
+		static const char big[200];
+
 		for (int i = 0; i < 20; i++)
-			lw_publish(k, "victim.a", "held", 4);
+			lw_publish(k, "victim.a", big, sizeof(big));
 		/* take 5 and never free them */
 		for (int i = 0; i < 5; i++)
 			if (lw_next(s1, &m, 1000) != LW_OK)
@@ -92,15 +115,13 @@ static void test_killed_client_reclaimed(void **state)
 
 static void test_second_daemon_refused(void **state)
 {
-	struct lw_test_daemon d, d2;
 	char cmd[512], line[512];
 	int found = 0;
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(lw_test_daemon_start(&d, NULL, NULL), 0);
+	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
 	/* same domain: refused with exit code 3 and a clear message */
-	d2.pid = 0;
 	snprintf(cmd, sizeof(cmd), "%s --domain %s 2>&1; echo exit=$?",
 		 getenv("LWD") ? getenv("LWD") : "lwd", d.domain);
 	f = popen(cmd, "r");
@@ -113,7 +134,6 @@ static void test_second_daemon_refused(void **state)
 	}
 	pclose(f);
 	assert_int_equal(found, 3);
-	(void)d2;
 	/* the first one is unharmed */
 	lw_conn *c = lw_test_connect(&d);
 
@@ -126,7 +146,6 @@ static void test_second_daemon_refused(void **state)
  * made it, and checks that a client refuses it cleanly. */
 static void test_abi_mismatch(void **state)
 {
-	struct lw_test_daemon d;
 	struct lw_domain_stats st;
 	struct lw_dom_hdr *h;
 	struct stat sb;
@@ -134,7 +153,7 @@ static void test_abi_mismatch(void **state)
 	int fd;
 
 	(void)state;
-	assert_int_equal(lw_test_daemon_start(&d, NULL, NULL), 0);
+	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
 	c = lw_test_connect(&d);
 	assert_int_equal(lw_stats(c, &st), LW_OK);
 	lw_close(c);
@@ -174,7 +193,6 @@ static void test_abi_mismatch(void **state)
 
 static void test_stale_domain_recovered(void **state)
 {
-	struct lw_test_daemon d;
 	struct lw_domain_stats st;
 	struct lw_conn_opts o;
 	char line[512];
@@ -183,7 +201,7 @@ static void test_stale_domain_recovered(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(lw_test_daemon_start(&d, NULL, NULL), 0);
+	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
 	c = lw_test_connect(&d);
 	assert_int_equal(lw_stats(c, &st), LW_OK);
 	/* lwd dies without cleaning up */
@@ -226,7 +244,6 @@ static void *blocked_next(void *p)
 
 static void test_shutdown_wakes_receivers(void **state)
 {
-	struct lw_test_daemon d;
 	struct lw_conn_opts o;
 	pthread_t t;
 	void *rc;
@@ -234,7 +251,7 @@ static void test_shutdown_wakes_receivers(void **state)
 	lw_sub *s;
 
 	(void)state;
-	assert_int_equal(lw_test_daemon_start(&d, NULL, NULL), 0);
+	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
 	c = lw_test_connect(&d);
 	assert_int_equal(lw_subscribe(c, "idle", NULL, &s), LW_OK);
 	pthread_create(&t, NULL, blocked_next, s);
@@ -252,11 +269,11 @@ static void test_shutdown_wakes_receivers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_killed_client_reclaimed),
-		cmocka_unit_test(test_second_daemon_refused),
-		cmocka_unit_test(test_abi_mismatch),
-		cmocka_unit_test(test_stale_domain_recovered),
-		cmocka_unit_test(test_shutdown_wakes_receivers),
+		cmocka_unit_test_setup_teardown(test_killed_client_reclaimed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_daemon_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abi_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_domain_recovered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_wakes_receivers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
