@@ -351,6 +351,7 @@ struct walk {
 	uint32_t steps;  /* entries followed: at most max_subs when consistent */
 	uint32_t gsteps; /* groups followed: likewise */
 	uint32_t visits; /* nodes visited: at most node_cap when consistent */
+	uint32_t groups_hit; /* queue groups that chose a member */
 };
 
 static int put(struct walk *w, uint32_t id)
@@ -398,6 +399,7 @@ static int emit(struct walk *w, const struct node *nd)
 			return TORN;
 		if (put(w, m) < 0)
 			return LW_ELIMIT;
+		w->groups_hit++;
 		g = RD(&gr->next);
 	}
 	return 0;
@@ -465,6 +467,21 @@ static int walk(struct walk *w, const struct subj *sj)
 int lw_stree_match(lw_stree *t, const char *subject, size_t len,
 		   uint32_t *out, uint32_t max_out)
 {
+	uint64_t seq;
+	int groups;
+
+	return lw_stree_match_seq(t, subject, len, out, max_out, &seq, &groups);
+}
+
+uint64_t lw_stree_seq(const lw_stree *t)
+{
+	/* Acquire: pairs with the writer's release that ended a change. */
+	return atomic_load_explicit(&t->seq, memory_order_acquire);
+}
+
+int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
+		       uint32_t *out, uint32_t max_out, uint64_t *seq, int *groups)
+{
 	struct subj sj;
 	struct walk w = {
 		.t = t,
@@ -488,7 +505,7 @@ int lw_stree_match(lw_stree *t, const char *subject, size_t len,
 		int rc;
 
 		if ((s1 & 1) == 0) {
-			w.n = w.steps = w.gsteps = w.visits = 0;
+			w.n = w.steps = w.gsteps = w.visits = w.groups_hit = 0;
 			rc = walk(&w, &sj);
 			/* Acquire fence pairs with the writer's release fence
 			 * in write_begin(): if any load above saw a store of a
@@ -503,6 +520,8 @@ int lw_stree_match(lw_stree *t, const char *subject, size_t len,
 					return LW_SET_ERR(LW_ELIMIT,
 							  "more than %u subscriptions match '%.*s'",
 							  max_out, (int)len, subject);
+				*seq = s1;
+				*groups = (int)w.groups_hit;
 				return rc;
 			}
 		}

@@ -78,6 +78,15 @@ int lw_stree_remove(lw_stree *t, uint32_t sub_id);
 int lw_stree_match(lw_stree *t, const char *subject, size_t len,
 		   uint32_t *out, uint32_t max_out);
 
+/* lw_stree_match() that also returns the tree sequence the result is
+ * valid for and how many queue groups chose a member. While
+ * lw_stree_seq() still returns that sequence the tree is unchanged, so a
+ * result without queue groups may be reused for the same subject (a group
+ * must rotate, so such a result may not). */
+int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
+		       uint32_t *out, uint32_t max_out, uint64_t *seq, int *groups);
+uint64_t lw_stree_seq(const lw_stree *t);
+
 /* Number of subscriptions in the tree (reader side, approximate while a
  * writer runs). */
 uint32_t lw_stree_count(const lw_stree *t);
