@@ -26,6 +26,7 @@ struct lw_msg {
 	/* Inline message copied out of its ring cell: subject NUL data. */
 	uint32_t subj_len;
 	uint32_t data_len;
+	uint32_t origin;
 	char inl[LW_MSG_INLINE_MAX + 2];
 };
 

@@ -42,8 +42,12 @@ int lw_held_get(lw_conn *c, uint32_t slot_id, uint32_t *idx)
 		if (atomic_compare_exchange_weak_explicit(&c->held_top, &top, next,
 				memory_order_acquire, memory_order_acquire)) {
 			*idx = i1 - 1;
-			/* Visible to lwd before the slot can be lost with us. */
-			atomic_store_explicit(&c->held[i1 - 1], slot_id + 1, memory_order_release);
+			/* Visible to lwd before the slot can be lost with us. A
+			 * placeholder (UINT32_MAX) stores nothing: free entries
+			 * are already 0. */
+			if (slot_id != UINT32_MAX)
+				atomic_store_explicit(&c->held[i1 - 1], slot_id + 1,
+						      memory_order_release);
 			return LW_OK;
 		}
 	}

@@ -311,6 +311,7 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 		struct lw_mdesc d = {
 			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
 			.data_len = (uint8_t)m->len, .subject = m->subject, .data = m->data,
+			.origin = m->origin,
 		};
 
 		return deliver(c, &d, m->subject, slen, 0);
@@ -326,7 +327,7 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 	s->hdr_len = (uint32_t)m->hdr_len;
 	s->data_len = (uint32_t)m->len;
 	s->data_off = (uint32_t)(slen + 1 + rlen + 1 + m->hdr_len);
-	s->ts_ns = 0;
+	s->origin = m->origin;
 	memcpy(s->bytes, m->subject, slen + 1);
 	s->bytes[slen + 1 + rlen] = '\0';
 	if (rlen)
@@ -430,7 +431,7 @@ int lw_publish_loaned(lw_conn *c, struct lw_loan *loan, const char *subject,
 	s->hdr_len = 0;
 	s->data_len = (uint32_t)len;
 	s->data_off = LW_LOAN_DATA_OFF;
-	s->ts_ns = 0;
+	s->origin = 0;
 	memcpy(s->bytes, subject, slen + 1);
 	s->bytes[slen + 1 + rlen] = '\0';
 	if (rlen)

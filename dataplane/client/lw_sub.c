@@ -155,6 +155,7 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 		m->slot = NULL;
 		m->subj_len = cell.subj_len;
 		m->data_len = cell.data_len;
+		m->origin = cell.origin;
 		memcpy(m->inl, cell.bytes, cell.subj_len);
 		m->inl[cell.subj_len] = '\0';
 		memcpy(m->inl + cell.subj_len + 1, cell.bytes + cell.subj_len, cell.data_len);
@@ -163,7 +164,6 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 		m->slot_id = cell.slot;
 		m->slot = lw_slot_ptr(&c->dom, cell.slot);
 	}
-	atomic_fetch_add_explicit(&c->rec->received, 1, memory_order_relaxed);
 	*out = m;
 	return LW_OK;
 }
@@ -254,7 +254,10 @@ void lw_msg_free(lw_msg *m)
 	lw_conn *c = m->c;
 
 	m->c = NULL;
-	lw_held_release(c, m->held_idx);
+	if (m->slot == NULL)
+		lw_held_put(c, m->held_idx); /* inline: the entry holds no slot */
+	else
+		lw_held_release(c, m->held_idx);
 }
 
 const char *lw_msg_subject(const lw_msg *m)
@@ -270,6 +273,11 @@ const char *lw_msg_reply(const lw_msg *m)
 const void *lw_msg_data(const lw_msg *m)
 {
 	return m->slot ? lw_slot_data(m->slot) : m->inl + m->subj_len + 1;
+}
+
+uint32_t lw_msg_origin(const lw_msg *m)
+{
+	return m->slot ? m->slot->origin : m->origin;
 }
 
 size_t lw_msg_len(const lw_msg *m)

@@ -40,7 +40,7 @@
 
 #define LW_DOM_MAGIC 0x4c57444f4d41494eULL /* "LWDOMAIN" */
 /* Bump on any change of a shared structure or of the layout rules. */
-#define LW_ABI_VERSION 2u
+#define LW_ABI_VERSION 3u
 
 #define LW_NAME_MAX 32
 #define LW_POOL_CLASSES_MAX 8
@@ -164,7 +164,6 @@ struct lw_client_rec {
 	struct lw_ctl_req req;
 	struct lw_ctl_resp resp;
 	alignas(64) _Atomic uint64_t published;
-	_Atomic uint64_t received;
 };
 
 enum lw_sub_state {
@@ -197,7 +196,8 @@ struct lw_slot {
 	uint16_t reply_len;
 	uint32_t hdr_len;
 	uint32_t data_off;     /* from bytes[]: packed, or LW_LOAN_DATA_OFF */
-	uint64_t ts_ns;        /* publish time, CLOCK_MONOTONIC */
+	uint32_t origin;       /* publisher's tag (struct lw_pubmsg) */
+	uint32_t pad;
 	/* bytes: subject NUL reply NUL headers ... data at data_off */
 	char bytes[];
 };

@@ -29,7 +29,6 @@ static int do_connect(struct lwd *w, uint32_t ci, struct lw_client_rec *r)
 	atomic_store(&r->epoch, 0);
 	atomic_store(&r->waiters, 0);
 	atomic_store(&r->published, 0);
-	atomic_store(&r->received, 0);
 	memset((void *)lw_dom_held(&w->dom, ci), 0, sizeof(uint32_t) * w->dom.hdr->cfg.held_max);
 	atomic_store_explicit(&r->state, LW_CLI_ACTIVE, memory_order_release);
 	lwd_log(LWD_DEBUG, "client %u connected: pid %d '%s'", ci, r->pid, r->name);

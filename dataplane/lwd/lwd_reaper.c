@@ -57,7 +57,6 @@ void lwd_client_reclaim(struct lwd *w, uint32_t ci, bool crashed)
 	atomic_fetch_add(&d->hdr->msgs_published, atomic_load(&r->published));
 	atomic_store(&r->epoch, 0);
 	atomic_store(&r->published, 0);
-	atomic_store(&r->received, 0);
 	if (crashed) {
 		atomic_fetch_add(&d->hdr->clients_reclaimed, 1);
 		atomic_fetch_add(&d->hdr->slots_reclaimed, slots);

@@ -3,7 +3,7 @@
  * lw_mring: the per-subscription message ring. Same protocol as lw_ring
  * (a sequence number in every cell, after D. Vyukov), but each cell is one
  * whole cache line that carries either a pool slot id or, for a message
- * whose subject and data fit in 48 bytes, the message itself.
+ * whose subject and data fit in 44 bytes, the message itself.
  *
  * Why inline: a receiver of a slot must fetch the ring cell and then the
  * slot (two dependent cache-line transfers), and give the slot back to a
@@ -24,7 +24,7 @@
 
 #include "lw_ring.h"
 
-#define LW_MSG_INLINE_MAX 48
+#define LW_MSG_INLINE_MAX 44
 #define LW_MCELL_INLINE UINT32_MAX
 
 struct lw_mcell {
@@ -33,6 +33,7 @@ struct lw_mcell {
 	uint8_t subj_len;    /* inline: subject bytes, then data bytes */
 	uint8_t data_len;
 	uint16_t pad;
+	uint32_t origin;     /* inline: publisher's tag (struct lw_pubmsg) */
 	char bytes[LW_MSG_INLINE_MAX];
 };
 
@@ -43,6 +44,7 @@ struct lw_mdesc {
 	uint32_t slot;
 	uint8_t subj_len;
 	uint8_t data_len;
+	uint32_t origin;
 	const char *subject; /* inline only */
 	const void *data;    /* inline only */
 };
@@ -82,6 +84,7 @@ static inline int lw_mring_enqueue(struct lw_mring *r, const struct lw_mdesc *d)
 				if (d->slot == LW_MCELL_INLINE) {
 					c->subj_len = d->subj_len;
 					c->data_len = d->data_len;
+					c->origin = d->origin;
 					memcpy(c->bytes, d->subject, d->subj_len);
 					memcpy(c->bytes + d->subj_len, d->data, d->data_len);
 				}
@@ -124,6 +127,7 @@ static inline int lw_mring_dequeue(struct lw_mring *r, struct lw_mcell *out)
 				if (c->slot == LW_MCELL_INLINE) {
 					out->subj_len = c->subj_len;
 					out->data_len = c->data_len;
+					out->origin = c->origin;
 					memcpy(out->bytes, c->bytes, (size_t)c->subj_len + c->data_len);
 				}
 				/* Release: our reads are done before the cell is reused. */

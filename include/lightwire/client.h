@@ -96,6 +96,9 @@ struct lw_pubmsg {
 	size_t hdr_len;
 	const void *data;
 	size_t len;
+	/** Opaque tag handed to receivers by lw_msg_origin() (0 = none).
+	 *  Gateways use it to recognise their own messages (NATS echo). */
+	uint32_t origin;
 };
 
 /**
@@ -186,6 +189,8 @@ const void *lw_msg_headers(const lw_msg *m, size_t *len);
  * @p buf. @return value length; LW_ENOTFOUND; LW_ETOOBIG buf too small.
  */
 int lw_msg_header(const lw_msg *m, const char *key, char *buf, size_t bufsz);
+/** The publisher's struct lw_pubmsg origin tag (0 when none). */
+uint32_t lw_msg_origin(const lw_msg *m);
 /** Status code of a NATS/1.0 status header line (e.g. 503), or 0. */
 int lw_msg_status(const lw_msg *m);
 
