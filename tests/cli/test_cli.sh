@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The lw CLI as a user runs it, against a private lwd: pub/sub (raw and
+# formatted), wildcards, queue groups, request/reply, no responders, stats
+# (text and JSON), bench, bad input and exit codes.
+set -uo pipefail
+LW=${LW:?path to lw}; LWD=${LWD:?path to lwd}
+export LW_DOMAIN=cli$$
+tmp=$(mktemp -d)
+pass=0; fail=0
+ok()   { pass=$((pass + 1)); echo "ok   - $*"; }
+bad()  { fail=$((fail + 1)); echo "FAIL - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+cleanup() { [ -n "${lwd_pid:-}" ] && kill -INT "$lwd_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+"$LWD" >"$tmp/lwd.log" 2>&1 &
+lwd_pid=$!
+for _ in $(seq 200); do "$LW" stats >/dev/null 2>&1 && break; sleep 0.02; done
+check "lwd starts and lw stats connects" "$LW" stats
+
+# wait until a background lw sub/reply prints its ready line
+wait_ready() { for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.02; done; return 1; }
+
+"$LW" sub 'cli.*' --raw --count 3 >"$tmp/sub.out" 2>"$tmp/sub.err" &
+sp=$!
+check "sub says when it is subscribed" wait_ready "$tmp/sub.err" "Subscribing on"
+"$LW" pub cli.a 'msg {{Count}}' --count 3 2>"$tmp/pub.err"
+wait $sp
+check "sub --raw --count 3 prints the three payloads" \
+	test "$(cat "$tmp/sub.out")" = "$(printf 'msg 1\nmsg 2\nmsg 3')"
+check "pub reports deliveries" grep -q "delivered to 1 subscription" "$tmp/pub.err"
+
+"$LW" sub 'cli.>' --count 1 >"$tmp/fmt.out" 2>/dev/null &
+sp=$!
+sleep 0.2
+"$LW" pub cli.x.y hello -H 'Trace: 1' --reply cli.back 2>/dev/null
+wait $sp
+check "formatted sub shows subject and reply" grep -q 'Received on "cli.x.y" with reply "cli.back"' "$tmp/fmt.out"
+check "formatted sub shows the payload" grep -qx hello "$tmp/fmt.out"
+
+for i in 1 2; do
+	"$LW" sub cli.q --queue workers --raw >"$tmp/q$i.out" 2>"$tmp/q$i.err" &
+	eval "q$i=\$!"
+	wait_ready "$tmp/q$i.err" "Subscribing on"
+done
+"$LW" pub cli.q 'job' --count 10 2>/dev/null
+sleep 0.3
+kill -INT "$q1" "$q2"; wait "$q1" "$q2" 2>/dev/null
+n1=$(wc -l <"$tmp/q1.out"); n2=$(wc -l <"$tmp/q2.out")
+check "queue group: each message to one member ($n1 + $n2 = 10)" test $((n1 + n2)) -eq 10
+check "queue group: both members got work" test "$n1" -gt 0 -a "$n2" -gt 0
+
+"$LW" reply cli.svc 'answer {{Count}}' --count 2 2>"$tmp/rep.err" &
+rp=$!
+wait_ready "$tmp/rep.err" "Listening on"
+check "req gets the reply" test "$("$LW" req cli.svc q --raw 2>/dev/null)" = "answer 1"
+check "req gets the second reply" test "$("$LW" req cli.svc q --raw 2>/dev/null)" = "answer 2"
+wait $rp
+"$LW" req cli.nobody q >"$tmp/nr.out" 2>"$tmp/nr.err"; rc=$?
+check "no responders exits 1" test $rc -eq 1
+check "no responders is said" grep -qi "no responders" "$tmp/nr.err"
+
+"$LW" pub 'bad..subject' x 2>"$tmp/bad.err"; rc=$?
+check "invalid subject exits 1" test $rc -eq 1
+check "invalid subject is explained" grep -q "empty token" "$tmp/bad.err"
+"$LW" pub 2>/dev/null; rc=$?
+check "usage error exits 2" test $rc -eq 2
+"$LW" -d nosuchdomain$$ stats 2>"$tmp/nd.err"; rc=$?
+check "missing domain exits 1 with a hint" test $rc -eq 1 -a -s "$tmp/nd.err"
+
+"$LW" stats --json >"$tmp/stats.json"
+check "stats --json is valid JSON" python3 -m json.tool "$tmp/stats.json" >/dev/null
+check "stats --json names the domain" grep -q "\"$LW_DOMAIN\"" "$tmp/stats.json"
+
+"$LW" bench pingpong --count 2000 --warmup 200 >"$tmp/bench.out" 2>&1
+check "bench pingpong prints a RESULT line with percentiles" \
+	grep -qE '^RESULT lw_pingpong_rtt_16B .*p50_ns=[0-9]+.*p999_ns=[0-9]+' "$tmp/bench.out"
+"$LW" bench tput --count 20000 >"$tmp/tput.out" 2>&1
+check "bench tput loses nothing" grep -qE '^RESULT lw_tput_16B .*lost=0' "$tmp/tput.out"
+"$LW" bench fanout --subs 2 --count 5000 --csv >"$tmp/fan.out" 2>&1
+check "bench fanout --csv prints a header and a row" test "$(grep -c , "$tmp/fan.out")" -ge 2
+
+"$LWD" >"$tmp/lwd2.log" 2>&1; rc=$?
+check "second lwd on the domain is refused (exit 3)" test $rc -eq 3
+check "second lwd says why" grep -q "already served" "$tmp/lwd2.log"
+
+kill -INT "$lwd_pid"; wait "$lwd_pid"; rc=$?; lwd_pid=
+check "lwd exits 0 on SIGINT" test $rc -eq 0
+check "lwd removed its files" test ! -e "/dev/shm/lightwire-$LW_DOMAIN.lock"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
