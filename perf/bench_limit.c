@@ -102,12 +102,19 @@ static void ping_1line(uint64_t n, uint64_t *out)
 	}
 }
 
+/* 0 while the ponger starts, 1 when pinned and ready, 2 when it failed:
+ * the pinger must not spin on a ponger that will never answer. */
+static _Atomic int ponger_state;
+
 static void *ponger(void *arg)
 {
 	uint64_t *ok = arg;
 
-	if (perf_pin(plan.cpu_b) != 0)
+	if (perf_pin(plan.cpu_b) != 0) {
+		atomic_store(&ponger_state, 2);
 		return NULL;
+	}
+	atomic_store(&ponger_state, 1);
 	pong_2line(plan.warm);
 	pong_1line(plan.warm);
 	for (uint64_t r = 0; r < plan.rounds; r++) {
@@ -185,6 +192,12 @@ int main(int argc, char **argv)
 
 	if (pthread_create(&th, NULL, ponger, &ok) != 0) {
 		fprintf(stderr, "bench_limit: pthread_create failed\n");
+		return 1;
+	}
+	while (atomic_load(&ponger_state) == 0)
+		;
+	if (atomic_load(&ponger_state) != 1) {
+		pthread_join(th, NULL);
 		return 1;
 	}
 	ping_2line(plan.warm, NULL);

@@ -15,6 +15,8 @@
 #   QUICK=1     tiny counts: a smoke test of the harness, figures are rough
 #   CPUS=a,b    the two CPUs (default 0,1)
 #   OUT=dir     where results go (default $BUILD/perf-<date>)
+#   LW_CLI=path the lw tool (default $BUILD/apps/lw/lw); when it is missing
+#               the lw bench benchmarks are skipped with a message
 # Exit status: non-zero when a benchmark failed to run (a MISSed target is a
 # finding, not a failure).
 set -euo pipefail
@@ -68,7 +70,7 @@ echo "=== ninja -C $BUILD $targets"
 ninja -C "$BUILD" $targets
 P=$BUILD/perf
 LWD=$BUILD/dataplane/lwd/lwd
-LW=$BUILD/apps/lw/lw
+LW=${LW_CLI:-$BUILD/apps/lw/lw}
 
 mkdir -p "$OUT"
 RES=$OUT/results.txt
@@ -196,7 +198,7 @@ echo "(vs_peers: factor > 1 means Lightwire is better; the peers' figures are re
 	"in /work/shared/anchors/RESULTS.md, not measured in this run)" | tee -a "$OUT/summary.txt"
 
 if [ "${#FAILED[@]}" -gt 0 ]; then
-	echo "FAILED: ${FAILED[*]}" | tee -a "$OUT/summary.txt" >&2
+	(IFS=';'; echo "FAILED: ${FAILED[*]}") | tee -a "$OUT/summary.txt" >&2
 	exit 1
 fi
 echo "results: $OUT"

@@ -34,6 +34,7 @@ struct lw_bench {
 	int nsubs;		/* fanout subscribers */
 	int cpu_a, cpu_b;	/* parent, child (-1: unpinned) */
 	bool spin, csv, progress;
+	uint32_t burst;		/* tput/fanout: lw_publish_burst of this many (1 = lw_publish) */
 	char label[96];
 	char subj[64];		/* ping / data subject */
 	char subj2[64];		/* pong subject */

@@ -41,6 +41,8 @@ static const char bench_usage[] =
 	"      --subs N         fanout subscribers (default 4)\n"
 	"      --cpus A,B       pin the parent to CPU A, the child to B (default 0,1)\n"
 	"      --spin           receivers busy-poll (LW_WAIT_SPIN) instead of blocking\n"
+	"      --burst N        tput/fanout: publish with lw_publish_burst, N messages\n"
+	"                       per call (default 1: lw_publish)\n"
 	"      --csv            print a CSV header and row instead of the RESULT line\n"
 	"                       (the human-readable block then goes to stderr)\n"
 	"      --label L        name of the result (default lw_<mode>..._<size>B)\n"
@@ -307,6 +309,7 @@ static int bench_opts(struct lw_bench *b, int argc, char **argv, bool *count_set
 		{ "csv", no_argument, NULL, 'v' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "warmup", required_argument, NULL, 'w' },
+		{ "burst", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -351,6 +354,14 @@ static int bench_opts(struct lw_bench *b, int argc, char **argv, bool *count_set
 		case 'S':
 			b->spin = true;
 			break;
+		case 'B': {
+			int n;
+
+			if (lw_cli_parse_int(optarg, &n) != 0 || n < 1 || n > 1024)
+				return lw_cli_usage_error(g, "--burst: '%s' is not 1..1024", optarg);
+			b->burst = (uint32_t)n;
+			break;
+		}
 		case 'v':
 			b->csv = true;
 			break;
@@ -375,7 +386,7 @@ static int bench_opts(struct lw_bench *b, int argc, char **argv, bool *count_set
 int lw_cmd_bench(const struct lw_cli *g, int argc, char **argv)
 {
 	struct lw_bench b = {
-		.g = g, .size = 16, .nsubs = 4, .cpu_a = 0, .cpu_b = 1,
+		.g = g, .size = 16, .nsubs = 4, .cpu_a = 0, .cpu_b = 1, .burst = 1,
 		.pipe_rd = -1, .pipe_wr = -1,
 	};
 	bool count_set = false, warmup_set = false;

@@ -40,7 +40,17 @@ struct lw_sub {
 	void *cb_arg;
 	atomic_bool closed;
 	lw_sub *next;          /* conn's list, under subs_lock */
+	/* Inline messages taken from the ring in one claim and not yet
+	 * handed out (read by the one thread that reads this sub). They
+	 * hold no slot, so a crash loses them but leaks nothing. */
+	uint32_t pre_head, pre_n;
+	struct lw_mcell pre[32];
 };
+
+static inline bool lw_sub_pending(lw_sub *s)
+{
+	return s->pre_n > 0 || lw_mring_ready(s->ring);
+}
 
 struct lw_conn {
 	struct lw_domain dom;

@@ -282,6 +282,14 @@ static int take_slot(lw_conn *c, size_t room, uint32_t *id, uint32_t *hidx)
 	return LW_OK;
 }
 
+#define BURST_MAX 32
+
+static bool inline_fit(const struct lw_pubmsg *m, size_t slen)
+{
+	return (m->reply == NULL || m->reply[0] == '\0') && m->hdr_len == 0 &&
+	       slen + m->len <= LW_MSG_INLINE_MAX;
+}
+
 int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 {
 	size_t slen, rlen = 0, room;
@@ -307,7 +315,7 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 				  m->hdr_len + m->len, c->dom.hdr->cfg.max_payload);
 	if (m->hdr_len && (m->hdr_len < 10 || memcmp(m->hdr, "NATS/1.0", 8) != 0))
 		return LW_SET_ERR(LW_EINVAL, "headers must start with \"NATS/1.0\"");
-	if (rlen == 0 && m->hdr_len == 0 && slen + m->len <= LW_MSG_INLINE_MAX) {
+	if (inline_fit(m, slen)) {
 		struct lw_mdesc d = {
 			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
 			.data_len = (uint8_t)m->len, .subject = m->subject, .data = m->data,
@@ -337,6 +345,122 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 	if (m->len)
 		memcpy(s->bytes + s->data_off, m->data, m->len);
 	return lw_deliver(c, id, hidx);
+}
+
+/* A run of inline messages to one subject: one match, one epoch, one ring
+ * claim per target (more only when a ring fills). Returns the number of
+ * subscriptions reached or a negative lw_status. */
+static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsigned run)
+{
+	const struct lw_domain *dom = &c->dom;
+	struct lw_mdesc d[BURST_MAX];
+	uint32_t *t, *own;
+	int n, reached = 0, status = LW_OK;
+
+	for (unsigned i = 0; i < run; i++)
+		d[i] = (struct lw_mdesc){
+			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
+			.data_len = (uint8_t)m[i].len, .origin = m[i].origin,
+			.subject = m[0].subject, .data = m[i].data,
+		};
+	if (!cache_ready(c))
+		return LW_SET_ERR(LW_ENOMEM, "match buffer");
+	atomic_exchange_explicit(&c->rec->epoch,
+				 atomic_load_explicit(&dom->hdr->epoch, memory_order_relaxed),
+				 memory_order_seq_cst);
+	n = match(c, m[0].subject, slen);
+	t = tl_mc.targets;
+	own = tl_mc.owners;
+	if (n < 0) {
+		atomic_store_explicit(&c->rec->epoch, 0, memory_order_release);
+		return LW_SET_ERR(n, "matching '%s'", m[0].subject);
+	}
+	for (int i = 0; i < n; i++) {
+		struct lw_sub_rec *sr = lw_dom_sub(dom, t[i]);
+		struct lw_mring *r = lw_dom_sub_ring(dom, t[i]);
+		unsigned k = 0, ok = 0;
+
+		own[i] = UINT32_MAX;
+		if (atomic_load_explicit(&sr->state, memory_order_acquire) != LW_SUB_ACTIVE)
+			continue;
+		while (k < run) {
+			unsigned got = lw_mring_enqueue_burst(r, &d[k], run - k);
+			int rc;
+
+			if (got > 0) {
+				k += got;
+				ok += got;
+				continue;
+			}
+			/* Full: the subscription's policy decides, per message. */
+			rc = enqueue_one(c, sr, r, &d[k]);
+			k++;
+			if (rc == LW_OK) {
+				ok++;
+			} else if (rc == LW_ETIMEDOUT || rc == LW_ECLOSED) {
+				if (rc == LW_ETIMEDOUT)
+					status = LW_SET_ERR(LW_ETIMEDOUT,
+							    "subscriber '%s' stayed full for %u ms",
+							    sr->subject, c->opts.block_timeout_ms);
+				break;
+			}
+		}
+		if (ok > 0) {
+			atomic_fetch_add_explicit(&sr->delivered, ok, memory_order_relaxed);
+			own[i] = sr->owner;
+			reached++;
+		}
+	}
+	atomic_exchange_explicit(&c->rec->epoch, 0, memory_order_seq_cst);
+	for (int i = 0; i < n; i++)
+		if (own[i] < dom->hdr->cfg.max_clients)
+			lw_wake_client(c, own[i]);
+	atomic_fetch_add_explicit(&c->rec->published, run, memory_order_relaxed);
+	if (n == 0)
+		atomic_fetch_add_explicit(&dom->hdr->msgs_no_interest, run, memory_order_relaxed);
+	return status != LW_OK ? status : reached;
+}
+
+int lw_publish_burst(lw_conn *c, const struct lw_pubmsg *m, unsigned n)
+{
+	unsigned done = 0;
+	int rc;
+
+	if (c == NULL || (m == NULL && n > 0))
+		return LW_SET_ERR(LW_EINVAL, "lw_publish_burst: NULL argument");
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
+		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
+	while (done < n) {
+		const struct lw_pubmsg *p = &m[done];
+		unsigned run = 1;
+		size_t slen;
+
+		if (p->subject == NULL || (p->len && p->data == NULL)) {
+			rc = LW_SET_ERR(LW_EINVAL, "lw_publish_burst: message %u: NULL field", done);
+			break;
+		}
+		rc = check_subject(c, "publish", p->subject, &slen);
+		if (rc != LW_OK)
+			break;
+		if (!inline_fit(p, slen)) {
+			rc = lw_publish_msg(c, p);
+			if (rc < 0)
+				break;
+			done++;
+			continue;
+		}
+		while (done + run < n && run < BURST_MAX && p[run].subject != NULL &&
+		       (p[run].len == 0 || p[run].data != NULL) &&
+		       strncmp(p[run].subject, p->subject, slen + 1) == 0 && inline_fit(&p[run], slen))
+			run++;
+		rc = deliver_run(c, p, slen, run);
+		if (rc < 0 && rc != LW_ETIMEDOUT)
+			break;
+		done += run;
+	}
+	if (done < n && done == 0)
+		return rc;
+	return (int)done;
 }
 
 int lw_publish(lw_conn *c, const char *subject, const void *data, size_t len)

@@ -132,18 +132,29 @@ int lw_unsubscribe(lw_sub *s)
 int lw_sub_try(lw_sub *s, lw_msg **out)
 {
 	lw_conn *c = s->c;
-	struct lw_mcell cell;
+	struct lw_mcell one, *cell;
 	uint32_t hidx;
 	lw_msg *m;
 
-	/* Take a held entry first so a slot never leaves the ring without a
-	 * place that records it; look at the cell itself, not the tail. */
-	if (!lw_mring_ready(s->ring))
+	/* Look at the cell itself, not the producers' tail line. */
+	if (s->pre_n == 0 && !lw_mring_ready(s->ring))
 		return LW_EAGAIN;
-	/* UINT32_MAX + 1 wraps to 0: an entry that holds nothing yet. */
+	/* Take a held entry first so a slot never leaves the ring without a
+	 * place that records it. UINT32_MAX + 1 wraps to 0: holds nothing. */
 	if (lw_held_get(c, UINT32_MAX, &hidx) != LW_OK)
 		return LW_SET_ERR(LW_ELIMIT, "%u messages held: lw_msg_free() some", c->held_max);
-	if (!lw_mring_dequeue(s->ring, &cell)) {
+	if (s->pre_n == 0) {
+		/* A run of inline messages in one claim; a slot cell alone. */
+		s->pre_head = 0;
+		s->pre_n = lw_mring_dequeue_inline_burst(s->ring, s->pre,
+							 sizeof(s->pre) / sizeof(s->pre[0]));
+	}
+	if (s->pre_n > 0) {
+		cell = &s->pre[s->pre_head++];
+		s->pre_n--;
+	} else if (lw_mring_dequeue(s->ring, &one)) {
+		cell = &one;
+	} else {
 		lw_held_put(c, hidx);
 		return LW_EAGAIN;
 	}
@@ -151,18 +162,18 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 	m->c = c;
 	m->sub = s;
 	m->held_idx = hidx;
-	if (cell.slot == LW_MCELL_INLINE) {
+	if (cell->slot == LW_MCELL_INLINE) {
 		m->slot = NULL;
-		m->subj_len = cell.subj_len;
-		m->data_len = cell.data_len;
-		m->origin = cell.origin;
-		memcpy(m->inl, cell.bytes, cell.subj_len);
-		m->inl[cell.subj_len] = '\0';
-		memcpy(m->inl + cell.subj_len + 1, cell.bytes + cell.subj_len, cell.data_len);
+		m->subj_len = cell->subj_len;
+		m->data_len = cell->data_len;
+		m->origin = cell->origin;
+		memcpy(m->inl, cell->bytes, cell->subj_len);
+		m->inl[cell->subj_len] = '\0';
+		memcpy(m->inl + cell->subj_len + 1, cell->bytes + cell->subj_len, cell->data_len);
 	} else {
-		atomic_store_explicit(&c->held[hidx], cell.slot + 1, memory_order_release);
-		m->slot_id = cell.slot;
-		m->slot = lw_slot_ptr(&c->dom, cell.slot);
+		atomic_store_explicit(&c->held[hidx], cell->slot + 1, memory_order_release);
+		m->slot_id = cell->slot;
+		m->slot = lw_slot_ptr(&c->dom, cell->slot);
 	}
 	*out = m;
 	return LW_OK;
@@ -189,7 +200,7 @@ static void sleep_for_message(lw_conn *c, lw_sub *s, uint64_t deadline)
 		t = 100000000;
 	atomic_fetch_add_explicit(&c->rec->waiters, 1, memory_order_seq_cst);
 	seq = atomic_load_explicit(&c->rec->wake_seq, memory_order_seq_cst);
-	if (!lw_mring_ready(s->ring) && !sub_gone(s))
+	if (!lw_sub_pending(s) && !sub_gone(s))
 		lw_futex_wait(&c->rec->wake_seq, seq, t);
 	atomic_fetch_sub_explicit(&c->rec->waiters, 1, memory_order_relaxed);
 }
@@ -363,7 +374,7 @@ int lw_sub_stats(const lw_sub *s, struct lw_sub_stats *st)
 	st->delivered = atomic_load_explicit(&s->rec->delivered, memory_order_relaxed);
 	st->dropped = atomic_load_explicit(&s->rec->dropped, memory_order_relaxed);
 	st->blocked = atomic_load_explicit(&s->rec->blocked, memory_order_relaxed);
-	st->depth = lw_mring_count(s->ring);
+	st->depth = lw_mring_count(s->ring) + s->pre_n;
 	st->capacity = s->c->dom.hdr->cfg.ring_size;
 	return LW_OK;
 }
@@ -407,7 +418,7 @@ static int cb_queues_empty(lw_conn *c)
 
 	pthread_mutex_lock(&c->subs_lock);
 	for (lw_sub *s = c->subs; s != NULL && empty; s = s->next)
-		if (s->cb != NULL && lw_mring_ready(s->ring))
+		if (s->cb != NULL && lw_sub_pending(s))
 			empty = 0;
 	pthread_mutex_unlock(&c->subs_lock);
 	return empty;

@@ -142,6 +142,90 @@ static inline int lw_mring_dequeue(struct lw_mring *r, struct lw_mcell *out)
 	}
 }
 
+/* Enqueues up to @p n inline messages with the same subject as one claim
+ * (one CAS for the burst). Returns how many were enqueued (0..n), fewer
+ * when the ring has less room. */
+static inline unsigned lw_mring_enqueue_burst(struct lw_mring *r, const struct lw_mdesc *d,
+					      unsigned n)
+{
+	uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	unsigned k;
+
+	for (;;) {
+		/* Free cells from pos on: each must be on its current lap.
+		 * A free cell stays free until someone moves tail past it,
+		 * which our CAS below rules out. */
+		for (k = 0; k < n; k++) {
+			uint64_t seq = atomic_load_explicit(&r->cells[(pos + k) & r->mask].seq,
+							    memory_order_acquire);
+			if (seq != pos + k)
+				break;
+		}
+		if (k == 0) {
+			uint64_t seq = atomic_load_explicit(&r->cells[pos & r->mask].seq,
+							    memory_order_acquire);
+
+			if ((int64_t)(seq - pos) < 0)
+				return 0; /* full */
+			pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+			continue;
+		}
+		if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + k,
+				memory_order_relaxed, memory_order_relaxed))
+			break;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		struct lw_mcell *c = &r->cells[(pos + i) & r->mask];
+
+		c->slot = d[i].slot;
+		if (d[i].slot == LW_MCELL_INLINE) {
+			c->subj_len = d[i].subj_len;
+			c->data_len = d[i].data_len;
+			c->origin = d[i].origin;
+			memcpy(c->bytes, d[i].subject, d[i].subj_len);
+			memcpy(c->bytes + d[i].subj_len, d[i].data, d[i].data_len);
+		}
+		atomic_store_explicit(&c->seq, pos + i + 1, memory_order_release);
+	}
+	return k;
+}
+
+/* Dequeues up to @p n consecutive INLINE cells in one claim; stops before
+ * a cell that carries a slot (the caller takes that one with
+ * lw_mring_dequeue, which records it as held). Returns how many. */
+static inline unsigned lw_mring_dequeue_inline_burst(struct lw_mring *r, struct lw_mcell *out,
+						     unsigned n)
+{
+	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+	unsigned k;
+
+	for (;;) {
+		for (k = 0; k < n; k++) {
+			const struct lw_mcell *c = &r->cells[(pos + k) & r->mask];
+
+			if (atomic_load_explicit(&c->seq, memory_order_acquire) != pos + k + 1 ||
+			    c->slot != LW_MCELL_INLINE)
+				break;
+		}
+		if (k == 0)
+			return 0;
+		if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + k,
+				memory_order_relaxed, memory_order_relaxed))
+			break;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		struct lw_mcell *c = &r->cells[(pos + i) & r->mask];
+
+		out[i].slot = LW_MCELL_INLINE;
+		out[i].subj_len = c->subj_len;
+		out[i].data_len = c->data_len;
+		out[i].origin = c->origin;
+		memcpy(out[i].bytes, c->bytes, (size_t)c->subj_len + c->data_len);
+		atomic_store_explicit(&c->seq, pos + i + r->mask + 1, memory_order_release);
+	}
+	return k;
+}
+
 static inline uint32_t lw_mring_count(const struct lw_mring *r)
 {
 	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
