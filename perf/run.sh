@@ -113,7 +113,7 @@ trap 'stop_lwd; exit 130' INT TERM
 HAVE_LW=1
 if [ ! -x "$LW" ]; then
 	HAVE_LW=0
-	echo "SKIP: $LW is not built (apps/lw not there yet): the lw bench" \
+	echo "SKIP: $LW not found (apps/lw not built?): the lw bench" \
 		"benchmarks (pingpong, tput, fanout) will not run" | tee -a "$LOG"
 fi
 if [ "$HAVE_LW" = 1 ]; then

@@ -48,9 +48,9 @@ static const char *hugetlbfs_mount(void)
 	return res;
 }
 
-static long free_hugepages(void)
+static long read_long(const char *path)
 {
-	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "re");
+	FILE *f = fopen(path, "re");
 	long n = 0;
 
 	if (f == NULL)
@@ -59,6 +59,16 @@ static long free_hugepages(void)
 		n = 0;
 	fclose(f);
 	return n;
+}
+
+/* Free 2 MiB pages nobody has reserved yet (a mapping reserves its pages
+ * at mmap time, before it touches them). */
+static long free_hugepages(void)
+{
+	long n = read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") -
+		 read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
+
+	return n > 0 ? n : 0;
 }
 
 static int read_lock_content(int fd, char *path, size_t pathsz, int *pid)
@@ -143,13 +153,47 @@ static void format(struct lwd *w)
 	atomic_store(&h->epoch, 1);
 }
 
+/* Creates w->dom_path with @p size bytes and maps it into w->dom. */
+static int map_file(struct lwd *w, size_t size)
+{
+	int fd = open(w->dom_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
+
+	if (fd < 0) {
+		lwd_log(LWD_ERR, "cannot create %s: %s", w->dom_path, strerror(errno));
+		return LW_EIO;
+	}
+	fchmod(fd, 0660);
+	if (ftruncate(fd, (off_t)size) != 0) {
+		lwd_log(LWD_ERR, "cannot size %s to %zu bytes: %s", w->dom_path, size,
+			strerror(errno));
+		close(fd);
+		unlink(w->dom_path);
+		return LW_ENOMEM;
+	}
+	w->dom.base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (w->dom.base == MAP_FAILED) {
+		int e = errno;
+
+		w->dom.base = NULL;
+		close(fd);
+		unlink(w->dom_path);
+		if (!(e == ENOMEM && w->on_hugepages))
+			lwd_log(LWD_ERR, "cannot map %s (%zu bytes): %s", w->dom_path, size,
+				strerror(e));
+		return LW_ENOMEM;
+	}
+	w->dom.fd = fd;
+	w->dom.size = size;
+	return LW_OK;
+}
+
 int lwd_domain_create(struct lwd *w)
 {
 	struct lw_dom_hdr layout;
 	char dir[256], old[256], content[320];
 	const char *name = w->cfg.domain;
 	size_t size;
-	int fd, old_pid, n;
+	int rc, old_pid, n;
 
 	memset(&layout, 0, sizeof(layout));
 	w->cfg.dom.n_ctl = w->n_workers;
@@ -185,29 +229,22 @@ int lwd_domain_create(struct lwd *w)
 	if (access(w->dom_path, F_OK) == 0)
 		recover_stale(name, w->dom_path, old_pid);
 
-	fd = open(w->dom_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
-	if (fd < 0) {
-		lwd_log(LWD_ERR, "cannot create %s: %s", w->dom_path, strerror(errno));
-		return LW_EIO;
+	rc = map_file(w, size);
+	if (rc == LW_ENOMEM && w->on_hugepages && strcmp(w->cfg.hugepages, "auto") == 0) {
+		/* Another process took the pages between our count and our
+		 * mmap: auto means "use them if we can", so fall back. */
+		const char *shm = getenv("LW_SHM_DIR");
+
+		lwd_log(LWD_INFO, "hugepages ran out while mapping the domain: using shared memory");
+		w->on_hugepages = false;
+		snprintf(w->dom_path, sizeof(w->dom_path), "%s/lightwire-%s.dom",
+			 shm && shm[0] ? shm : "/dev/shm", name);
+		if (access(w->dom_path, F_OK) == 0)
+			recover_stale(name, w->dom_path, old_pid);
+		rc = map_file(w, size);
 	}
-	fchmod(fd, 0660);
-	if (ftruncate(fd, (off_t)size) != 0) {
-		lwd_log(LWD_ERR, "cannot size %s to %zu bytes: %s", w->dom_path, size,
-			strerror(errno));
-		close(fd);
-		unlink(w->dom_path);
-		return LW_ENOMEM;
-	}
-	w->dom.base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (w->dom.base == MAP_FAILED) {
-		lwd_log(LWD_ERR, "cannot map %s (%zu bytes): %s", w->dom_path, size,
-			strerror(errno));
-		close(fd);
-		unlink(w->dom_path);
-		return LW_ENOMEM;
-	}
-	w->dom.fd = fd;
-	w->dom.size = size;
+	if (rc != LW_OK)
+		return rc;
 	w->dom.hdr = (struct lw_dom_hdr *)w->dom.base;
 	/* Place the pages on the NUMA node of the main lcore before the
 	 * first touch, which is what allocates them. */

@@ -288,6 +288,21 @@ int main(int argc, char **argv)
 		fputc('\n', stderr);
 	}
 	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+		/* The EAL cannot be initialised twice in one process: with
+		 * hugepages=auto, start again without them. */
+		if (strcmp(w->cfg.hugepages, "auto") == 0 && getenv("LWD_NO_HUGE_RETRY") == NULL) {
+			char *nargv[argc + 3];
+
+			lwd_log(LWD_INFO, "EAL failed with hugepages (%s): restarting without",
+				rte_strerror(rte_errno));
+			for (int i = 0; i < argc; i++)
+				nargv[i] = argv[i];
+			nargv[argc] = (char *)"--hugepages";
+			nargv[argc + 1] = (char *)"off";
+			nargv[argc + 2] = NULL;
+			setenv("LWD_NO_HUGE_RETRY", "1", 1);
+			execv("/proc/self/exe", nargv);
+		}
 		lwd_log(LWD_ERR, "DPDK EAL initialisation failed: %s", rte_strerror(rte_errno));
 		return 2;
 	}
