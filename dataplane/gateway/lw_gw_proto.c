@@ -154,6 +154,8 @@ int lw_gw_parse(const char *buf, size_t len, size_t max_control, size_t max_payl
 		if (len > max_control)
 			return LW_GW_PERR_CONTROL_LINE;
 		/* Fail junk now: the name so far must begin some operation. */
+		if (len > 0 && ol == 0 && buf[0] != '\r')
+			return LW_GW_PERR_UNKNOWN_OP;
 		if (ol > 0 && !op_known(buf, ol, ol == len, &cmd->op))
 			return LW_GW_PERR_UNKNOWN_OP;
 		return 0;

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Gateway internals shared by its source files. Not for direct inclusion.
+ *
+ * Threads and locks (docs/nats.md has the picture):
+ *  - the gateway thread runs one epoll loop: accept, read, parse, publish,
+ *    (un)subscribe, write what is pending, timers, and the HTTP monitor;
+ *    it alone creates and frees connections and subscriptions;
+ *  - the dispatcher thread of the gateway's liblightwire connection runs
+ *    the delivery callbacks: it formats MSG/HMSG into a client's outbound
+ *    buffer and writes it without blocking.
+ * The two meet only at gw_conn.mu (outbound buffer and EPOLLOUT state) and
+ * at atomics (counters, sub limits, CONNECT flags the callback reads).
+ * Lock order: liblightwire's subscription lock (held around callbacks) may
+ * be followed by gw_conn.mu, never the reverse: the gateway thread never
+ * calls into liblightwire while holding gw_conn.mu.
+ */
+#ifndef LW_GW_PVT_H
+#define LW_GW_PVT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lightwire/client.h>
+
+#include "lw_gw.h"
+#include "lw_gw_proto.h"
+
+#define GW_VERSION "2.10.0"  /* nats-server release whose client protocol we speak */
+#define GW_MAX_SUBJECT 1024  /* longer tokens are refused before reaching the fabric */
+
+/* What an epoll event points at. */
+enum gw_kind { GW_LISTENER, GW_HTTP_LISTENER, GW_WAKE, GW_CLIENT, GW_HTTP };
+
+struct gw_perms {
+	char **allow;
+	uint32_t n_allow;
+	char **deny;
+	uint32_t n_deny;
+};
+
+struct gw_user {
+	char *user;          /* NULL for a token entry */
+	char *secret;        /* password or token */
+	struct gw_perms pub, sub;
+};
+
+struct gw_conn;
+
+struct gw_sub {
+	struct gw_conn *conn;
+	lw_sub *ls;
+	char *sid;
+	char *subject;
+	char *queue;
+	_Atomic uint64_t max;        /* UNSUB max; 0 = none */
+	_Atomic uint64_t delivered;
+	atomic_bool done;            /* max reached: gateway thread removes it */
+	struct gw_sub *next;
+};
+
+struct gw_conn {
+	enum gw_kind kind;           /* first: epoll data points here */
+	struct lw_gw *gw;
+	int fd;
+	uint32_t cid;                /* client id, also the fabric origin tag */
+	char ip[64];
+	int port;
+	uint64_t start_ns;
+
+	/* Gateway thread only. */
+	char *in;
+	size_t in_len, in_cap;
+	bool connected;              /* CONNECT seen */
+	bool verbose, pedantic, no_responders;
+	char name[64], lang[32], version[32], user[64];
+	const struct gw_user *auth;  /* NULL: no permissions to check */
+	uint32_t pings_out;
+	uint64_t last_in_ns, last_ping_ns;
+	struct gw_sub *subs;
+	uint32_t nsubs;
+	bool draining;               /* fatal error sent: flush, then close */
+	bool wr_shut;
+	uint64_t drain_deadline_ns;
+	const char *close_reason;
+	struct gw_conn *next, *prev;
+
+	/* Read by the callback too. */
+	atomic_bool echo;
+	atomic_bool headers;
+
+	/* Shared with the dispatcher: under mu. */
+	pthread_mutex_t mu;
+	char *out;
+	size_t out_off, out_len, out_cap;   /* pending bytes are out[off, len) */
+	bool out_armed;              /* EPOLLOUT registered */
+	bool dead;                   /* slow consumer or write error */
+
+	_Atomic uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+};
+
+struct gw_http {
+	enum gw_kind kind;
+	int fd;
+	char req[4096];
+	size_t req_len;
+	char *resp;
+	size_t resp_len, resp_off;
+	uint64_t deadline_ns;
+};
+
+struct lw_gw {
+	struct lw_gw_config cfg;
+	char domain[64];
+	char server_id[32];
+	char server_name[80];
+	int epfd, lfd, hfd, wakefd;
+	enum gw_kind lkind, hkind, wkind;
+	pthread_t thr;
+	bool thr_started;
+	atomic_bool stop;
+	lw_conn *lc;
+	size_t max_payload;
+	uint64_t start_ns;
+	time_t start_wall;
+
+	struct gw_user *users;
+	uint32_t n_users;
+
+	struct gw_conn *conns;       /* gateway thread only */
+	uint32_t nconns;
+	uint32_t next_cid;
+	atomic_bool sweep;           /* a subscription reached its max */
+
+	_Atomic uint64_t total_conns, in_msgs, in_bytes, out_msgs, out_bytes;
+	_Atomic uint64_t slow_consumers, stale_conns, auth_failures, no_interest, dropped;
+};
+
+/* lw_gw_client.c: one TCP client. */
+struct gw_conn *gw_conn_new(struct lw_gw *gw, int fd);
+/* Handles readable input; returns -1 when the connection must be freed. */
+int gw_conn_read(struct gw_conn *c);
+/* Writes pending output (EPOLLOUT). -1: free the connection. */
+int gw_conn_flush(struct gw_conn *c);
+/* Timers: PING, stale, auth timeout, drain deadline. -1: free it. */
+int gw_conn_tick(struct gw_conn *c, uint64_t now);
+/* Removes subscriptions that reached their UNSUB max. */
+void gw_conn_sweep(struct gw_conn *c);
+/* Unsubscribes everything, closes the socket, frees. */
+void gw_conn_free(struct gw_conn *c);
+/* Queues a fatal -ERR and starts draining the connection. */
+void gw_conn_fatal(struct gw_conn *c, const char *err);
+/* Appends bytes to the outbound buffer and writes without blocking
+ * (any thread). Returns 0, or -1 when the client is dead/slow. */
+int gw_out(struct gw_conn *c, const char *a, size_t an, const char *b, size_t bn,
+	   const char *d, size_t dn);
+
+/* lw_gw_auth.c */
+int gw_users_load(struct lw_gw *gw, const char *path);
+void gw_users_free(struct lw_gw *gw);
+/* The user that CONNECT's credentials name, or NULL. */
+const struct gw_user *gw_auth(const struct lw_gw *gw, const char *user, const char *pass,
+			      const char *token);
+/* 1 when @p subject may be published / subscribed under @p p. */
+int gw_perm_ok(const struct gw_perms *p, const char *subject);
+
+/* lw_gw_http.c: monitoring endpoints. */
+void gw_http_accept(struct lw_gw *gw);
+/* Serves an HTTP event; returns -1 when it is done and freed. */
+int gw_http_event(struct lw_gw *gw, struct gw_http *h, uint32_t events);
+
+/* lw_gw_server.c */
+uint64_t gw_now_ns(void);
+void gw_log(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gw_wake(struct lw_gw *gw);
+
+#endif
