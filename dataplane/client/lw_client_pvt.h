@@ -96,6 +96,44 @@ int lw_ctl_call(lw_conn *c, const struct lw_ctl_req *req, struct lw_ctl_resp *re
  * held entry @p held_idx whatever happens. */
 int lw_deliver(lw_conn *c, uint32_t slot_id, uint32_t held_idx);
 
+/*
+ * Epoch-based reclamation, one word per client: the global epoch at the
+ * oldest entry still inside (top 48 bits) and how many threads of this
+ * connection are inside a publish (low 16). Several threads may publish on
+ * one connection, so a plain "my epoch" store would let one thread's exit
+ * hide another that is still inside; with the count the word drops to 0
+ * only when the last one leaves, and a newcomer keeps the older epoch,
+ * which only makes lwd wait longer. The CAS is seq_cst: it orders our
+ * entry before the tree reads (and our ring stores before the waiters
+ * loads on exit) against lwd's epoch advance and receivers' sleep.
+ */
+#define LW_EPOCH_SHIFT 16
+#define LW_EPOCH_COUNT_MASK 0xffffull
+
+static inline void lw_epoch_enter(lw_conn *c)
+{
+	uint64_t old = atomic_load_explicit(&c->rec->epoch, memory_order_relaxed), nw;
+
+	do {
+		if ((old & LW_EPOCH_COUNT_MASK) == 0)
+			nw = atomic_load_explicit(&c->dom.hdr->epoch, memory_order_relaxed)
+			     << LW_EPOCH_SHIFT | 1;
+		else
+			nw = old + 1;
+	} while (!atomic_compare_exchange_weak_explicit(&c->rec->epoch, &old, nw,
+			memory_order_seq_cst, memory_order_relaxed));
+}
+
+static inline void lw_epoch_exit(lw_conn *c)
+{
+	uint64_t old = atomic_load_explicit(&c->rec->epoch, memory_order_relaxed), nw;
+
+	do {
+		nw = (old & LW_EPOCH_COUNT_MASK) == 1 ? 0 : old - 1;
+	} while (!atomic_compare_exchange_weak_explicit(&c->rec->epoch, &old, nw,
+			memory_order_seq_cst, memory_order_relaxed));
+}
+
 /* Wakes receivers of client @p owner if any sleep. */
 static inline void lw_wake_client(lw_conn *c, uint32_t owner)
 {

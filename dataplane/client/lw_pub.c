@@ -176,17 +176,15 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 			lw_held_release(c, held_idx);
 		return LW_SET_ERR(LW_ENOMEM, "match buffer");
 	}
-	/* Enter: seq_cst exchange so lwd, scanning epochs after it unlinked a
+	/* Enter (seq_cst): lwd, scanning epochs after it unlinked a
 	 * subscription and advanced the epoch, either sees us or we see the
 	 * tree without that subscription. */
-	atomic_exchange_explicit(&c->rec->epoch,
-				 atomic_load_explicit(&dom->hdr->epoch, memory_order_relaxed),
-				 memory_order_seq_cst);
+	lw_epoch_enter(c);
 	n = match(c, subject, slen);
 	t = tl_mc.targets;
 	own = tl_mc.owners;
 	if (n < 0) {
-		atomic_store_explicit(&c->rec->epoch, 0, memory_order_release);
+		lw_epoch_exit(c);
 		if (by_ref)
 			lw_held_release(c, held_idx);
 		return LW_SET_ERR(n, "matching '%.*s'", (int)slen, subject);
@@ -217,10 +215,10 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 		own[i] = sr->owner;
 		delivered++;
 	}
-	/* Leave. The exchange is also the full barrier between our ring
+	/* Leave. The CAS is also the full barrier between our ring
 	 * stores and the waiters loads below (receivers do the mirror image:
 	 * waiters++, then re-check the ring). */
-	atomic_exchange_explicit(&c->rec->epoch, 0, memory_order_seq_cst);
+	lw_epoch_exit(c);
 	for (int i = 0; i < n; i++)
 		if (own[i] < dom->hdr->cfg.max_clients)
 			lw_wake_client(c, own[i]);
@@ -365,14 +363,12 @@ static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsig
 		};
 	if (!cache_ready(c))
 		return LW_SET_ERR(LW_ENOMEM, "match buffer");
-	atomic_exchange_explicit(&c->rec->epoch,
-				 atomic_load_explicit(&dom->hdr->epoch, memory_order_relaxed),
-				 memory_order_seq_cst);
+	lw_epoch_enter(c);
 	n = match(c, m[0].subject, slen);
 	t = tl_mc.targets;
 	own = tl_mc.owners;
 	if (n < 0) {
-		atomic_store_explicit(&c->rec->epoch, 0, memory_order_release);
+		lw_epoch_exit(c);
 		return LW_SET_ERR(n, "matching '%s'", m[0].subject);
 	}
 	for (int i = 0; i < n; i++) {
@@ -411,7 +407,7 @@ static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsig
 			reached++;
 		}
 	}
-	atomic_exchange_explicit(&c->rec->epoch, 0, memory_order_seq_cst);
+	lw_epoch_exit(c);
 	for (int i = 0; i < n; i++)
 		if (own[i] < dom->hdr->cfg.max_clients)
 			lw_wake_client(c, own[i]);

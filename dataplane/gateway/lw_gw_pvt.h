@@ -155,8 +155,8 @@ void gw_conn_free(struct gw_conn *c);
 void gw_conn_fatal(struct gw_conn *c, const char *err);
 /* Appends bytes to the outbound buffer and writes without blocking
  * (any thread). Returns 0, or -1 when the client is dead/slow. */
-int gw_out(struct gw_conn *c, const char *a, size_t an, const char *b, size_t bn,
-	   const char *d, size_t dn);
+struct iovec;
+int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt);
 
 /* lw_gw_auth.c */
 int gw_users_load(struct lw_gw *gw, const char *path);

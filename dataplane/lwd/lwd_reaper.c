@@ -79,8 +79,9 @@ static bool grace_passed(struct lwd *w, uint64_t e)
 
 		if (atomic_load_explicit(&r->state, memory_order_acquire) != LW_CLI_ACTIVE)
 			continue;
+		/* epoch << 16 | threads inside (see lw_epoch_enter) */
 		ce = atomic_load_explicit(&r->epoch, memory_order_seq_cst);
-		if (ce != 0 && ce < e)
+		if (ce != 0 && (ce >> 16) < e)
 			return false;
 	}
 	return true;

@@ -368,7 +368,7 @@ static void test_cross_process(void **state)
 struct churn {
 	lw_conn *c;
 	atomic_bool stop;
-	long published;
+	atomic_long published;
 };
 
 static void *churn_pub(void *p)
@@ -380,23 +380,25 @@ static void *churn_pub(void *p)
 
 		if (rc < 0 && rc != LW_ETIMEDOUT)
 			break;
-		ch->published++;
+		atomic_fetch_add(&ch->published, 1);
 	}
 	return NULL;
 }
 
-/* Subscribing and unsubscribing while a publisher runs: no crash, no
- * message to a closed subscription's reuse, and every slot comes back. */
+/* Subscribing and unsubscribing while two threads publish on one
+ * connection: no crash, no message to a closed subscription's reuse, and
+ * every slot comes back. */
 static void test_churn(void **state)
 {
 	struct churn ch = { .c = lw_test_connect(&g_d) };
 	lw_conn *c = lw_test_connect(&g_d);
 	struct lw_domain_stats st0, st1;
-	pthread_t t;
+	pthread_t t, t2;
 
 	(void)state;
 	assert_int_equal(lw_stats(c, &st0), LW_OK);
 	pthread_create(&t, NULL, churn_pub, &ch);
+	pthread_create(&t2, NULL, churn_pub, &ch);
 	for (int i = 0; i < 300; i++) {
 		struct lw_sub_opts o;
 		lw_sub *s, *other;
@@ -419,7 +421,8 @@ static void test_churn(void **state)
 	}
 	atomic_store(&ch.stop, true);
 	pthread_join(t, NULL);
-	assert_true(ch.published > 0);
+	pthread_join(t2, NULL);
+	assert_true(atomic_load(&ch.published) > 0);
 	lw_close(ch.c);
 	/* lwd frees retired subscriptions after a grace period */
 	assert_true(LW_TEST_WAIT(lw_stats(c, &st1) == LW_OK && st1.subs == st0.subs &&

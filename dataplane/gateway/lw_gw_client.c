@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One NATS client connection: CONNECT, PUB/HPUB into the fabric,
+ * SUB/UNSUB as liblightwire callback subscriptions, and MSG/HMSG out.
+ *
+ * Input is parsed on the gateway thread. Output comes from two threads
+ * (protocol replies from the gateway thread, messages from the dispatcher
+ * thread), so the outbound buffer sits under a mutex; a writer appends,
+ * then writes straight to the socket unless a write is already waiting for
+ * EPOLLOUT. The buffer is bounded by max_pending: a client that lets it
+ * fill is a slow consumer and is cut off, as nats-server does, because the
+ * other choice (blocking the dispatcher) would stall every subscriber of
+ * the gateway behind one slow socket.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lw_gw_pvt.h"
+
+#define IN_CHUNK 65536
+#define NO_RESPONDERS_HDR "NATS/1.0 503\r\n\r\n"
+
+struct gw_conn *gw_conn_new(struct lw_gw *gw, int fd)
+{
+	struct gw_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->kind = GW_CLIENT;
+	c->gw = gw;
+	c->fd = fd;
+	if (++gw->next_cid == 0)
+		gw->next_cid = 1; /* origin 0 means "not from the gateway" */
+	c->cid = gw->next_cid;
+	c->start_ns = c->last_in_ns = c->last_ping_ns = gw_now_ns();
+	atomic_init(&c->echo, true);
+	atomic_init(&c->headers, false);
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+/* --- output ----------------------------------------------------------- */
+
+/* Caller holds mu. Sets EPOLLOUT interest to @p on. */
+static void arm_out(struct gw_conn *c, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				  .data.ptr = c };
+
+	if (c->out_armed == on)
+		return;
+	c->out_armed = on;
+	epoll_ctl(c->gw->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Caller holds mu. Writes what the socket takes; -1 on a dead socket. */
+static int write_locked(struct gw_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				arm_out(c, true);
+				return 0;
+			}
+			c->dead = true;
+			return -1;
+		}
+		c->out_off += (size_t)n;
+	}
+	c->out_off = c->out_len = 0;
+	arm_out(c, false);
+	return 0;
+}
+
+/* Caller holds mu. Room for @p n more bytes within max_pending. */
+static int reserve(struct gw_conn *c, size_t n)
+{
+	size_t pending = c->out_len - c->out_off;
+	size_t cap;
+	char *p;
+
+	if (c->out_off > 0 && c->out_len + n > c->out_cap) {
+		memmove(c->out, c->out + c->out_off, pending);
+		c->out_off = 0;
+		c->out_len = pending;
+	}
+	if (c->out_len + n <= c->out_cap)
+		return 0;
+	cap = c->out_cap ? c->out_cap : 4096;
+	while (cap < c->out_len + n)
+		cap *= 2;
+	p = realloc(c->out, cap);
+	if (p == NULL)
+		return -1;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+static void slow_consumer(struct gw_conn *c, size_t pending)
+{
+	struct lw_gw *gw = c->gw;
+
+	c->dead = true;
+	atomic_fetch_add(&gw->slow_consumers, 1);
+	gw_log(1, "client %u (%s:%d) is a slow consumer: %zu bytes pending, max_pending %u; "
+	       "closing it", c->cid, c->ip, c->port, pending, gw->cfg.max_pending);
+	/* Wakes the gateway thread (EPOLLHUP) to free the connection. */
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt)
+{
+	size_t n = 0;
+	int rc = 0;
+
+	for (int i = 0; i < cnt; i++)
+		n += v[i].iov_len;
+	pthread_mutex_lock(&c->mu);
+	if (c->dead) {
+		rc = -1;
+		goto out;
+	}
+	if (c->out_len - c->out_off + n > c->gw->cfg.max_pending) {
+		slow_consumer(c, c->out_len - c->out_off + n);
+		rc = -1;
+		goto out;
+	}
+	if (reserve(c, n) != 0) {
+		slow_consumer(c, n);
+		rc = -1;
+		goto out;
+	}
+	for (int i = 0; i < cnt; i++) {
+		if (v[i].iov_len)
+			memcpy(c->out + c->out_len, v[i].iov_base, v[i].iov_len);
+		c->out_len += v[i].iov_len;
+	}
+	if (!c->out_armed)
+		rc = write_locked(c);
+out:
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+static void out_str(struct gw_conn *c, const char *s)
+{
+	struct iovec v = { (void *)s, strlen(s) };
+
+	gw_outv(c, &v, 1);
+}
+
+static void send_err(struct gw_conn *c, const char *fmt, const char *arg)
+{
+	char line[GW_MAX_SUBJECT + 128];
+	int n = snprintf(line, sizeof(line), "-ERR '");
+
+	n += snprintf(line + n, sizeof(line) - (size_t)n, fmt, arg);
+	if ((size_t)n > sizeof(line) - 4)
+		n = (int)sizeof(line) - 4;
+	memcpy(line + n, "'\r\n", 4);
+	out_str(c, line);
+}
+
+static void ok(struct gw_conn *c)
+{
+	if (c->verbose)
+		out_str(c, "+OK\r\n");
+}
+
+int gw_conn_flush(struct gw_conn *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	rc = c->dead ? -1 : write_locked(c);
+	if (rc == 0 && c->draining && c->out_off == c->out_len && !c->wr_shut) {
+		/* Everything is out: half-close so the client reads the -ERR
+		 * before it sees the end (a close with unread input would reset
+		 * the connection and could lose it). */
+		shutdown(c->fd, SHUT_WR);
+		c->wr_shut = true;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* --- subscriptions ---------------------------------------------------- */
+
+/* Dispatcher thread: one fabric message for this subscription. */
+static void on_msg(lw_sub *ls, lw_msg *m, void *arg)
+{
+	struct gw_sub *s = arg;
+	struct gw_conn *c = s->conn;
+	char line[3 * GW_MAX_SUBJECT];
+	const char *reply = lw_msg_reply(m);
+	const void *hdr = NULL;
+	size_t hlen = 0, dlen = lw_msg_len(m);
+	uint64_t n, max;
+	int ln;
+
+	(void)ls;
+	if (atomic_load_explicit(&s->done, memory_order_relaxed))
+		return;
+	if (!atomic_load_explicit(&c->echo, memory_order_relaxed) && lw_msg_origin(m) == c->cid)
+		return;
+	n = atomic_fetch_add(&s->delivered, 1) + 1;
+	max = atomic_load(&s->max);
+	if (max != 0 && n > max)
+		return;
+	if (max != 0 && n == max) {
+		atomic_store(&s->done, true);
+		atomic_store(&c->gw->sweep, true);
+		gw_wake(c->gw);
+	}
+	if (atomic_load_explicit(&c->headers, memory_order_relaxed))
+		hdr = lw_msg_headers(m, &hlen);
+	if (hlen)
+		ln = snprintf(line, sizeof(line), "HMSG %s %s%s%s %zu %zu\r\n", lw_msg_subject(m),
+			      s->sid, reply ? " " : "", reply ? reply : "", hlen, hlen + dlen);
+	else
+		ln = snprintf(line, sizeof(line), "MSG %s %s%s%s %zu\r\n", lw_msg_subject(m),
+			      s->sid, reply ? " " : "", reply ? reply : "", dlen);
+	if (ln < 0 || (size_t)ln >= sizeof(line))
+		return;
+	{
+		/* One append: the gateway thread may write +OK/PONG meanwhile. */
+		struct iovec v[4] = {
+			{ line, (size_t)ln }, { (void *)hdr, hlen },
+			{ (void *)lw_msg_data(m), dlen }, { "\r\n", 2 },
+		};
+
+		if (gw_outv(c, v, 4) != 0)
+			return;
+	}
+	atomic_fetch_add_explicit(&c->out_msgs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->out_bytes, hlen + dlen, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->gw->out_msgs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->gw->out_bytes, hlen + dlen, memory_order_relaxed);
+}
+
+static char *dupn(struct lw_gw_str s)
+{
+	char *p = malloc(s.n + 1);
+
+	if (p != NULL) {
+		memcpy(p, s.p, s.n);
+		p[s.n] = '\0';
+	}
+	return p;
+}
+
+static void sub_free(struct gw_conn *c, struct gw_sub *s)
+{
+	for (struct gw_sub **pp = &c->subs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			c->nsubs--;
+			break;
+		}
+	}
+	/* After lw_unsubscribe returns no callback runs for s any more: the
+	 * dispatcher calls back under the lock lw_unsubscribe takes. */
+	if (s->ls != NULL)
+		lw_unsubscribe(s->ls);
+	free(s->sid);
+	free(s->subject);
+	free(s->queue);
+	free(s);
+}
+
+static struct gw_sub *sub_find(struct gw_conn *c, struct lw_gw_str sid)
+{
+	for (struct gw_sub *s = c->subs; s != NULL; s = s->next)
+		if (strlen(s->sid) == sid.n && memcmp(s->sid, sid.p, sid.n) == 0)
+			return s;
+	return NULL;
+}
+
+static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
+{
+	struct lw_sub_opts o;
+	struct gw_sub *s;
+	int rc;
+
+	if (sub_find(c, cmd->sid) != NULL) {
+		ok(c); /* nats-server ignores a SUB that reuses a live sid */
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->sid = dupn(cmd->sid)) == NULL ||
+	    (s->subject = dupn(cmd->subject)) == NULL ||
+	    (cmd->queue.n && (s->queue = dupn(cmd->queue)) == NULL)) {
+		send_err(c, "%s", "Server Out Of Memory");
+		goto fail;
+	}
+	s->conn = c;
+	if (c->auth != NULL && !gw_perm_ok(&c->auth->sub, s->subject)) {
+		char what[GW_MAX_SUBJECT + 64];
+
+		if (s->queue)
+			snprintf(what, sizeof(what), "\"%s\" using queue \"%s\"", s->subject, s->queue);
+		else
+			snprintf(what, sizeof(what), "\"%s\"", s->subject);
+		gw_log(1, "client %u (%s): subscription to %s denied", c->cid, c->user, what);
+		send_err(c, "Permissions Violation for Subscription to %s", what);
+		goto fail;
+	}
+	lw_sub_opts_init(&o);
+	o.queue = s->queue;
+	o.cb = on_msg;
+	o.cb_arg = s;
+	/* Link first: the callback may run before lw_subscribe returns. */
+	s->next = c->subs;
+	c->subs = s;
+	c->nsubs++;
+	rc = lw_subscribe(c->gw->lc, s->subject, &o, &s->ls);
+	if (rc != LW_OK) {
+		if (rc == LW_EBADSUBJECT)
+			send_err(c, "%s", "Invalid Subject");
+		else if (rc == LW_ELIMIT)
+			send_err(c, "%s", "Maximum Subscriptions Exceeded");
+		else
+			send_err(c, "Subscription Failed: %s", lw_strerror(rc));
+		sub_free(c, s);
+		return;
+	}
+	ok(c);
+	return;
+fail:
+	if (s != NULL) {
+		free(s->sid);
+		free(s->subject);
+		free(s->queue);
+		free(s);
+	}
+}
+
+static void do_unsub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
+{
+	struct gw_sub *s = sub_find(c, cmd->sid);
+
+	ok(c);
+	if (s == NULL)
+		return;
+	if (cmd->max_msgs != 0) {
+		atomic_store(&s->max, cmd->max_msgs);
+		/* The callback compares after counting: if it already passed
+		 * the new max, nobody else will remove the subscription. */
+		if (atomic_load(&s->delivered) < cmd->max_msgs)
+			return;
+	}
+	sub_free(c, s);
+}
+
+void gw_conn_sweep(struct gw_conn *c)
+{
+	struct gw_sub *s = c->subs, *next;
+
+	for (; s != NULL; s = next) {
+		next = s->next;
+		if (atomic_load(&s->done))
+			sub_free(c, s);
+	}
+}
+
+/* --- publish ---------------------------------------------------------- */
+
+/* No one matched a request: answer on the requester's own subscription
+ * for the reply subject with a bare 503 status, as nats-server does. */
+static void no_responders(struct gw_conn *c, const char *reply)
+{
+	char line[2 * GW_MAX_SUBJECT];
+	size_t hl = sizeof(NO_RESPONDERS_HDR) - 1;
+	int ln;
+
+	for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
+		if (atomic_load(&s->done) || !lw_gw_subj_match(s->subject, reply))
+			continue;
+		ln = snprintf(line, sizeof(line), "HMSG %s %s %zu %zu\r\n", reply, s->sid, hl, hl);
+		struct iovec v[3] = { { line, (size_t)ln }, { NO_RESPONDERS_HDR, hl }, { "\r\n", 2 } };
+
+		gw_outv(c, v, 3);
+		return;
+	}
+}
+
+static int copy_subject(char *dst, struct lw_gw_str s)
+{
+	if (s.n == 0 || s.n > LW_SUBJECT_MAX)
+		return -1;
+	memcpy(dst, s.p, s.n);
+	dst[s.n] = '\0';
+	return 0;
+}
+
+static void do_pub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
+{
+	char subj[LW_SUBJECT_MAX + 1], reply[LW_SUBJECT_MAX + 1];
+	struct lw_pubmsg m = { .subject = subj, .origin = c->cid };
+	struct lw_gw *gw = c->gw;
+	int rc;
+
+	atomic_fetch_add_explicit(&c->in_msgs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->in_bytes, cmd->total_len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&gw->in_msgs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&gw->in_bytes, cmd->total_len, memory_order_relaxed);
+	if (copy_subject(subj, cmd->subject) != 0 ||
+	    (cmd->reply.n && copy_subject(reply, cmd->reply) != 0)) {
+		rc = LW_EBADSUBJECT;
+		goto bad;
+	}
+	if (c->auth != NULL && !gw_perm_ok(&c->auth->pub, subj)) {
+		gw_log(1, "client %u (%s): publish to \"%s\" denied", c->cid, c->user, subj);
+		send_err(c, "Permissions Violation for Publish to \"%s\"", subj);
+		return;
+	}
+	if (cmd->reply.n)
+		m.reply = reply;
+	if (cmd->hdr_len) {
+		m.hdr = cmd->payload;
+		m.hdr_len = cmd->hdr_len;
+	}
+	m.data = cmd->payload + cmd->hdr_len;
+	m.len = cmd->total_len - cmd->hdr_len;
+	rc = lw_publish_msg(gw->lc, &m);
+	if (rc == 0) {
+		atomic_fetch_add_explicit(&gw->no_interest, 1, memory_order_relaxed);
+		if (m.reply != NULL && c->no_responders && atomic_load(&c->headers))
+			no_responders(c, reply);
+	}
+	if (rc >= 0 || rc == LW_ETIMEDOUT) {
+		ok(c);
+		return;
+	}
+bad:
+	if (rc == LW_EBADSUBJECT) {
+		/* nats-server checks publish subjects only in pedantic mode;
+		 * the fabric cannot route an invalid one either way. */
+		if (c->pedantic)
+			send_err(c, "%s", "Invalid Publish Subject");
+		else
+			ok(c);
+		return;
+	}
+	atomic_fetch_add_explicit(&gw->dropped, 1, memory_order_relaxed);
+	gw_log(1, "client %u: publish to '%s' dropped: %s", c->cid, subj, lw_errmsg());
+	ok(c);
+}
+
+/* --- CONNECT ---------------------------------------------------------- */
+
+static const char *jstr(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static bool jbool(json_t *o, const char *k, bool def)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+static void copy_field(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* 0, or -1 after a fatal error. */
+static int do_connect(struct gw_conn *c, const struct lw_gw_cmd *cmd)
+{
+	struct lw_gw *gw = c->gw;
+	json_error_t jerr;
+	json_t *o = json_loadb(cmd->json.p, cmd->json.n, 0, &jerr);
+	bool headers;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		gw_conn_fatal(c, "Parser Error");
+		return -1;
+	}
+	if (gw->n_users != 0 && !c->connected) {
+		c->auth = gw_auth(gw, jstr(o, "user"), jstr(o, "pass"), jstr(o, "auth_token"));
+		if (c->auth == NULL) {
+			atomic_fetch_add(&gw->auth_failures, 1);
+			gw_log(1, "client %u (%s:%d): authorization failed for user '%s'", c->cid,
+			       c->ip, c->port, jstr(o, "user") ? jstr(o, "user") : "");
+			json_decref(o);
+			gw_conn_fatal(c, "Authorization Violation");
+			return -1;
+		}
+		copy_field(c->user, sizeof(c->user), c->auth->user);
+	}
+	c->verbose = jbool(o, "verbose", false);
+	c->pedantic = jbool(o, "pedantic", false);
+	headers = jbool(o, "headers", false);
+	c->no_responders = jbool(o, "no_responders", false);
+	atomic_store(&c->echo, jbool(o, "echo", true));
+	atomic_store(&c->headers, headers);
+	copy_field(c->name, sizeof(c->name), jstr(o, "name"));
+	copy_field(c->lang, sizeof(c->lang), jstr(o, "lang"));
+	copy_field(c->version, sizeof(c->version), jstr(o, "version"));
+	json_decref(o);
+	if (c->no_responders && !headers) {
+		gw_conn_fatal(c, "no responders requires headers support");
+		return -1;
+	}
+	c->connected = true;
+	ok(c);
+	return 0;
+}
+
+/* --- input ------------------------------------------------------------ */
+
+/* 0 to go on, -1 after a fatal error. */
+static int handle(struct gw_conn *c, const struct lw_gw_cmd *cmd)
+{
+	if (!c->connected && c->gw->n_users != 0 && cmd->op != LW_GW_OP_CONNECT) {
+		gw_conn_fatal(c, "Authorization Violation");
+		return -1;
+	}
+	switch (cmd->op) {
+	case LW_GW_OP_CONNECT:
+		return do_connect(c, cmd);
+	case LW_GW_OP_PUB:
+		do_pub(c, cmd);
+		break;
+	case LW_GW_OP_HPUB:
+		if (!atomic_load(&c->headers)) {
+			/* nats-server refuses HPUB from a client that did not
+			 * announce headers: it cannot read them back either. */
+			gw_conn_fatal(c, "Headers Not Supported");
+			return -1;
+		}
+		do_pub(c, cmd);
+		break;
+	case LW_GW_OP_SUB:
+		do_sub(c, cmd);
+		break;
+	case LW_GW_OP_UNSUB:
+		do_unsub(c, cmd);
+		break;
+	case LW_GW_OP_PING:
+		out_str(c, "PONG\r\n");
+		break;
+	case LW_GW_OP_PONG:
+		c->pings_out = 0;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int grow_in(struct gw_conn *c, size_t need)
+{
+	size_t cap = c->in_cap ? c->in_cap : IN_CHUNK;
+	char *p;
+
+	while (cap < need)
+		cap *= 2;
+	if (cap == c->in_cap)
+		return 0;
+	p = realloc(c->in, cap);
+	if (p == NULL)
+		return -1;
+	c->in = p;
+	c->in_cap = cap;
+	return 0;
+}
+
+/* Parses everything complete in the input buffer. 0 or -1 (fatal). */
+static int parse_input(struct gw_conn *c)
+{
+	struct lw_gw *gw = c->gw;
+	size_t off = 0, need = 0;
+
+	for (;;) {
+		struct lw_gw_cmd cmd;
+		size_t used;
+		int rc = lw_gw_parse(c->in + off, c->in_len - off, gw->cfg.max_control_line,
+				     gw->max_payload, &cmd, &used);
+
+		if (rc < 0) {
+			gw_log(2, "client %u (%s:%d): protocol error: %s", c->cid, c->ip, c->port,
+			       lw_gw_perr_text(rc));
+			gw_conn_fatal(c, lw_gw_perr_text(rc));
+			return -1;
+		}
+		if (rc == 0) {
+			need = used;
+			break;
+		}
+		off += used;
+		if (handle(c, &cmd) != 0)
+			return -1;
+		if (c->draining)
+			return -1;
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	/* A long payload: make room for all of it at once. */
+	if (need > c->in_cap && grow_in(c, need) != 0) {
+		gw_conn_fatal(c, "Server Out Of Memory");
+		return -1;
+	}
+	return 0;
+}
+
+int gw_conn_read(struct gw_conn *c)
+{
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n;
+
+		if (c->in_cap - c->in_len < 4096 && grow_in(c, c->in_len + IN_CHUNK) != 0)
+			return -1;
+		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+		if (n == 0)
+			return -1;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		}
+		if (c->draining) {
+			c->in_len = 0; /* discard: we only wait for the end */
+			continue;
+		}
+		c->last_in_ns = gw_now_ns();
+		c->in_len += (size_t)n;
+		if (parse_input(c) != 0)
+			return c->draining ? 0 : -1;
+	}
+	return 0;
+}
+
+/* --- lifetime --------------------------------------------------------- */
+
+void gw_conn_fatal(struct gw_conn *c, const char *err)
+{
+	send_err(c, "%s", err);
+	c->close_reason = err;
+	c->draining = true;
+	c->drain_deadline_ns = gw_now_ns() + 2000000000ull;
+	/* Stop deliveries now; the socket stays until the -ERR is out. */
+	while (c->subs != NULL)
+		sub_free(c, c->subs);
+	gw_conn_flush(c);
+}
+
+int gw_conn_tick(struct gw_conn *c, uint64_t now)
+{
+	struct lw_gw *gw = c->gw;
+	uint64_t ping_ns = (uint64_t)gw->cfg.ping_interval_ms * 1000000ull;
+
+	if (c->draining)
+		return now >= c->drain_deadline_ns ? -1 : 0;
+	if (!c->connected && gw->n_users != 0 &&
+	    now - c->start_ns >= (uint64_t)gw->cfg.auth_timeout_ms * 1000000ull) {
+		gw_conn_fatal(c, "Authentication Timeout");
+		return 0;
+	}
+	if (ping_ns == 0 || now - c->last_ping_ns < ping_ns)
+		return 0;
+	c->last_ping_ns = now;
+	/* Traffic from the client proves it alive as well as a PONG does. */
+	if (now - c->last_in_ns < ping_ns)
+		c->pings_out = 0;
+	if (c->pings_out >= gw->cfg.max_pings_out) {
+		atomic_fetch_add(&gw->stale_conns, 1);
+		gw_log(1, "client %u (%s:%d): stale connection (%u PINGs unanswered), closing",
+		       c->cid, c->ip, c->port, c->pings_out);
+		gw_conn_fatal(c, "Stale Connection");
+		return 0;
+	}
+	c->pings_out++;
+	out_str(c, "PING\r\n");
+	return 0;
+}
+
+void gw_conn_free(struct gw_conn *c)
+{
+	while (c->subs != NULL)
+		sub_free(c, c->subs);
+	epoll_ctl(c->gw->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	pthread_mutex_destroy(&c->mu);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
