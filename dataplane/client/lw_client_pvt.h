@@ -27,7 +27,26 @@ struct lw_msg {
 	uint32_t subj_len;
 	uint32_t data_len;
 	uint32_t origin;
+	/* Where the lw_msg lives: a reader thread's inline pool (then
+	 * busy says it is handed out) or the held table (held_idx). */
+	_Atomic bool *busy;
 	char inl[LW_MSG_INLINE_MAX + 2];
+};
+
+/*
+ * Per reader thread and connection: lw_msg storage for inline messages.
+ * Only the owning thread hands entries out (plain stores), any thread may
+ * give one back (release store), so receiving a small message takes no
+ * locked instruction. Owned by the connection, freed by lw_close().
+ */
+#define LW_IPOOL_SIZE 64
+
+struct lw_ipool {
+	pthread_t owner;
+	struct lw_ipool *next;
+	uint32_t hint;
+	_Atomic bool busy[LW_IPOOL_SIZE];
+	struct lw_msg msgs[LW_IPOOL_SIZE];
 };
 
 struct lw_sub {
@@ -76,6 +95,10 @@ struct lw_conn {
 	pthread_t dispatcher;
 	bool dispatcher_running;
 	atomic_bool dispatcher_stop;
+
+	pthread_mutex_t ipool_lock;  /* list of reader threads' pools (cold) */
+	struct lw_ipool *ipools;
+	uint64_t id;                 /* tells a new conn at the same address apart */
 
 	pthread_mutex_t req_lock; /* one outstanding request at a time */
 	lw_sub *inbox;

@@ -177,6 +177,13 @@ static int held_init(lw_conn *c)
 
 static void conn_free(lw_conn *c)
 {
+	while (c->ipools != NULL) {
+		struct lw_ipool *p = c->ipools;
+
+		c->ipools = p->next;
+		free(p);
+	}
+	pthread_mutex_destroy(&c->ipool_lock);
 	free(c->held_next);
 	free(c->msgs);
 	lw_dom_detach(&c->dom);
@@ -209,6 +216,12 @@ int lw_connect(lw_conn **out, const struct lw_conn_opts *opts)
 		c->opts.request_timeout_ms = 2000;
 	pthread_mutex_init(&c->ctl_lock, NULL);
 	pthread_mutex_init(&c->req_lock, NULL);
+	pthread_mutex_init(&c->ipool_lock, NULL);
+	{
+		static _Atomic uint64_t next_id = 1;
+
+		c->id = atomic_fetch_add(&next_id, 1);
+	}
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&c->subs_lock, &ma);

@@ -129,6 +129,64 @@ int lw_unsubscribe(lw_sub *s)
 	return lw_sub_close(s, true);
 }
 
+/* This thread's inline pool on @p c (a small per-thread cache in front of
+ * the connection's list, so the lookup is a compare on the hot path). */
+static struct lw_ipool *ipool_of(lw_conn *c)
+{
+	static _Thread_local struct {
+		uint64_t id;
+		struct lw_ipool *p;
+	} cache[4];
+	static _Thread_local unsigned victim;
+	pthread_t self = pthread_self();
+	struct lw_ipool *p;
+
+	for (unsigned i = 0; i < 4; i++)
+		if (cache[i].id == c->id)
+			return cache[i].p;
+	pthread_mutex_lock(&c->ipool_lock);
+	for (p = c->ipools; p != NULL; p = p->next)
+		if (pthread_equal(p->owner, self))
+			break;
+	if (p == NULL) {
+		p = calloc(1, sizeof(*p));
+		if (p != NULL) {
+			p->owner = self;
+			p->next = c->ipools;
+			c->ipools = p;
+		}
+	}
+	pthread_mutex_unlock(&c->ipool_lock);
+	if (p != NULL) {
+		victim = (victim + 1) % 4;
+		cache[victim].id = c->id;
+		cache[victim].p = p;
+	}
+	return p;
+}
+
+/* A free lw_msg of this thread's pool, or NULL when all are out. */
+static lw_msg *ipool_get(lw_conn *c)
+{
+	struct lw_ipool *p = ipool_of(c);
+
+	if (p == NULL)
+		return NULL;
+	for (uint32_t k = 0; k < LW_IPOOL_SIZE; k++) {
+		uint32_t i = (p->hint + k) % LW_IPOOL_SIZE;
+
+		/* Acquire pairs with lw_msg_free's release: the last user is
+		 * done with the entry. Only this thread sets busy. */
+		if (!atomic_load_explicit(&p->busy[i], memory_order_acquire)) {
+			atomic_store_explicit(&p->busy[i], true, memory_order_relaxed);
+			p->hint = i + 1;
+			p->msgs[i].busy = &p->busy[i];
+			return &p->msgs[i];
+		}
+	}
+	return NULL;
+}
+
 int lw_sub_try(lw_sub *s, lw_msg **out)
 {
 	lw_conn *c = s->c;
@@ -136,33 +194,55 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 	uint32_t hidx;
 	lw_msg *m;
 
-	/* Look at the cell itself, not the producers' tail line. */
-	if (s->pre_n == 0 && !lw_mring_ready(s->ring))
-		return LW_EAGAIN;
-	/* Take a held entry first so a slot never leaves the ring without a
-	 * place that records it. UINT32_MAX + 1 wraps to 0: holds nothing. */
-	if (lw_held_get(c, UINT32_MAX, &hidx) != LW_OK)
-		return LW_SET_ERR(LW_ELIMIT, "%u messages held: lw_msg_free() some", c->held_max);
 	if (s->pre_n == 0) {
+		/* Look at the cell itself, not the producers' tail line. */
+		if (!lw_mring_ready(s->ring))
+			return LW_EAGAIN;
 		/* A run of inline messages in one claim; a slot cell alone. */
 		s->pre_head = 0;
 		s->pre_n = lw_mring_dequeue_inline_burst(s->ring, s->pre,
 							 sizeof(s->pre) / sizeof(s->pre[0]));
 	}
 	if (s->pre_n > 0) {
+		m = ipool_get(c);
+		if (m == NULL) {
+			if (lw_held_get(c, UINT32_MAX, &hidx) != LW_OK)
+				return LW_SET_ERR(LW_ELIMIT, "%u messages held: lw_msg_free() some",
+						  c->held_max);
+			m = &c->msgs[hidx];
+			m->busy = NULL;
+			m->held_idx = hidx;
+		}
 		cell = &s->pre[s->pre_head++];
 		s->pre_n--;
-	} else if (lw_mring_dequeue(s->ring, &one)) {
-		cell = &one;
-	} else {
+		m->c = c;
+		m->sub = s;
+		m->slot = NULL;
+		m->subj_len = cell->subj_len;
+		m->data_len = cell->data_len;
+		m->origin = cell->origin;
+		memcpy(m->inl, cell->bytes, cell->subj_len);
+		m->inl[cell->subj_len] = '\0';
+		memcpy(m->inl + cell->subj_len + 1, cell->bytes + cell->subj_len, cell->data_len);
+		*out = m;
+		return LW_OK;
+	}
+	/* A slot: take a held entry first so it never leaves the ring without
+	 * a place that records it. UINT32_MAX + 1 wraps to 0: holds nothing. */
+	if (lw_held_get(c, UINT32_MAX, &hidx) != LW_OK)
+		return LW_SET_ERR(LW_ELIMIT, "%u messages held: lw_msg_free() some", c->held_max);
+	if (!lw_mring_dequeue(s->ring, &one)) {
 		lw_held_put(c, hidx);
 		return LW_EAGAIN;
 	}
+	cell = &one;
 	m = &c->msgs[hidx];
 	m->c = c;
 	m->sub = s;
+	m->busy = NULL;
 	m->held_idx = hidx;
 	if (cell->slot == LW_MCELL_INLINE) {
+		/* Raced with a drop-oldest publisher to a fresh inline cell. */
 		m->slot = NULL;
 		m->subj_len = cell->subj_len;
 		m->data_len = cell->data_len;
@@ -265,7 +345,10 @@ void lw_msg_free(lw_msg *m)
 	lw_conn *c = m->c;
 
 	m->c = NULL;
-	if (m->slot == NULL)
+	if (m->busy != NULL)
+		/* Release pairs with ipool_get's acquire. */
+		atomic_store_explicit(m->busy, false, memory_order_release);
+	else if (m->slot == NULL)
 		lw_held_put(c, m->held_idx); /* inline: the entry holds no slot */
 	else
 		lw_held_release(c, m->held_idx);
