@@ -350,14 +350,35 @@ int main(int argc, char **argv)
 		same->len[i] = (uint32_t)strlen(same->subj[i]);
 	}
 
-	double ms[2];
-	size_t bytes[2];
+	/* Third tree: the small tree's subscriptions plus nbig - nsmall on
+	 * subjects no lookup touches (a different first token, with '*' and
+	 * '>' among them): what "unrelated subscriptions" means in the issue. */
+	struct sub *unrel = calloc(nbig, sizeof(*unrel));
+
+	if (unrel == NULL)
+		return 1;
+	memcpy(unrel, small, nsmall * sizeof(*small));
+	for (uint32_t i = nsmall; i < nbig; i++) {
+		uint32_t k = i - nsmall;
+
+		if (k % 10 == 0)
+			snprintf(unrel[i].subj, SUBJ_LEN, "iot.site%05u.*.temp", k / 10);
+		else if (k % 10 == 1)
+			snprintf(unrel[i].subj, SUBJ_LEN, "iot.site%05u.>", k / 10);
+		else
+			snprintf(unrel[i].subj, SUBJ_LEN, "iot.site%05u.dev%u.temp", k / 10, k % 10);
+	}
+
+	double ms[3];
+	size_t bytes[3];
 	lw_stree *tree[2] = { build(big, nbig, &ms[0], &bytes[0]),
 			      build(small, nsmall, &ms[1], &bytes[1]) };
+	lw_stree *tree_u = build(unrel, nbig, &ms[2], &bytes[2]);
 	const uint32_t nsub[2] = { nbig, nsmall };
 
 	check(tree[0], big, nbig);
 	check(tree[1], small, nsmall);
+	check(tree_u, unrel, nbig);
 	printf("bench_match: cpu %d, trees of %u and %u subscriptions (%.1f and %.2f MiB, "
 	       "built in %.1f and %.2f ms), %llu lookups per measurement in %d "
 	       "interleaved repetitions over %u pre-generated subjects\n", cpu, nbig,
@@ -398,8 +419,24 @@ int main(int argc, char **argv)
 		}
 	}
 	double rm = median(ratio[0], reps), rs = median(ratio[1], reps);
+	double urate[100], uratio[100];
+	struct rate ru;
 
-	printf("RESULT match_ratio ratio_100k_vs_100=%.3f same_ratio_100k_vs_100=%.3f\n", rm, rs);
+	/* Same lookups, small tree vs small + unrelated, interleaved. */
+	run(tree_u, same, LOOKUPS, &ru);
+	for (int i = 0; i < reps; i++) {
+		struct rate rsml;
+
+		run(tree_u, same, per, &ru);
+		run(tree[1], same, per, &rsml);
+		urate[i] = (double)per * 1e9 / ru.ns;
+		uratio[i] = urate[i] / ((double)per * 1e9 / rsml.ns);
+	}
+	printf("RESULT match_%uk_unrelated subs=%u set=same matches_s=%.0f ns_per_match=%.1f "
+	       "ids_per_match=%.3f tree_mib=%.2f\n", nbig / 1000, nbig, median(urate, reps),
+	       1e9 / median(urate, reps), (double)ru.ids / (double)per, bytes[2] / 1048576.0);
+	printf("RESULT match_ratio ratio_100k_vs_100=%.3f same_ratio_100k_vs_100=%.3f "
+	       "unrelated_ratio_100k_vs_100=%.3f\n", rm, rs, median(uratio, reps));
 	printf("(ratio = matches/s of the %u-subscription tree / the %u one, median of "
 	       "same-repetition ratios; 1.0 = unrelated subscriptions cost nothing)\n",
 	       nbig, nsmall);
