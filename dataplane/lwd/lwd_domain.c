@@ -170,6 +170,21 @@ static int map_file(struct lwd *w, size_t size)
 		unlink(w->dom_path);
 		return LW_ENOMEM;
 	}
+	/* tmpfs allocates pages on first touch: a full /dev/shm would then be
+	 * a SIGBUS in lwd or in a client. Reserve the space now and fail
+	 * with a clear message instead. (hugetlbfs reserves at mmap.) */
+	if (!w->on_hugepages) {
+		int e = posix_fallocate(fd, 0, (off_t)size);
+
+		if (e != 0 && e != EOPNOTSUPP && e != EINVAL) {
+			lwd_log(LWD_ERR, "cannot reserve %zu MiB for %s: %s (is its file system"
+				" full? see df; or lower --max-subs/--ring-size/pool sizes)",
+				size >> 20, w->dom_path, strerror(e));
+			close(fd);
+			unlink(w->dom_path);
+			return LW_ENOMEM;
+		}
+	}
 	w->dom.base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (w->dom.base == MAP_FAILED) {
 		int e = errno;

@@ -84,6 +84,17 @@ check "bench fanout --csv prints a header and a row" test "$(grep -c , "$tmp/fan
 check "second lwd on the domain is refused (exit 3)" test $rc -eq 3
 check "second lwd says why" grep -q "already served" "$tmp/lwd2.log"
 
+# A full shared-memory file system: a clear error at start, not a SIGBUS later.
+mkdir -p "$tmp/small"
+if mount -t tmpfs -o size=8m tmpfs "$tmp/small" 2>/dev/null; then
+	LW_SHM_DIR="$tmp/small" "$LWD" --domain full$$ --hugepages off >"$tmp/full.log" 2>&1; rc=$?
+	umount "$tmp/small"
+	check "lwd on a full /dev/shm exits 2" test $rc -eq 2
+	check "lwd on a full /dev/shm says so" grep -q "No space left" "$tmp/full.log"
+else
+	echo "skip - cannot mount a small tmpfs here (not root?)"
+fi
+
 kill -INT "$lwd_pid"; wait "$lwd_pid"; rc=$?; lwd_pid=
 check "lwd exits 0 on SIGINT" test $rc -eq 0
 check "lwd removed its files" test ! -e "/dev/shm/lightwire-$LW_DOMAIN.lock"
