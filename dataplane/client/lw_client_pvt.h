@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include <lightwire/client.h>
 #include <lightwire/stats.h>
@@ -30,8 +31,21 @@ struct lw_msg {
 	/* Where the lw_msg lives: a reader thread's inline pool (then
 	 * busy says it is handed out) or the held table (held_idx). */
 	_Atomic bool *busy;
-	char inl[LW_MSG_INLINE_MAX + 2];
+	char inl[LW_MSG_INLINE_MAX + 1];   /* subject, NUL-terminated */
+	char raw[LW_MSG_INLINE_MAX];       /* the cell's bytes: data at subj_len */
 };
+
+/* Fills @p m from an inline cell with fixed-size copies only. */
+static inline void lw_msg_fill_inline(lw_msg *m, const struct lw_mcell *cell)
+{
+	m->slot = NULL;
+	m->subj_len = cell->subj_len;
+	m->data_len = cell->data_len;
+	m->origin = cell->origin;
+	memcpy(m->raw, cell->bytes, LW_MSG_INLINE_MAX);
+	memcpy(m->inl, cell->bytes, LW_MSG_INLINE_MAX);
+	m->inl[cell->subj_len] = '\0';
+}
 
 /*
  * Per reader thread and connection: lw_msg storage for inline messages.

@@ -217,13 +217,7 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 		s->pre_n--;
 		m->c = c;
 		m->sub = s;
-		m->slot = NULL;
-		m->subj_len = cell->subj_len;
-		m->data_len = cell->data_len;
-		m->origin = cell->origin;
-		memcpy(m->inl, cell->bytes, cell->subj_len);
-		m->inl[cell->subj_len] = '\0';
-		memcpy(m->inl + cell->subj_len + 1, cell->bytes + cell->subj_len, cell->data_len);
+		lw_msg_fill_inline(m, cell);
 		*out = m;
 		return LW_OK;
 	}
@@ -243,13 +237,7 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 	m->held_idx = hidx;
 	if (cell->slot == LW_MCELL_INLINE) {
 		/* Raced with a drop-oldest publisher to a fresh inline cell. */
-		m->slot = NULL;
-		m->subj_len = cell->subj_len;
-		m->data_len = cell->data_len;
-		m->origin = cell->origin;
-		memcpy(m->inl, cell->bytes, cell->subj_len);
-		m->inl[cell->subj_len] = '\0';
-		memcpy(m->inl + cell->subj_len + 1, cell->bytes + cell->subj_len, cell->data_len);
+		lw_msg_fill_inline(m, cell);
 	} else {
 		atomic_store_explicit(&c->held[hidx], cell->slot + 1, memory_order_release);
 		m->slot_id = cell->slot;
@@ -366,7 +354,7 @@ const char *lw_msg_reply(const lw_msg *m)
 
 const void *lw_msg_data(const lw_msg *m)
 {
-	return m->slot ? lw_slot_data(m->slot) : m->inl + m->subj_len + 1;
+	return m->slot ? lw_slot_data(m->slot) : m->raw + m->subj_len;
 }
 
 uint32_t lw_msg_origin(const lw_msg *m)

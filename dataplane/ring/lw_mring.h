@@ -39,6 +39,30 @@ struct lw_mcell {
 
 static_assert(sizeof(struct lw_mcell) == 64, "one cell, one cache line");
 
+/* Copies n <= 64 bytes without a variable-length memcpy: gcc turns that
+ * into "rep movs", whose start-up cost was the largest item of the
+ * 16-byte receive path (perf annotate). Overlapping fixed-size moves. */
+static inline void lw_copy_small(void *dst, const void *src, size_t n)
+{
+	char *d = dst;
+	const char *s = src;
+
+	if (n >= 16) {
+		for (size_t i = 0; i + 16 <= n; i += 16)
+			memcpy(d + i, s + i, 16);
+		memcpy(d + n - 16, s + n - 16, 16);
+	} else if (n >= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
 /* What a publisher puts into a cell. */
 struct lw_mdesc {
 	uint32_t slot;
@@ -85,8 +109,8 @@ static inline int lw_mring_enqueue(struct lw_mring *r, const struct lw_mdesc *d)
 					c->subj_len = d->subj_len;
 					c->data_len = d->data_len;
 					c->origin = d->origin;
-					memcpy(c->bytes, d->subject, d->subj_len);
-					memcpy(c->bytes + d->subj_len, d->data, d->data_len);
+					lw_copy_small(c->bytes, d->subject, d->subj_len);
+					lw_copy_small(c->bytes + d->subj_len, d->data, d->data_len);
 				}
 				/* Release publishes the cell contents. */
 				atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
@@ -128,7 +152,8 @@ static inline int lw_mring_dequeue(struct lw_mring *r, struct lw_mcell *out)
 					out->subj_len = c->subj_len;
 					out->data_len = c->data_len;
 					out->origin = c->origin;
-					memcpy(out->bytes, c->bytes, (size_t)c->subj_len + c->data_len);
+					/* Whole array: a fixed-size copy is cheaper. */
+					memcpy(out->bytes, c->bytes, LW_MSG_INLINE_MAX);
 				}
 				/* Release: our reads are done before the cell is reused. */
 				atomic_store_explicit(&c->seq, pos + r->mask + 1, memory_order_release);
@@ -182,8 +207,8 @@ static inline unsigned lw_mring_enqueue_burst(struct lw_mring *r, const struct l
 			c->subj_len = d[i].subj_len;
 			c->data_len = d[i].data_len;
 			c->origin = d[i].origin;
-			memcpy(c->bytes, d[i].subject, d[i].subj_len);
-			memcpy(c->bytes + d[i].subj_len, d[i].data, d[i].data_len);
+			lw_copy_small(c->bytes, d[i].subject, d[i].subj_len);
+			lw_copy_small(c->bytes + d[i].subj_len, d[i].data, d[i].data_len);
 		}
 		atomic_store_explicit(&c->seq, pos + i + 1, memory_order_release);
 	}
@@ -220,7 +245,7 @@ static inline unsigned lw_mring_dequeue_inline_burst(struct lw_mring *r, struct 
 		out[i].subj_len = c->subj_len;
 		out[i].data_len = c->data_len;
 		out[i].origin = c->origin;
-		memcpy(out[i].bytes, c->bytes, (size_t)c->subj_len + c->data_len);
+		memcpy(out[i].bytes, c->bytes, LW_MSG_INLINE_MAX);
 		atomic_store_explicit(&c->seq, pos + i + r->mask + 1, memory_order_release);
 	}
 	return k;
