@@ -73,16 +73,17 @@ struct lw_sub {
 	void *cb_arg;
 	atomic_bool closed;
 	lw_sub *next;          /* conn's list, under subs_lock */
-	/* Inline messages taken from the ring in one claim and not yet
-	 * handed out (read by the one thread that reads this sub). They
-	 * hold no slot, so a crash loses them but leaks nothing. */
-	uint32_t pre_head, pre_n;
-	struct lw_mcell pre[32];
+	/* Inline cells claimed from the ring in one go (lw_mring_claim_inline)
+	 * and read in place: cl_out of the cl_n from cl_pos are handed out;
+	 * all are released together later. Only the reading thread touches
+	 * these. Inline cells hold no slot: a crash loses them, leaks nothing. */
+	uint64_t cl_pos;
+	uint32_t cl_n, cl_out;
 };
 
 static inline bool lw_sub_pending(lw_sub *s)
 {
-	return s->pre_n > 0 || lw_mring_ready(s->ring);
+	return s->cl_out < s->cl_n || lw_mring_ready(s->ring);
 }
 
 struct lw_conn {

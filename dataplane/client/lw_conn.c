@@ -316,7 +316,8 @@ int lw_stats(lw_conn *c, struct lw_domain_stats *o)
 		if (atomic_load(&s->state) != LW_SUB_ACTIVE)
 			continue;
 		o->subs++;
-		o->delivered += atomic_load_explicit(&s->delivered, memory_order_relaxed);
+		o->delivered += atomic_load_explicit(&lw_dom_sub_ring(&c->dom, i)->tail,
+						     memory_order_relaxed);
 		o->dropped += atomic_load_explicit(&s->dropped, memory_order_relaxed);
 	}
 	o->nclasses = h->cfg.nclasses;
@@ -361,7 +362,8 @@ int lw_stats_subs(lw_conn *c, struct lw_sub_info *out, int max)
 			o->client[sizeof(o->client) - 1] = '\0';
 			o->pid = cr->pid;
 		}
-		o->st.delivered = atomic_load_explicit(&s->delivered, memory_order_relaxed);
+		o->st.delivered = atomic_load_explicit(&lw_dom_sub_ring(&c->dom, i)->tail,
+						       memory_order_relaxed);
 		o->st.dropped = atomic_load_explicit(&s->dropped, memory_order_relaxed);
 		o->st.blocked = atomic_load_explicit(&s->blocked, memory_order_relaxed);
 		o->st.depth = lw_mring_count(lw_dom_sub_ring(&c->dom, i));

@@ -136,8 +136,8 @@ static struct lw_ipool *ipool_of(lw_conn *c)
 	static _Thread_local struct {
 		uint64_t id;
 		struct lw_ipool *p;
-	} cache[4];
-	static _Thread_local unsigned victim;
+	} cache[4] __attribute__((tls_model("initial-exec")));
+	static _Thread_local unsigned victim __attribute__((tls_model("initial-exec")));
 	pthread_t self = pthread_self();
 	struct lw_ipool *p;
 
@@ -187,23 +187,28 @@ static lw_msg *ipool_get(lw_conn *c)
 	return NULL;
 }
 
+#define CLAIM_MAX 32
+
 int lw_sub_try(lw_sub *s, lw_msg **out)
 {
 	lw_conn *c = s->c;
-	struct lw_mcell one, *cell;
+	struct lw_mcell one;
 	uint32_t hidx;
 	lw_msg *m;
 
-	if (s->pre_n == 0) {
+	if (s->cl_out == s->cl_n) {
+		/* Everything claimed was handed out: give the cells back now,
+		 * while there is nothing to answer (see lw_mring_claim_inline). */
+		if (s->cl_n) {
+			lw_mring_release(s->ring, s->cl_pos, s->cl_n);
+			s->cl_n = s->cl_out = 0;
+		}
 		/* Look at the cell itself, not the producers' tail line. */
 		if (!lw_mring_ready(s->ring))
 			return LW_EAGAIN;
-		/* A run of inline messages in one claim; a slot cell alone. */
-		s->pre_head = 0;
-		s->pre_n = lw_mring_dequeue_inline_burst(s->ring, s->pre,
-							 sizeof(s->pre) / sizeof(s->pre[0]));
+		s->cl_n = lw_mring_claim_inline(s->ring, CLAIM_MAX, &s->cl_pos);
 	}
-	if (s->pre_n > 0) {
+	if (s->cl_out < s->cl_n) {
 		m = ipool_get(c);
 		if (m == NULL) {
 			if (lw_held_get(c, UINT32_MAX, &hidx) != LW_OK)
@@ -213,11 +218,10 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 			m->busy = NULL;
 			m->held_idx = hidx;
 		}
-		cell = &s->pre[s->pre_head++];
-		s->pre_n--;
 		m->c = c;
 		m->sub = s;
-		lw_msg_fill_inline(m, cell);
+		lw_msg_fill_inline(m, &s->ring->cells[(s->cl_pos + s->cl_out) & s->ring->mask]);
+		s->cl_out++;
 		*out = m;
 		return LW_OK;
 	}
@@ -229,19 +233,18 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 		lw_held_put(c, hidx);
 		return LW_EAGAIN;
 	}
-	cell = &one;
 	m = &c->msgs[hidx];
 	m->c = c;
 	m->sub = s;
 	m->busy = NULL;
 	m->held_idx = hidx;
-	if (cell->slot == LW_MCELL_INLINE) {
+	if (one.slot == LW_MCELL_INLINE) {
 		/* Raced with a drop-oldest publisher to a fresh inline cell. */
-		lw_msg_fill_inline(m, cell);
+		lw_msg_fill_inline(m, &one);
 	} else {
-		atomic_store_explicit(&c->held[hidx], cell->slot + 1, memory_order_release);
-		m->slot_id = cell->slot;
-		m->slot = lw_slot_ptr(&c->dom, cell->slot);
+		atomic_store_explicit(&c->held[hidx], one.slot + 1, memory_order_release);
+		m->slot_id = one.slot;
+		m->slot = lw_slot_ptr(&c->dom, one.slot);
 	}
 	*out = m;
 	return LW_OK;
@@ -442,10 +445,11 @@ int lw_sub_stats(const lw_sub *s, struct lw_sub_stats *st)
 {
 	if (s == NULL || st == NULL)
 		return LW_SET_ERR(LW_EINVAL, "lw_sub_stats: NULL argument");
-	st->delivered = atomic_load_explicit(&s->rec->delivered, memory_order_relaxed);
+	/* Every enqueue claims one ring position: the tail is the count. */
+	st->delivered = atomic_load_explicit(&s->ring->tail, memory_order_relaxed);
 	st->dropped = atomic_load_explicit(&s->rec->dropped, memory_order_relaxed);
 	st->blocked = atomic_load_explicit(&s->rec->blocked, memory_order_relaxed);
-	st->depth = lw_mring_count(s->ring) + s->pre_n;
+	st->depth = lw_mring_count(s->ring) + (s->cl_n - s->cl_out);
 	st->capacity = s->c->dom.hdr->cfg.ring_size;
 	return LW_OK;
 }

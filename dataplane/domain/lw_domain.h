@@ -40,7 +40,7 @@
 
 #define LW_DOM_MAGIC 0x4c57444f4d41494eULL /* "LWDOMAIN" */
 /* Bump on any change of a shared structure or of the layout rules. */
-#define LW_ABI_VERSION 3u
+#define LW_ABI_VERSION 4u
 
 #define LW_NAME_MAX 32
 #define LW_POOL_CLASSES_MAX 8
@@ -180,9 +180,9 @@ struct lw_sub_rec {
 	uint64_t retire_epoch; /* lwd-private while CLOSING */
 	char subject[LW_SUBJECT_MAX + 1];
 	char queue[LW_QUEUE_MAX + 1];
-	/* Publishers bump these; apart from the read-mostly part. */
-	alignas(64) _Atomic uint64_t delivered;
-	_Atomic uint64_t dropped;
+	/* Publishers bump these; apart from the read-mostly part. (Delivered
+	 * is the ring's tail: every enqueue claims one position.) */
+	alignas(64) _Atomic uint64_t dropped;
 	_Atomic uint64_t blocked;
 };
 

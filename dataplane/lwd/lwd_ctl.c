@@ -66,7 +66,6 @@ static int do_subscribe(struct lwd *w, uint32_t ci, struct lw_client_rec *r,
 	s->policy = q->policy;
 	memcpy(s->subject, q->subject, n + 1);
 	memcpy(s->queue, q->queue, qn + 1);
-	atomic_store(&s->delivered, 0);
 	atomic_store(&s->dropped, 0);
 	atomic_store(&s->blocked, 0);
 	lw_mring_init(lw_dom_sub_ring(&w->dom, i), w->dom.hdr->cfg.ring_size);

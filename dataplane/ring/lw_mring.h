@@ -215,11 +215,20 @@ static inline unsigned lw_mring_enqueue_burst(struct lw_mring *r, const struct l
 	return k;
 }
 
-/* Dequeues up to @p n consecutive INLINE cells in one claim; stops before
- * a cell that carries a slot (the caller takes that one with
- * lw_mring_dequeue, which records it as held). Returns how many. */
-static inline unsigned lw_mring_dequeue_inline_burst(struct lw_mring *r, struct lw_mcell *out,
-						     unsigned n)
+/*
+ * Claims up to @p n consecutive filled INLINE cells from the head without
+ * copying or releasing them; stops before a cell that carries a slot (the
+ * caller takes that one with lw_mring_dequeue, which records it as held).
+ * Returns how many, with the first position in *pos. The caller reads the
+ * cells in place and gives them back later with lw_mring_release().
+ *
+ * Why later: releasing writes the cell's line, which the producer's next
+ * write wants back; a receiver that releases right away and then
+ * publishes an answer stalls its first locked instruction until that
+ * write has moved the line (one more cross-core transfer on a ping-pong's
+ * critical path). Releasing when the ring is next found empty takes it off.
+ */
+static inline unsigned lw_mring_claim_inline(struct lw_mring *r, unsigned n, uint64_t *pos_out)
 {
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	unsigned k;
@@ -228,6 +237,7 @@ static inline unsigned lw_mring_dequeue_inline_burst(struct lw_mring *r, struct 
 		for (k = 0; k < n; k++) {
 			const struct lw_mcell *c = &r->cells[(pos + k) & r->mask];
 
+			/* Acquire pairs with the producer's release. */
 			if (atomic_load_explicit(&c->seq, memory_order_acquire) != pos + k + 1 ||
 			    c->slot != LW_MCELL_INLINE)
 				break;
@@ -238,17 +248,17 @@ static inline unsigned lw_mring_dequeue_inline_burst(struct lw_mring *r, struct 
 				memory_order_relaxed, memory_order_relaxed))
 			break;
 	}
-	for (unsigned i = 0; i < k; i++) {
-		struct lw_mcell *c = &r->cells[(pos + i) & r->mask];
-
-		out[i].slot = LW_MCELL_INLINE;
-		out[i].subj_len = c->subj_len;
-		out[i].data_len = c->data_len;
-		out[i].origin = c->origin;
-		memcpy(out[i].bytes, c->bytes, LW_MSG_INLINE_MAX);
-		atomic_store_explicit(&c->seq, pos + i + r->mask + 1, memory_order_release);
-	}
+	*pos_out = pos;
 	return k;
+}
+
+/* Gives back @p n cells claimed with lw_mring_claim_inline() from @p pos. */
+static inline void lw_mring_release(struct lw_mring *r, uint64_t pos, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		/* Release: our reads of the cell happen before its reuse. */
+		atomic_store_explicit(&r->cells[(pos + i) & r->mask].seq, pos + i + r->mask + 1,
+				      memory_order_release);
 }
 
 static inline uint32_t lw_mring_count(const struct lw_mring *r)
