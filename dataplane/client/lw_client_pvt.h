@@ -71,6 +71,7 @@ struct lw_sub {
 	struct lw_mring *ring;
 	lw_msg_cb cb;
 	void *cb_arg;
+	enum lw_slow_policy policy; /* drop-oldest publishers dequeue too */
 	atomic_bool closed;
 	lw_sub *next;          /* conn's list, under subs_lock */
 	/* Inline cells claimed from the ring in one go (lw_mring_claim_inline)

@@ -307,9 +307,16 @@ int lw_stats(lw_conn *c, struct lw_domain_stats *o)
 	o->pool_exhausted = atomic_load_explicit(&h->pool_exhausted, memory_order_relaxed);
 	o->clients_reclaimed = atomic_load_explicit(&h->clients_reclaimed, memory_order_relaxed);
 	o->slots_reclaimed = atomic_load_explicit(&h->slots_reclaimed, memory_order_relaxed);
-	for (uint32_t i = 0; i < h->cfg.max_clients; i++)
-		if (atomic_load(&lw_dom_client(&c->dom, i)->state) == LW_CLI_ACTIVE)
-			o->clients++;
+	for (uint32_t i = 0; i < h->cfg.max_clients; i++) {
+		struct lw_client_rec *r = lw_dom_client(&c->dom, i);
+
+		if (atomic_load(&r->state) != LW_CLI_ACTIVE)
+			continue;
+		o->clients++;
+		/* Live connections' counts; lwd adds a connection's to the
+		 * domain total when it goes away. */
+		o->published += atomic_load_explicit(&r->published, memory_order_relaxed);
+	}
 	for (uint32_t i = 0; i < h->cfg.max_subs; i++) {
 		struct lw_sub_rec *s = lw_dom_sub(&c->dom, i);
 

@@ -98,6 +98,18 @@ static int match(lw_conn *c, const char *subject, size_t slen)
 	return n;
 }
 
+/* A statistic, on the publish path: a plain load and store instead of a
+ * locked add (one locked instruction is ~10 ns here, a fifth of a
+ * ping-pong's software cost). Exact for one publishing thread per
+ * connection; concurrent publishers on one connection may undercount
+ * (docs: lw_domain_stats.published). */
+static inline void count_published(lw_conn *c, uint64_t n)
+{
+	atomic_store_explicit(&c->rec->published,
+			      atomic_load_explicit(&c->rec->published, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
 static void backoff(uint32_t *spins)
 {
 	struct timespec ts = { 0, 50000 };
@@ -227,7 +239,7 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 			lw_wake_client(c, own[i]);
 	if (by_ref)
 		lw_held_release(c, held_idx);
-	atomic_fetch_add_explicit(&c->rec->published, 1, memory_order_relaxed);
+	count_published(c, 1);
 	if (n == 0)
 		atomic_fetch_add_explicit(&dom->hdr->msgs_no_interest, 1, memory_order_relaxed);
 	return status != LW_OK ? status : delivered;
@@ -413,7 +425,7 @@ static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsig
 	for (int i = 0; i < n; i++)
 		if (own[i] < dom->hdr->cfg.max_clients)
 			lw_wake_client(c, own[i]);
-	atomic_fetch_add_explicit(&c->rec->published, run, memory_order_relaxed);
+	count_published(c, run);
 	if (n == 0)
 		atomic_fetch_add_explicit(&dom->hdr->msgs_no_interest, run, memory_order_relaxed);
 	return status != LW_OK ? status : reached;

@@ -78,6 +78,7 @@ int lw_subscribe(lw_conn *c, const char *subject, const struct lw_sub_opts *opts
 	s->ring = lw_dom_sub_ring(&c->dom, s->idx);
 	s->cb = opts->cb;
 	s->cb_arg = opts->cb_arg;
+	s->policy = opts->policy;
 	pthread_mutex_lock(&c->subs_lock);
 	s->next = c->subs;
 	c->subs = s;
@@ -206,7 +207,8 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 		/* Look at the cell itself, not the producers' tail line. */
 		if (!lw_mring_ready(s->ring))
 			return LW_EAGAIN;
-		s->cl_n = lw_mring_claim_inline(s->ring, CLAIM_MAX, &s->cl_pos);
+		s->cl_n = lw_mring_claim_inline(s->ring, CLAIM_MAX, &s->cl_pos,
+						s->policy != LW_SLOW_DROP_OLDEST);
 	}
 	if (s->cl_out < s->cl_n) {
 		m = ipool_get(c);

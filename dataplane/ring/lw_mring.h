@@ -228,7 +228,8 @@ static inline unsigned lw_mring_enqueue_burst(struct lw_mring *r, const struct l
  * write has moved the line (one more cross-core transfer on a ping-pong's
  * critical path). Releasing when the ring is next found empty takes it off.
  */
-static inline unsigned lw_mring_claim_inline(struct lw_mring *r, unsigned n, uint64_t *pos_out)
+static inline unsigned lw_mring_claim_inline(struct lw_mring *r, unsigned n, uint64_t *pos_out,
+					     int single_consumer)
 {
 	uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	unsigned k;
@@ -244,6 +245,13 @@ static inline unsigned lw_mring_claim_inline(struct lw_mring *r, unsigned n, uin
 		}
 		if (k == 0)
 			return 0;
+		/* Nobody else dequeues (no drop-oldest publisher): a plain
+		 * store, no locked instruction. Relaxed like the CAS: the cell
+		 * seq, not head, hands the cells back to producers. */
+		if (single_consumer) {
+			atomic_store_explicit(&r->head, pos + k, memory_order_relaxed);
+			break;
+		}
 		if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + k,
 				memory_order_relaxed, memory_order_relaxed))
 			break;

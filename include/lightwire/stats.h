@@ -28,7 +28,11 @@ struct lw_domain_stats {
 	uint32_t subs, max_subs;
 	uint32_t ring_size;
 	uint32_t max_payload;
-	uint64_t published;      /**< messages published */
+	/** Messages published in the domain (live connections + closed ones).
+	 *  Counted without a locked instruction: exact when each connection
+	 *  publishes from one thread, may undercount when several threads
+	 *  publish on one connection at the same moment. */
+	uint64_t published;
 	uint64_t no_interest;    /**< published with no subscriber */
 	uint64_t delivered;      /**< sum over live subscriptions */
 	uint64_t dropped;        /**< sum over live subscriptions */
