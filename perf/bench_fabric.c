@@ -159,7 +159,7 @@ int main(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t count = 500000, block = 25000, warm, rounds;
+	uint64_t count = 500000, block = 0, warm, rounds;
 	int cpu_a = 0, cpu_b = 1, o, st;
 
 	while ((o = getopt_long(argc, argv, "d:n:b:c:s:", opts, NULL)) != -1) {
@@ -178,6 +178,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (block == 0)
+		block = count >= 2000 ? count / 20 : count; /* 20 rounds */
 	if (block == 0 || count < block || size < 8 || size > 256)
 		return 2;
 	rounds = count / block;
