@@ -117,7 +117,7 @@ if [ ! -x "$LW" ]; then
 		"benchmarks (pingpong, tput, fanout) will not run" | tee -a "$LOG"
 fi
 if [ "$HAVE_LW" = 1 ]; then
-	"$LWD" --domain "$DOMAIN" 2> "$OUT/lwd.log" &
+	"$LWD" --domain "$DOMAIN" --nats-port 0 --http-port 0 2> "$OUT/lwd.log" &
 	LWD_PID=$!
 	for _ in $(seq 150); do
 		grep -q "domain '$DOMAIN' ready" "$OUT/lwd.log" && break

@@ -3,7 +3,7 @@
 # Idempotent; needs root (or sudo). Used by both README set-up commands and CI.
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config
-      dpdk libdpdk-dev libnuma-dev libcmocka-dev
+      dpdk libdpdk-dev libnuma-dev libcmocka-dev libjansson-dev libnats-dev
       python3 procps util-linux)
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)

@@ -108,6 +108,8 @@ struct lw_conn {
 	lw_sub *subs;
 	uint32_t n_cb_subs;
 	uint32_t subs_gen;        /* bumped on every list change */
+	_Atomic uint32_t subs_waiting; /* threads other than the dispatcher
+				       * waiting for subs_lock */
 	pthread_t dispatcher;
 	bool dispatcher_running;
 	atomic_bool dispatcher_stop;
@@ -182,6 +184,17 @@ static inline void lw_wake_client(lw_conn *c, uint32_t owner)
 		atomic_fetch_add_explicit(&r->wake_seq, 1, memory_order_release);
 		lw_futex_wake(&r->wake_seq, 1 << 30);
 	}
+}
+
+/* subs_lock for threads other than the dispatcher: announces itself so
+ * the dispatcher, which re-takes the lock after every round, steps aside
+ * (a mutex is not fair: under a heavy stream a subscribe or unsubscribe
+ * could otherwise wait for as long as the stream lasts). */
+static inline void lw_subs_lock(lw_conn *c)
+{
+	atomic_fetch_add_explicit(&c->subs_waiting, 1, memory_order_relaxed);
+	pthread_mutex_lock(&c->subs_lock);
+	atomic_fetch_sub_explicit(&c->subs_waiting, 1, memory_order_relaxed);
 }
 
 /* Dispatcher thread for callback subscriptions (lw_sub.c). */

@@ -268,7 +268,7 @@ void lw_close(lw_conn *c)
 	if (c == NULL)
 		return;
 	lw_dispatcher_stop(c);
-	pthread_mutex_lock(&c->subs_lock);
+	lw_subs_lock(c);
 	while (c->subs != NULL)
 		lw_sub_close(c->subs, false);
 	pthread_mutex_unlock(&c->subs_lock);

@@ -79,7 +79,7 @@ int lw_subscribe(lw_conn *c, const char *subject, const struct lw_sub_opts *opts
 	s->cb = opts->cb;
 	s->cb_arg = opts->cb_arg;
 	s->policy = opts->policy;
-	pthread_mutex_lock(&c->subs_lock);
+	lw_subs_lock(c);
 	s->next = c->subs;
 	c->subs = s;
 	c->subs_gen++;
@@ -104,7 +104,7 @@ int lw_sub_close(lw_sub *s, bool tell_lwd)
 	struct lw_ctl_resp resp;
 	int rc = LW_OK;
 
-	pthread_mutex_lock(&c->subs_lock);
+	lw_subs_lock(c);
 	for (lw_sub **pp = &c->subs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -507,7 +507,13 @@ static void *dispatcher_main(void *arg)
 	uint64_t idle_since = 0;
 
 	while (!atomic_load(&c->dispatcher_stop)) {
-		if (dispatch_round(c) > 0) {
+		int work = dispatch_round(c);
+
+		/* Let a waiting (un)subscribe have the lock first; bounded. */
+		for (int i = 0; i < 1000 && atomic_load_explicit(&c->subs_waiting,
+							       memory_order_relaxed); i++)
+			sched_yield();
+		if (work > 0) {
 			idle_since = 0;
 			continue;
 		}
@@ -534,7 +540,7 @@ int lw_dispatcher_start(lw_conn *c)
 {
 	int rc = LW_OK;
 
-	pthread_mutex_lock(&c->subs_lock);
+	lw_subs_lock(c);
 	if (!c->dispatcher_running) {
 		atomic_store(&c->dispatcher_stop, false);
 		if (pthread_create(&c->dispatcher, NULL, dispatcher_main, c) != 0)

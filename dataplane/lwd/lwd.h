@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "lw_domain.h"
+#include "lw_gw.h"
 
 struct lwd_config {
 	char domain[LW_NAME_MAX];
@@ -21,6 +22,7 @@ struct lwd_config {
 	uint32_t reap_ms;       /* dead-client scan period */
 	int verbose;
 	struct lw_dom_config dom;
+	struct lw_gw_config gw;  /* NATS gateway (docs/nats.md) */
 };
 
 struct lwd {
@@ -43,6 +45,7 @@ struct lwd {
 	uint64_t next_reap_ns;
 
 	atomic_bool stop;
+	struct lw_gw *gw;        /* NULL when nats_port is 0 */
 };
 
 /* Defaults of docs/configuration.md. */

@@ -21,6 +21,7 @@ void lwd_config_default(struct lwd_config *c)
 	c->reap_ms = 50;
 	c->verbose = LWD_INFO;
 	lw_dom_config_default(&c->dom);
+	lw_gw_config_default(&c->gw);
 }
 
 static int parse_u32(const char *key, const char *val, uint32_t *out)
@@ -129,6 +130,11 @@ int lwd_config_set(struct lwd_config *c, const char *key, const char *val)
 			return 0;
 		}
 	}
+	/* Gateway options are the gateway's to parse (1: not one of them). */
+	int rc = lw_gw_config_set(&c->gw, key, val);
+
+	if (rc <= 0)
+		return rc;
 	fprintf(stderr, "lwd: unknown option '%s' (see lwd --help)\n", key);
 	return -1;
 }

@@ -133,6 +133,17 @@ static void usage(FILE *f)
 		"      --reap-ms N         dead-client scan period (default 50)\n"
 		"      --eal 'ARGS'        extra DPDK EAL arguments\n"
 		"      --log-level LEVEL   error|info|debug (default info)\n"
+		"NATS gateway (docs/nats.md):\n"
+		"      --nats-host ADDR    listen address (default 127.0.0.1)\n"
+		"      --nats-port N       NATS client port, 0 = gateway off (default 4222)\n"
+		"      --http-port N       monitoring port, 0 = off (default 8222)\n"
+		"      --max-connections N TCP clients (default 65536)\n"
+		"      --max-pending BYTES queued to one client before it is a slow consumer (default 64M)\n"
+		"      --ping-interval-ms N server PING period (default 120000)\n"
+		"      --max-pings-out N   unanswered PINGs before a stale connection (default 2)\n"
+		"      --max-control-line BYTES longest protocol line (default 4096)\n"
+		"      --auth-timeout-ms N CONNECT deadline when auth is required (default 2000)\n"
+		"      --users FILE        user:password:publish:subscribe lines; enables auth\n"
 		"  -h, --help\n"
 		"Every option can also be given in the config file with '_' for '-'.\n"
 		"See docs/configuration.md.\n");
@@ -211,6 +222,16 @@ int main(int argc, char **argv)
 		{ "reap-ms", required_argument, NULL, 1 },
 		{ "eal", required_argument, NULL, 1 },
 		{ "log-level", required_argument, NULL, 1 },
+		{ "nats-host", required_argument, NULL, 1 },
+		{ "nats-port", required_argument, NULL, 1 },
+		{ "http-port", required_argument, NULL, 1 },
+		{ "max-connections", required_argument, NULL, 1 },
+		{ "max-pending", required_argument, NULL, 1 },
+		{ "ping-interval-ms", required_argument, NULL, 1 },
+		{ "max-pings-out", required_argument, NULL, 1 },
+		{ "max-control-line", required_argument, NULL, 1 },
+		{ "auth-timeout-ms", required_argument, NULL, 1 },
+		{ "users", required_argument, NULL, 1 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -335,6 +356,16 @@ int main(int argc, char **argv)
 		w->on_hugepages ? "hugepages" : "shared memory", w->numa_node, w->n_workers,
 		w->dom.hdr->cfg.max_payload, (int)getpid());
 
+	if (w->cfg.gw.port != 0) {
+		/* Binds now: a port in use stops lwd with a clear error. */
+		w->gw = lw_gw_start(&w->cfg.gw, w->cfg.domain);
+		if (w->gw == NULL) {
+			lwd_domain_destroy(w);
+			rte_eal_cleanup();
+			return 2;
+		}
+	}
+
 	idx = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore) {
 		if ((uint32_t)++idx >= w->n_workers)
@@ -348,6 +379,9 @@ int main(int argc, char **argv)
 
 	lwd_log(LWD_INFO, "shutting down domain '%s'", w->cfg.domain);
 	lwd_domain_destroy(w);
+	/* After the domain is shut down: the gateway's unsubscribes then skip
+	 * the control round trips no worker would answer any more. */
+	lw_gw_stop(w->gw);
 	free(w->sub_free);
 	free(w->retired);
 	rte_eal_cleanup();

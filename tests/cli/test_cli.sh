@@ -13,7 +13,7 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; 
 cleanup() { [ -n "${lwd_pid:-}" ] && kill -INT "$lwd_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-"$LWD" >"$tmp/lwd.log" 2>&1 &
+"$LWD" --nats-port 0 --http-port 0 >"$tmp/lwd.log" 2>&1 &
 lwd_pid=$!
 for _ in $(seq 200); do "$LW" stats >/dev/null 2>&1 && break; sleep 0.02; done
 check "lwd starts and lw stats connects" "$LW" stats
@@ -80,7 +80,7 @@ check "bench tput loses nothing" grep -qE '^RESULT lw_tput_16B .*lost=0' "$tmp/t
 "$LW" bench fanout --subs 2 --count 5000 --csv >"$tmp/fan.out" 2>&1
 check "bench fanout --csv prints a header and a row" test "$(grep -c , "$tmp/fan.out")" -ge 2
 
-"$LWD" >"$tmp/lwd2.log" 2>&1; rc=$?
+"$LWD" --nats-port 0 --http-port 0 >"$tmp/lwd2.log" 2>&1; rc=$?
 check "second lwd on the domain is refused (exit 3)" test $rc -eq 3
 check "second lwd says why" grep -q "already served" "$tmp/lwd2.log"
 

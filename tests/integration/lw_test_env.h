@@ -55,6 +55,11 @@ static inline int lw_test_daemon_start(struct lw_test_daemon *d, const char *dom
 	argv[argc++] = d->domain;
 	argv[argc++] = "--reap-ms";
 	argv[argc++] = "10";
+	/* No NATS gateway: several test daemons run at once. */
+	argv[argc++] = "--nats-port";
+	argv[argc++] = "0";
+	argv[argc++] = "--http-port";
+	argv[argc++] = "0";
 	for (int i = 0; extra != NULL && extra[i] != NULL && argc < 30; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;

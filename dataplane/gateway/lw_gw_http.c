@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HTTP monitoring of the gateway: /varz, /connz, /subsz, /healthz with
+ * nats-server's field names (so existing dashboards and `nats server`
+ * tooling read them) and /metrics in Prometheus text format.
+ *
+ * Served on the gateway thread: requests are rare and small, and reading
+ * connection state from the thread that owns it needs no lock. One
+ * request per connection (Connection: close), answers built in memory.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lightwire/stats.h>
+
+#include "lw_gw_pvt.h"
+
+struct sbuf {
+	char *p;
+	size_t n, cap;
+	int oom;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t room = b->cap - b->n;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->n : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < room) {
+			b->n += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap < b->n + (size_t)n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+
+		if (p == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+/* A JSON string value (clients choose their names: escape them). */
+static void sb_jstr(struct sbuf *b, const char *s)
+{
+	sb_printf(b, "\"");
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			sb_printf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			sb_printf(b, "\\u%04x", ch);
+		else
+			sb_printf(b, "%c", ch);
+	}
+	sb_printf(b, "\"");
+}
+
+static void sb_time(struct sbuf *b, time_t t)
+{
+	struct tm tm;
+	char s[40];
+
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	sb_printf(b, "\"%s\"", s);
+}
+
+static void sb_dur(struct sbuf *b, uint64_t ns)
+{
+	uint64_t s = ns / 1000000000ull;
+
+	if (s >= 86400)
+		sb_printf(b, "\"%llud%lluh%llum%llus\"", (unsigned long long)(s / 86400),
+			  (unsigned long long)(s % 86400 / 3600), (unsigned long long)(s % 3600 / 60),
+			  (unsigned long long)(s % 60));
+	else if (s >= 3600)
+		sb_printf(b, "\"%lluh%llum%llus\"", (unsigned long long)(s / 3600),
+			  (unsigned long long)(s % 3600 / 60), (unsigned long long)(s % 60));
+	else if (s >= 60)
+		sb_printf(b, "\"%llum%llus\"", (unsigned long long)(s / 60),
+			  (unsigned long long)(s % 60));
+	else
+		sb_printf(b, "\"%llus\"", (unsigned long long)s);
+}
+
+static uint32_t gw_subs(const struct lw_gw *gw)
+{
+	uint32_t n = 0;
+
+	for (const struct gw_conn *c = gw->conns; c != NULL; c = c->next)
+		n += c->nsubs;
+	return n;
+}
+
+#define LD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+
+static void varz(struct lw_gw *gw, struct sbuf *b)
+{
+	struct rusage ru;
+	uint64_t now = gw_now_ns();
+	struct lw_domain_stats ds = { 0 };
+
+	getrusage(RUSAGE_SELF, &ru);
+	if (gw->lc != NULL)
+		lw_stats(gw->lc, &ds);
+	sb_printf(b, "{\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\",\"proto\":1,"
+		  "\"go\":\"lightwire\",\"host\":\"%s\",\"port\":%u,\"auth_required\":%s,"
+		  "\"max_connections\":%u,\"ping_interval\":%llu,\"ping_max\":%u,"
+		  "\"http_host\":\"%s\",\"http_port\":%u,\"auth_timeout\":%g,"
+		  "\"max_control_line\":%u,\"max_payload\":%zu,\"max_pending\":%u,",
+		  gw->server_id, gw->server_name, GW_VERSION, gw->cfg.host, gw->cfg.port,
+		  gw->n_users ? "true" : "false", gw->cfg.max_connections,
+		  (unsigned long long)gw->cfg.ping_interval_ms * 1000000ull, gw->cfg.max_pings_out,
+		  gw->cfg.host, gw->cfg.http_port, gw->cfg.auth_timeout_ms / 1000.0,
+		  gw->cfg.max_control_line, gw->max_payload, gw->cfg.max_pending);
+	sb_printf(b, "\"start\":");
+	sb_time(b, gw->start_wall);
+	sb_printf(b, ",\"now\":");
+	sb_time(b, time(NULL));
+	sb_printf(b, ",\"uptime\":");
+	sb_dur(b, now - gw->start_ns);
+	sb_printf(b, ",\"mem\":%ld,\"cores\":%ld,\"connections\":%u,\"total_connections\":%llu,"
+		  "\"routes\":0,\"remotes\":0,\"leafnodes\":0,"
+		  "\"in_msgs\":%llu,\"in_bytes\":%llu,\"out_msgs\":%llu,\"out_bytes\":%llu,"
+		  "\"slow_consumers\":%llu,\"stale_connections\":%llu,\"subscriptions\":%u,"
+		  "\"lightwire\":{\"domain\":\"%s\",\"shm_clients\":%u,\"shm_subscriptions\":%u,"
+		  "\"published\":%llu,\"no_interest\":%llu,\"delivered\":%llu,\"dropped\":%llu,"
+		  "\"gateway_no_interest\":%llu,\"gateway_dropped\":%llu,\"auth_failures\":%llu}}\n",
+		  ru.ru_maxrss * 1024L, sysconf(_SC_NPROCESSORS_ONLN), gw->nconns,
+		  LD(gw->total_conns), LD(gw->in_msgs), LD(gw->in_bytes), LD(gw->out_msgs),
+		  LD(gw->out_bytes), LD(gw->slow_consumers), LD(gw->stale_conns), gw_subs(gw),
+		  gw->domain, ds.clients, ds.subs, (unsigned long long)ds.published,
+		  (unsigned long long)ds.no_interest, (unsigned long long)ds.delivered,
+		  (unsigned long long)ds.dropped, LD(gw->no_interest), LD(gw->dropped),
+		  LD(gw->auth_failures));
+}
+
+static void connz(struct lw_gw *gw, struct sbuf *b, int subs)
+{
+	uint64_t now = gw_now_ns();
+	time_t wall = time(NULL);
+	int first = 1;
+
+	sb_printf(b, "{\"server_id\":\"%s\",\"now\":", gw->server_id);
+	sb_time(b, wall);
+	sb_printf(b, ",\"num_connections\":%u,\"total\":%u,\"offset\":0,\"limit\":%u,"
+		  "\"connections\":[", gw->nconns, gw->nconns, gw->nconns);
+	for (struct gw_conn *c = gw->conns; c != NULL; c = c->next) {
+		size_t pending;
+
+		pthread_mutex_lock(&c->mu);
+		pending = c->out_len - c->out_off;
+		pthread_mutex_unlock(&c->mu);
+		sb_printf(b, "%s{\"cid\":%u,\"kind\":\"Client\",\"type\":\"nats\",\"ip\":\"%s\","
+			  "\"port\":%d,\"start\":", first ? "" : ",", c->cid, c->ip, c->port);
+		sb_time(b, wall - (time_t)((now - c->start_ns) / 1000000000ull));
+		sb_printf(b, ",\"last_activity\":");
+		sb_time(b, wall - (time_t)((now - c->last_in_ns) / 1000000000ull));
+		sb_printf(b, ",\"uptime\":");
+		sb_dur(b, now - c->start_ns);
+		sb_printf(b, ",\"idle\":");
+		sb_dur(b, now - c->last_in_ns);
+		sb_printf(b, ",\"pending_bytes\":%zu,\"in_msgs\":%llu,\"out_msgs\":%llu,"
+			  "\"in_bytes\":%llu,\"out_bytes\":%llu,\"subscriptions\":%u,\"name\":",
+			  pending, LD(c->in_msgs), LD(c->out_msgs), LD(c->in_bytes), LD(c->out_bytes),
+			  c->nsubs);
+		sb_jstr(b, c->name);
+		sb_printf(b, ",\"lang\":");
+		sb_jstr(b, c->lang);
+		sb_printf(b, ",\"version\":");
+		sb_jstr(b, c->version);
+		if (c->user[0]) {
+			sb_printf(b, ",\"authorized_user\":");
+			sb_jstr(b, c->user);
+		}
+		if (subs) {
+			sb_printf(b, ",\"subscriptions_list\":[");
+			for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
+				sb_jstr(b, s->subject);
+				if (s->next)
+					sb_printf(b, ",");
+			}
+			sb_printf(b, "]");
+		}
+		sb_printf(b, "}");
+		first = 0;
+	}
+	sb_printf(b, "]}\n");
+}
+
+static void subsz(struct lw_gw *gw, struct sbuf *b)
+{
+	struct lw_domain_stats ds = { 0 };
+
+	if (gw->lc != NULL)
+		lw_stats(gw->lc, &ds);
+	/* The fabric's subscriptions (shared-memory and gateway ones alike)
+	 * are what a publisher is matched against. */
+	sb_printf(b, "{\"server_id\":\"%s\",\"now\":", gw->server_id);
+	sb_time(b, time(NULL));
+	sb_printf(b, ",\"num_subscriptions\":%u,\"num_cache\":0,\"num_inserts\":0,"
+		  "\"num_removes\":0,\"num_matches\":%llu,\"cache_hit_rate\":0,\"max_fanout\":0,"
+		  "\"avg_fanout\":0,\"gateway_subscriptions\":%u}\n",
+		  ds.subs, (unsigned long long)ds.published, gw_subs(gw));
+}
+
+static void metrics(struct lw_gw *gw, struct sbuf *b)
+{
+	struct lw_domain_stats ds = { 0 };
+	const struct {
+		const char *name, *type, *help;
+		unsigned long long v;
+	} m[] = {
+		{ "gnatsd_varz_connections", "gauge", "Current TCP client connections", gw->nconns },
+		{ "gnatsd_varz_total_connections", "counter", "TCP connections accepted",
+		  LD(gw->total_conns) },
+		{ "gnatsd_varz_subscriptions", "gauge", "Subscriptions of TCP clients", gw_subs(gw) },
+		{ "gnatsd_varz_in_msgs", "counter", "Messages received from TCP clients",
+		  LD(gw->in_msgs) },
+		{ "gnatsd_varz_in_bytes", "counter", "Bytes received from TCP clients",
+		  LD(gw->in_bytes) },
+		{ "gnatsd_varz_out_msgs", "counter", "Messages sent to TCP clients", LD(gw->out_msgs) },
+		{ "gnatsd_varz_out_bytes", "counter", "Bytes sent to TCP clients", LD(gw->out_bytes) },
+		{ "gnatsd_varz_slow_consumers", "counter", "Clients cut off as slow consumers",
+		  LD(gw->slow_consumers) },
+		{ "gnatsd_varz_stale_connections", "counter", "Clients closed as stale",
+		  LD(gw->stale_conns) },
+		{ "lightwire_gateway_auth_failures_total", "counter", "Failed CONNECT authorizations",
+		  LD(gw->auth_failures) },
+		{ "lightwire_gateway_no_interest_total", "counter",
+		  "TCP publishes that matched no subscription", LD(gw->no_interest) },
+		{ "lightwire_gateway_dropped_total", "counter",
+		  "TCP publishes the fabric refused (pool exhausted, ...)", LD(gw->dropped) },
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s{server_id=\"%s\"} %llu\n", m[i].name,
+			  m[i].help, m[i].name, m[i].type, m[i].name, gw->server_id, m[i].v);
+	if (gw->lc != NULL && lw_stats(gw->lc, &ds) == LW_OK) {
+		sb_printf(b, "# HELP lightwire_domain_published_total Messages published in the domain\n"
+			  "# TYPE lightwire_domain_published_total counter\n"
+			  "lightwire_domain_published_total{domain=\"%s\"} %llu\n", gw->domain,
+			  (unsigned long long)ds.published);
+		sb_printf(b, "# HELP lightwire_domain_subscriptions Live subscriptions in the domain\n"
+			  "# TYPE lightwire_domain_subscriptions gauge\n"
+			  "lightwire_domain_subscriptions{domain=\"%s\"} %u\n", gw->domain, ds.subs);
+		sb_printf(b, "# HELP lightwire_domain_clients Connected shared-memory clients\n"
+			  "# TYPE lightwire_domain_clients gauge\n"
+			  "lightwire_domain_clients{domain=\"%s\"} %u\n", gw->domain, ds.clients);
+		sb_printf(b, "# HELP lightwire_domain_dropped_total Messages dropped by slow-consumer policies\n"
+			  "# TYPE lightwire_domain_dropped_total counter\n"
+			  "lightwire_domain_dropped_total{domain=\"%s\"} %llu\n", gw->domain,
+			  (unsigned long long)ds.dropped);
+	}
+}
+
+static void respond(struct gw_http *h, int code, const char *ctype, struct sbuf *body)
+{
+	struct sbuf r = { 0 };
+
+	sb_printf(&r, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		  "Connection: close\r\n\r\n", code, code == 200 ? "OK" : "Not Found", ctype,
+		  body->n);
+	if (body->n)
+		sb_printf(&r, "%.*s", (int)body->n, body->p);
+	free(body->p);
+	h->resp = r.p;
+	h->resp_len = r.oom ? 0 : r.n;
+	h->resp_off = 0;
+}
+
+static void route(struct lw_gw *gw, struct gw_http *h)
+{
+	char path[256] = "";
+	struct sbuf b = { 0 };
+	char *q;
+
+	if (sscanf(h->req, "GET %255s", path) != 1) {
+		sb_printf(&b, "only GET\n");
+		respond(h, 404, "text/plain", &b);
+		return;
+	}
+	q = strchr(path, '?');
+	if (q != NULL)
+		*q++ = '\0';
+	if (strcmp(path, "/varz") == 0) {
+		varz(gw, &b);
+	} else if (strcmp(path, "/connz") == 0) {
+		connz(gw, &b, q != NULL && strstr(q, "subs=1") != NULL);
+	} else if (strcmp(path, "/subsz") == 0) {
+		subsz(gw, &b);
+	} else if (strcmp(path, "/healthz") == 0) {
+		sb_printf(&b, "{\"status\":\"ok\"}\n");
+	} else if (strcmp(path, "/metrics") == 0) {
+		metrics(gw, &b);
+		respond(h, 200, "text/plain; version=0.0.4", &b);
+		return;
+	} else if (strcmp(path, "/") == 0) {
+		sb_printf(&b, "{\"endpoints\":[\"/varz\",\"/connz\",\"/subsz\",\"/healthz\","
+			  "\"/metrics\"]}\n");
+	} else {
+		sb_printf(&b, "not found\n");
+		respond(h, 404, "text/plain", &b);
+		return;
+	}
+	respond(h, 200, "application/json", &b);
+}
+
+static void http_free(struct lw_gw *gw, struct gw_http *h)
+{
+	epoll_ctl(gw->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+	close(h->fd);
+	free(h->resp);
+	free(h);
+}
+
+void gw_http_accept(struct lw_gw *gw)
+{
+	for (int k = 0; k < 16; k++) {
+		int fd = accept4(gw->hfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		struct gw_http *h;
+
+		if (fd < 0)
+			return;
+		h = calloc(1, sizeof(*h));
+		if (h == NULL) {
+			close(fd);
+			continue;
+		}
+		h->kind = GW_HTTP;
+		h->fd = fd;
+		ev.data.ptr = h;
+		if (epoll_ctl(gw->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			close(fd);
+			free(h);
+		}
+	}
+}
+
+int gw_http_event(struct lw_gw *gw, struct gw_http *h, uint32_t events)
+{
+	if (h->resp == NULL) {
+		ssize_t n = recv(h->fd, h->req + h->req_len, sizeof(h->req) - 1 - h->req_len, 0);
+
+		if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+			http_free(gw, h);
+			return -1;
+		}
+		if (n > 0)
+			h->req_len += (size_t)n;
+		h->req[h->req_len] = '\0';
+		if (strstr(h->req, "\r\n\r\n") == NULL && strstr(h->req, "\n\n") == NULL) {
+			if (h->req_len >= sizeof(h->req) - 1) {
+				http_free(gw, h); /* headers too long for a monitor */
+				return -1;
+			}
+			return 0;
+		}
+		route(gw, h);
+	}
+	(void)events;
+	while (h->resp_off < h->resp_len) {
+		ssize_t n = send(h->fd, h->resp + h->resp_off, h->resp_len - h->resp_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EAGAIN) {
+			struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = h };
+
+			epoll_ctl(gw->epfd, EPOLL_CTL_MOD, h->fd, &ev);
+			return 0;
+		}
+		if (n <= 0)
+			break;
+		h->resp_off += (size_t)n;
+	}
+	http_free(gw, h);
+	return -1;
+}

@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gateway thread: listeners, the epoll loop, INFO, timers.
+ *
+ * One thread serves every TCP client: NATS traffic per client is mostly
+ * small messages, and the costly part (matching, copying into the pool,
+ * delivering) happens in liblightwire, so a second I/O thread would mostly
+ * add locking. Deliveries to TCP clients do not go through this thread at
+ * all: the dispatcher thread writes them (see lw_gw_client.c).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lw_gw_pvt.h"
+
+#define TICK_MS 100
+
+uint64_t gw_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void gw_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > 1 && getenv("LW_GW_DEBUG") == NULL)
+		return;
+	fputs(level == 0 ? "lwd: error: gateway: " : "lwd: gateway: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void gw_wake(struct lw_gw *gw)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN only when the counter is huge: the loop wakes anyway. */
+	if (write(gw->wakefd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* --- configuration ---------------------------------------------------- */
+
+void lw_gw_config_default(struct lw_gw_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->host, sizeof(c->host), "127.0.0.1");
+	c->port = 4222;
+	c->http_port = 8222;
+	c->max_connections = 65536;
+	c->max_pending = 64u << 20;
+	c->ping_interval_ms = 120000;
+	c->max_pings_out = 2;
+	c->max_control_line = 4096;
+	c->auth_timeout_ms = 2000;
+}
+
+static int num(const char *key, const char *val, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long long v, mul = 1;
+
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (end != val && (*end == 'k' || *end == 'K'))
+		mul = 1024, end++;
+	else if (end != val && (*end == 'm' || *end == 'M'))
+		mul = 1024 * 1024, end++;
+	if (end == val || *end != '\0' || errno != 0 || v * mul > max) {
+		fprintf(stderr, "lwd: %s: '%s' is not a number up to %u\n", key, val, max);
+		return -1;
+	}
+	*out = (uint32_t)(v * mul);
+	return 0;
+}
+
+int lw_gw_config_set(struct lw_gw_config *c, const char *key, const char *val)
+{
+	if (strcmp(key, "nats_host") == 0) {
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, val, &a) != 1) {
+			fprintf(stderr, "lwd: nats_host: '%s' is not an IPv4 address\n", val);
+			return -1;
+		}
+		snprintf(c->host, sizeof(c->host), "%s", val);
+		return 0;
+	}
+	if (strcmp(key, "users") == 0) {
+		if (strlen(val) >= sizeof(c->users)) {
+			fprintf(stderr, "lwd: users: path too long\n");
+			return -1;
+		}
+		snprintf(c->users, sizeof(c->users), "%s", val);
+		return 0;
+	}
+	if (strcmp(key, "nats_port") == 0)
+		return num(key, val, 65535, &c->port);
+	if (strcmp(key, "http_port") == 0)
+		return num(key, val, 65535, &c->http_port);
+	if (strcmp(key, "max_connections") == 0)
+		return num(key, val, 1u << 20, &c->max_connections);
+	if (strcmp(key, "max_pending") == 0)
+		return num(key, val, 1u << 31, &c->max_pending);
+	if (strcmp(key, "ping_interval_ms") == 0)
+		return num(key, val, 86400000, &c->ping_interval_ms);
+	if (strcmp(key, "max_pings_out") == 0)
+		return num(key, val, 1000, &c->max_pings_out);
+	if (strcmp(key, "max_control_line") == 0)
+		return num(key, val, 1u << 20, &c->max_control_line);
+	if (strcmp(key, "auth_timeout_ms") == 0)
+		return num(key, val, 600000, &c->auth_timeout_ms);
+	return 1;
+}
+
+/* --- listeners -------------------------------------------------------- */
+
+static int listen_on(const char *host, uint32_t port, const char *what)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int one = 1;
+	int fd;
+
+	inet_pton(AF_INET, host, &a.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 512) != 0)
+		goto fail;
+	return fd;
+fail:
+	fprintf(stderr, "lwd: error: cannot listen for %s on %s:%u: %s "
+		"(another server on that port? choose one with --%s, 0 turns it off)\n",
+		what, host, port, strerror(errno),
+		strcmp(what, "HTTP monitoring") == 0 ? "http-port" : "nats-port");
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int ep_add(int epfd, int fd, void *ptr)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ptr };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* INFO for client @p c: what nats.c, nats.go and nats.js look at. */
+static void send_info(struct gw_conn *c)
+{
+	struct lw_gw *gw = c->gw;
+	char info[1024];
+	struct iovec v;
+	int n;
+
+	n = snprintf(info, sizeof(info),
+		     "INFO {\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\","
+		     "\"proto\":1,\"go\":\"lightwire\",\"host\":\"%s\",\"port\":%u,"
+		     "\"headers\":true,\"max_payload\":%zu,\"client_id\":%u,\"client_ip\":\"%s\"%s}\r\n",
+		     gw->server_id, gw->server_name, GW_VERSION, gw->cfg.host, gw->cfg.port,
+		     gw->max_payload, c->cid, c->ip,
+		     gw->n_users ? ",\"auth_required\":true" : "");
+	v.iov_base = info;
+	v.iov_len = (size_t)n;
+	gw_outv(c, &v, 1);
+}
+
+static void accept_clients(struct lw_gw *gw)
+{
+	for (int k = 0; k < 64; k++) {
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+		struct epoll_event ev;
+		struct gw_conn *c;
+		int one = 1;
+		int fd = accept4(gw->lfd, (struct sockaddr *)&a, &al, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = gw_conn_new(gw, fd);
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		inet_ntop(AF_INET, &a.sin_addr, c->ip, sizeof(c->ip));
+		c->port = ntohs(a.sin_port);
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.ptr = c;
+		if (epoll_ctl(gw->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = gw->conns;
+		if (gw->conns)
+			gw->conns->prev = c;
+		gw->conns = c;
+		gw->nconns++;
+		atomic_fetch_add(&gw->total_conns, 1);
+		send_info(c);
+		if (gw->nconns > gw->cfg.max_connections) {
+			gw_log(1, "client %u (%s:%d) refused: max_connections %u reached", c->cid,
+			       c->ip, c->port, gw->cfg.max_connections);
+			gw_conn_fatal(c, "Maximum Connections Exceeded");
+		}
+	}
+}
+
+static void conn_close(struct lw_gw *gw, struct gw_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		gw->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	gw->nconns--;
+	gw_conn_free(c);
+}
+
+static void client_event(struct lw_gw *gw, struct gw_conn *c, uint32_t ev)
+{
+	int rc = 0;
+
+	if (ev & EPOLLOUT)
+		rc = gw_conn_flush(c);
+	if (rc == 0 && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+		rc = gw_conn_read(c);
+	if (rc == 0 && c->dead)
+		rc = -1;
+	if (rc != 0)
+		conn_close(gw, c);
+}
+
+static void tick(struct lw_gw *gw)
+{
+	uint64_t now = gw_now_ns();
+	bool sweep = atomic_exchange(&gw->sweep, false);
+	struct gw_conn *c = gw->conns, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (sweep)
+			gw_conn_sweep(c);
+		if (gw_conn_tick(c, now) != 0 || c->dead)
+			conn_close(gw, c);
+	}
+}
+
+static int connect_fabric(struct lw_gw *gw)
+{
+	struct lw_conn_opts o;
+	int rc = LW_ETIMEDOUT;
+
+	lw_conn_opts_init(&o);
+	o.domain = gw->domain;
+	o.name = "nats-gateway";
+	/* lwd's control workers may start just after us: retry a while. */
+	for (int i = 0; i < 100 && !atomic_load(&gw->stop); i++) {
+		rc = lw_connect(&gw->lc, &o);
+		if (rc == LW_OK)
+			break;
+		usleep(50000);
+	}
+	if (rc != LW_OK) {
+		gw_log(0, "cannot connect to domain '%s': %s", gw->domain, lw_errmsg());
+		return -1;
+	}
+	gw->max_payload = lw_max_payload(gw->lc);
+	return 0;
+}
+
+static void *gw_main(void *arg)
+{
+	struct lw_gw *gw = arg;
+	uint64_t last_tick = 0;
+	struct epoll_event evs[64];
+
+	if (connect_fabric(gw) != 0) {
+		/* A gateway that cannot reach its fabric is useless: stop lwd
+		 * loudly rather than accept clients and lose their messages. */
+		kill(getpid(), SIGTERM);
+		return NULL;
+	}
+	ep_add(gw->epfd, gw->lfd, &gw->lkind);
+	if (gw->hfd >= 0)
+		ep_add(gw->epfd, gw->hfd, &gw->hkind);
+	gw_log(1, "listening for NATS clients on %s:%u%s", gw->cfg.host, gw->cfg.port,
+	       gw->n_users ? " (auth required)" : "");
+	while (!atomic_load(&gw->stop)) {
+		int n = epoll_wait(gw->epfd, evs, 64, TICK_MS);
+		uint64_t now;
+
+		for (int i = 0; i < n; i++) {
+			enum gw_kind *k = evs[i].data.ptr;
+
+			switch (*k) {
+			case GW_LISTENER:
+				accept_clients(gw);
+				break;
+			case GW_HTTP_LISTENER:
+				gw_http_accept(gw);
+				break;
+			case GW_WAKE: {
+				uint64_t v;
+
+				if (read(gw->wakefd, &v, sizeof(v)) < 0)
+					break;
+				break;
+			}
+			case GW_CLIENT:
+				client_event(gw, (struct gw_conn *)k, evs[i].events);
+				break;
+			case GW_HTTP:
+				gw_http_event(gw, (struct gw_http *)k, evs[i].events);
+				break;
+			}
+		}
+		now = gw_now_ns();
+		if (atomic_load(&gw->sweep) || now - last_tick >= TICK_MS * 1000000ull) {
+			last_tick = now;
+			tick(gw);
+		}
+	}
+	while (gw->conns != NULL)
+		conn_close(gw, gw->conns);
+	return NULL;
+}
+
+struct lw_gw *lw_gw_start(const struct lw_gw_config *cfg, const char *domain)
+{
+	struct lw_gw *gw = calloc(1, sizeof(*gw));
+	unsigned char rnd[8] = { 0 };
+
+	if (gw == NULL)
+		return NULL;
+	gw->cfg = *cfg;
+	gw->lfd = gw->hfd = gw->wakefd = gw->epfd = -1;
+	gw->lkind = GW_LISTENER;
+	gw->hkind = GW_HTTP_LISTENER;
+	gw->wkind = GW_WAKE;
+	snprintf(gw->domain, sizeof(gw->domain), "%s", domain);
+	snprintf(gw->server_name, sizeof(gw->server_name), "lightwire-%s", domain);
+	if (getrandom(rnd, sizeof(rnd), 0) < 0)
+		rnd[0] = (unsigned char)getpid();
+	snprintf(gw->server_id, sizeof(gw->server_id), "LW%02X%02X%02X%02X%02X%02X%02X%02X",
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	gw->start_ns = gw_now_ns();
+	gw->start_wall = time(NULL);
+	gw->max_payload = 1 << 20;
+	if (cfg->users[0] != '\0' && gw_users_load(gw, cfg->users) != 0)
+		goto fail;
+	gw->lfd = listen_on(cfg->host, cfg->port, "NATS clients");
+	if (gw->lfd < 0)
+		goto fail;
+	if (cfg->http_port != 0) {
+		gw->hfd = listen_on(cfg->host, cfg->http_port, "HTTP monitoring");
+		if (gw->hfd < 0)
+			goto fail;
+	}
+	gw->epfd = epoll_create1(EPOLL_CLOEXEC);
+	gw->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (gw->epfd < 0 || gw->wakefd < 0 || ep_add(gw->epfd, gw->wakefd, &gw->wkind) != 0) {
+		fprintf(stderr, "lwd: error: gateway: epoll: %s\n", strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&gw->thr, NULL, gw_main, gw) != 0) {
+		fprintf(stderr, "lwd: error: gateway: cannot start its thread\n");
+		goto fail;
+	}
+	gw->thr_started = true;
+	return gw;
+fail:
+	lw_gw_stop(gw);
+	return NULL;
+}
+
+void lw_gw_stop(struct lw_gw *gw)
+{
+	if (gw == NULL)
+		return;
+	atomic_store(&gw->stop, true);
+	if (gw->thr_started) {
+		gw_wake(gw);
+		pthread_join(gw->thr, NULL);
+	}
+	if (gw->lc != NULL)
+		lw_close(gw->lc);
+	if (gw->lfd >= 0)
+		close(gw->lfd);
+	if (gw->hfd >= 0)
+		close(gw->hfd);
+	if (gw->wakefd >= 0)
+		close(gw->wakefd);
+	if (gw->epfd >= 0)
+		close(gw->epfd);
+	gw_users_free(gw);
+	free(gw);
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Gateway test helpers: a private lwd with the NATS gateway on ports
+ * derived from the test's pid (tests of different runs never collide),
+ * and a blocking raw TCP client for wire-level checks.
+ */
+#ifndef GW_TEST_H
+#define GW_TEST_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "lw_test_env.h"
+
+struct gw_test {
+	struct lw_test_daemon d;
+	int port, http_port;
+	char url[64];
+};
+
+/* Starts lwd on domain "gw<tag><pid>" with NATS port base+2*slot and
+ * HTTP port one above; @p extra more lwd arguments (NULL-terminated). */
+static inline int gw_test_start(struct gw_test *t, int slot, const char *const *extra)
+{
+	const char *argv[24];
+	char port[16], hport[16], dom[32];
+	int n = 0;
+
+	t->port = 20000 + (int)(getpid() % 9000) * 4 + 2 * slot;
+	t->http_port = t->port + 1;
+	snprintf(port, sizeof(port), "%d", t->port);
+	snprintf(hport, sizeof(hport), "%d", t->http_port);
+	snprintf(t->url, sizeof(t->url), "nats://127.0.0.1:%d", t->port);
+	snprintf(dom, sizeof(dom), "gw%d_%d", slot, (int)getpid());
+	argv[n++] = "--nats-port";
+	argv[n++] = port;
+	argv[n++] = "--http-port";
+	argv[n++] = hport;
+	for (int i = 0; extra != NULL && extra[i] != NULL && n < 22; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	if (lw_test_daemon_start(&t->d, dom, argv) != 0) {
+		fprintf(stderr, "lwd did not start, see %s\n", t->d.log);
+		return -1;
+	}
+	return 0;
+}
+
+static inline int gw_tcp_connect(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd;
+
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	for (int i = 0; i < 200; i++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			return fd;
+		close(fd);
+		lw_test_sleep_ms(10);
+	}
+	return -1;
+}
+
+static inline void gw_send(int fd, const char *s)
+{
+	size_t n = strlen(s), off = 0;
+
+	while (off < n) {
+		ssize_t k = send(fd, s + off, n - off, MSG_NOSIGNAL);
+
+		if (k <= 0)
+			return;
+		off += (size_t)k;
+	}
+}
+
+/* Reads until @p want appears, EOF or @p ms pass; returns bytes read into
+ * buf (NUL-terminated); *eof = 1 when the server closed. */
+static inline size_t gw_recv_until(int fd, char *buf, size_t cap, const char *want, int ms,
+				   int *eof)
+{
+	size_t n = 0;
+
+	*eof = 0;
+	buf[0] = '\0';
+	for (int waited = 0; waited < ms;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+
+		if (want != NULL && strstr(buf, want) != NULL)
+			break;
+		if (poll(&p, 1, 20) == 0) {
+			waited += 20;
+			continue;
+		}
+		k = recv(fd, buf + n, cap - 1 - n, 0);
+		if (k <= 0) {
+			*eof = 1;
+			break;
+		}
+		n += (size_t)k;
+		buf[n] = '\0';
+		if (n == cap - 1)
+			break;
+	}
+	return n;
+}
+
+#endif

@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * End to end through the gateway with the real nats.c client: pub/sub,
+ * wildcards, queue groups mixing TCP and shared-memory members,
+ * request/reply both ways, headers, no responders, auto-unsubscribe, echo,
+ * messages between a liblightwire client and a nats.c client, and users
+ * with permissions.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <nats/nats.h>
+
+#include "gw_test.h"
+
+static struct gw_test g_t;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return gw_test_start(&g_t, 0, NULL);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	nats_Close();
+	return lw_test_daemon_stop(&g_t.d, SIGTERM) == 0 ? 0 : -1;
+}
+
+static natsConnection *nconnect(const char *url, bool echo)
+{
+	natsConnection *nc = NULL;
+	natsOptions *o = NULL;
+	natsStatus s;
+
+	assert_int_equal(natsOptions_Create(&o), NATS_OK);
+	natsOptions_SetURL(o, url);
+	natsOptions_SetAllowReconnect(o, false);
+	natsOptions_SetTimeout(o, 3000);
+	if (!echo)
+		natsOptions_SetNoEcho(o, true);
+	s = natsConnection_Connect(&nc, o);
+	if (s != NATS_OK)
+		fprintf(stderr, "connect %s: %s\n", url, natsStatus_GetText(s));
+	assert_int_equal(s, NATS_OK);
+	natsOptions_Destroy(o);
+	return nc;
+}
+
+static void expect_next(natsSubscription *sub, const char *subject, const char *data)
+{
+	natsMsg *m = NULL;
+
+	assert_int_equal(natsSubscription_NextMsg(&m, sub, 2000), NATS_OK);
+	assert_string_equal(natsMsg_GetSubject(m), subject);
+	assert_int_equal(natsMsg_GetDataLength(m), (int)strlen(data));
+	assert_memory_equal(natsMsg_GetData(m), data, strlen(data));
+	natsMsg_Destroy(m);
+}
+
+static void expect_nothing(natsSubscription *sub, int ms)
+{
+	natsMsg *m = NULL;
+
+	assert_int_equal(natsSubscription_NextMsg(&m, sub, ms), NATS_TIMEOUT);
+}
+
+static void test_pubsub_wildcards(void **state)
+{
+	natsConnection *a = nconnect(g_t.url, true), *b = nconnect(g_t.url, true);
+	natsSubscription *exact = NULL, *star = NULL, *full = NULL;
+
+	(void)state;
+	assert_int_equal(natsConnection_SubscribeSync(&exact, b, "orders.new"), NATS_OK);
+	assert_int_equal(natsConnection_SubscribeSync(&star, b, "orders.*"), NATS_OK);
+	assert_int_equal(natsConnection_SubscribeSync(&full, b, "orders.>"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(b), NATS_OK);
+	assert_int_equal(natsConnection_PublishString(a, "orders.new", "n1"), NATS_OK);
+	assert_int_equal(natsConnection_PublishString(a, "orders.eu.paid", "p1"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(a), NATS_OK);
+	expect_next(exact, "orders.new", "n1");
+	expect_next(star, "orders.new", "n1");
+	expect_next(full, "orders.new", "n1");
+	expect_next(full, "orders.eu.paid", "p1");
+	expect_nothing(star, 100);
+	expect_nothing(exact, 10);
+	/* A binary payload with CRLFs inside survives. */
+	assert_int_equal(natsConnection_Publish(a, "orders.new", "a\r\nb\0c", 6), NATS_OK);
+	natsMsg *m = NULL;
+
+	assert_int_equal(natsSubscription_NextMsg(&m, exact, 2000), NATS_OK);
+	assert_int_equal(natsMsg_GetDataLength(m), 6);
+	assert_memory_equal(natsMsg_GetData(m), "a\r\nb\0c", 6);
+	natsMsg_Destroy(m);
+	/* Near max_payload: arrives over many reads, leaves in many writes. */
+	{
+		size_t big = 1000000;
+		char *p = malloc(big);
+
+		for (size_t i = 0; i < big; i++)
+			p[i] = (char)(i * 7);
+		assert_int_equal(natsConnection_Publish(a, "orders.new", p, (int)big), NATS_OK);
+		assert_int_equal(natsSubscription_NextMsg(&m, exact, 3000), NATS_OK);
+		assert_int_equal(natsMsg_GetDataLength(m), (int)big);
+		assert_memory_equal(natsMsg_GetData(m), p, big);
+		natsMsg_Destroy(m);
+		free(p);
+	}
+	natsSubscription_Destroy(exact);
+	natsSubscription_Destroy(star);
+	natsSubscription_Destroy(full);
+	natsConnection_Destroy(a);
+	natsConnection_Destroy(b);
+}
+
+static lw_sub *lwsub(lw_conn *c, const char *subject, const char *queue)
+{
+	struct lw_sub_opts o;
+	lw_sub *s = NULL;
+
+	lw_sub_opts_init(&o);
+	o.queue = queue;
+	assert_int_equal(lw_subscribe(c, subject, &o, &s), LW_OK);
+	return s;
+}
+
+/* Shared memory -> TCP and TCP -> shared memory, with reply and headers. */
+static void test_shm_and_tcp(void **state)
+{
+	lw_conn *lc = lw_test_connect(&g_t.d);
+	natsConnection *nc = nconnect(g_t.url, true);
+	natsSubscription *ns = NULL;
+	natsMsg *m = NULL;
+	lw_msg *lm = NULL;
+	lw_sub *ls;
+	const char *v = NULL;
+	char buf[64];
+
+	(void)state;
+	assert_non_null(lc);
+	assert_int_equal(natsConnection_SubscribeSync(&ns, nc, "to.tcp.>"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+	ls = lwsub(lc, "to.shm.*", NULL);
+
+	/* lw -> nats.c, with a reply subject and a header block */
+	static const char hdr[] = "NATS/1.0\r\nX-Kind: shm\r\n\r\n";
+	struct lw_pubmsg pm = { .subject = "to.tcp.a", .reply = "back.here", .hdr = hdr,
+				.hdr_len = sizeof(hdr) - 1, .data = "from-shm", .len = 8 };
+
+	assert_int_equal(lw_publish_msg(lc, &pm), 1);
+	assert_int_equal(natsSubscription_NextMsg(&m, ns, 2000), NATS_OK);
+	assert_string_equal(natsMsg_GetSubject(m), "to.tcp.a");
+	assert_string_equal(natsMsg_GetReply(m), "back.here");
+	assert_int_equal(natsMsg_GetDataLength(m), 8);
+	assert_memory_equal(natsMsg_GetData(m), "from-shm", 8);
+	assert_int_equal(natsMsgHeader_Get(m, "X-Kind", &v), NATS_OK);
+	assert_string_equal(v, "shm");
+	natsMsg_Destroy(m);
+
+	/* nats.c -> lw, with a header */
+	assert_int_equal(natsMsg_Create(&m, "to.shm.b", "reply.x", "from-tcp", 8), NATS_OK);
+	assert_int_equal(natsMsgHeader_Set(m, "X-Kind", "tcp"), NATS_OK);
+	assert_int_equal(natsConnection_PublishMsg(nc, m), NATS_OK);
+	natsMsg_Destroy(m);
+	assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+	assert_int_equal(lw_next(ls, &lm, 2000), LW_OK);
+	assert_string_equal(lw_msg_subject(lm), "to.shm.b");
+	assert_string_equal(lw_msg_reply(lm), "reply.x");
+	assert_int_equal(lw_msg_len(lm), 8);
+	assert_memory_equal(lw_msg_data(lm), "from-tcp", 8);
+	assert_int_equal(lw_msg_header(lm, "X-Kind", buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "tcp");
+	lw_msg_free(lm);
+
+	/* plain publish without reply/headers */
+	assert_int_equal(natsConnection_PublishString(nc, "to.shm.c", "plain"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+	assert_int_equal(lw_next(ls, &lm, 2000), LW_OK);
+	assert_string_equal(lw_msg_subject(lm), "to.shm.c");
+	assert_null(lw_msg_reply(lm));
+	lw_msg_free(lm);
+
+	lw_unsubscribe(ls);
+	natsSubscription_Destroy(ns);
+	natsConnection_Destroy(nc);
+	lw_close(lc);
+}
+
+static void test_queue_groups_mixed(void **state)
+{
+	natsConnection *pub = nconnect(g_t.url, true), *n1 = nconnect(g_t.url, true);
+	natsSubscription *q1 = NULL, *q2 = NULL, *plain = NULL;
+	lw_conn *lc = lw_test_connect(&g_t.d);
+	int got1 = 0, got2 = 0, got3 = 0, gotp = 0;
+	lw_sub *lq;
+	lw_msg *lm;
+	natsMsg *m;
+
+	(void)state;
+	assert_int_equal(natsConnection_QueueSubscribeSync(&q1, n1, "work.*", "workers"), NATS_OK);
+	assert_int_equal(natsConnection_QueueSubscribeSync(&q2, n1, "work.*", "workers"), NATS_OK);
+	assert_int_equal(natsConnection_SubscribeSync(&plain, n1, "work.*"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(n1), NATS_OK);
+	lq = lwsub(lc, "work.*", "workers");
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(natsConnection_PublishString(pub, "work.item", "x"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(pub), NATS_OK);
+	while (natsSubscription_NextMsg(&m, plain, 1000) == NATS_OK) {
+		gotp++;
+		natsMsg_Destroy(m);
+		if (gotp == 30)
+			break;
+	}
+	lw_test_sleep_ms(200);
+	while (natsSubscription_NextMsg(&m, q1, 50) == NATS_OK) {
+		got1++;
+		natsMsg_Destroy(m);
+	}
+	while (natsSubscription_NextMsg(&m, q2, 50) == NATS_OK) {
+		got2++;
+		natsMsg_Destroy(m);
+	}
+	while (lw_next(lq, &lm, 0) == LW_OK) {
+		got3++;
+		lw_msg_free(lm);
+	}
+	/* Every message once to the group, spread over TCP and shm members. */
+	assert_int_equal(gotp, 30);
+	assert_int_equal(got1 + got2 + got3, 30);
+	assert_true(got1 > 0 && got2 > 0 && got3 > 0);
+	lw_unsubscribe(lq);
+	lw_close(lc);
+	natsSubscription_Destroy(q1);
+	natsSubscription_Destroy(q2);
+	natsSubscription_Destroy(plain);
+	natsConnection_Destroy(n1);
+	natsConnection_Destroy(pub);
+}
+
+static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
+{
+	char out[128];
+
+	(void)sub;
+	(void)arg;
+	snprintf(out, sizeof(out), "re:%.*s", natsMsg_GetDataLength(m), natsMsg_GetData(m));
+	natsConnection_PublishString(nc, natsMsg_GetReply(m), out);
+	natsMsg_Destroy(m);
+}
+
+static atomic_bool g_stop_responder;
+
+static void *shm_responder(void *arg)
+{
+	lw_conn *c = arg;
+	lw_sub *s = lwsub(c, "svc.shm", NULL);
+
+	while (!atomic_load(&g_stop_responder)) {
+		lw_msg *m;
+
+		if (lw_next(s, &m, 50) != LW_OK)
+			continue;
+		lw_respond(c, m, "shm-answer", 10);
+		lw_msg_free(m);
+	}
+	lw_unsubscribe(s);
+	return NULL;
+}
+
+static void test_request_reply(void **state)
+{
+	natsConnection *srv = nconnect(g_t.url, true), *cli = nconnect(g_t.url, true);
+	natsSubscription *rs = NULL;
+	lw_conn *lc = lw_test_connect(&g_t.d), *lc2 = lw_test_connect(&g_t.d);
+	natsMsg *reply = NULL;
+	lw_msg *lr = NULL;
+	pthread_t th;
+
+	(void)state;
+	/* nats.c requester, nats.c responder */
+	assert_int_equal(natsConnection_Subscribe(&rs, srv, "svc.tcp", on_request, NULL), NATS_OK);
+	assert_int_equal(natsConnection_Flush(srv), NATS_OK);
+	assert_int_equal(natsConnection_RequestString(&reply, cli, "svc.tcp", "q1", 2000), NATS_OK);
+	assert_int_equal(natsMsg_GetDataLength(reply), 5);
+	assert_memory_equal(natsMsg_GetData(reply), "re:q1", 5);
+	natsMsg_Destroy(reply);
+
+	/* liblightwire requester, nats.c responder */
+	assert_int_equal(lw_request(lc, "svc.tcp", "q2", 2, 2000, &lr), LW_OK);
+	assert_int_equal(lw_msg_len(lr), 5);
+	assert_memory_equal(lw_msg_data(lr), "re:q2", 5);
+	lw_msg_free(lr);
+
+	/* nats.c requester, liblightwire responder */
+	atomic_store(&g_stop_responder, false);
+	pthread_create(&th, NULL, shm_responder, lc2);
+	lw_test_sleep_ms(100);
+	assert_int_equal(natsConnection_RequestString(&reply, cli, "svc.shm", "q3", 2000), NATS_OK);
+	assert_int_equal(natsMsg_GetDataLength(reply), 10);
+	assert_memory_equal(natsMsg_GetData(reply), "shm-answer", 10);
+	natsMsg_Destroy(reply);
+	atomic_store(&g_stop_responder, true);
+	pthread_join(th, NULL);
+
+	natsSubscription_Destroy(rs);
+	natsConnection_Destroy(srv);
+	natsConnection_Destroy(cli);
+	lw_close(lc);
+	lw_close(lc2);
+}
+
+static void test_no_responders(void **state)
+{
+	natsConnection *cli = nconnect(g_t.url, true);
+	natsMsg *reply = NULL;
+	lw_conn *lc = lw_test_connect(&g_t.d);
+	lw_msg *lr = NULL;
+
+	(void)state;
+	assert_int_equal(natsConnection_RequestString(&reply, cli, "nobody.home", "x", 2000),
+			 NATS_NO_RESPONDERS);
+	assert_null(reply);
+	/* Still usable afterwards, and a shared-memory requester agrees. */
+	assert_int_equal(natsConnection_RequestString(&reply, cli, "nobody.home", "x", 2000),
+			 NATS_NO_RESPONDERS);
+	assert_int_equal(lw_request(lc, "nobody.home", "x", 1, 500, &lr), LW_ENORESPONDERS);
+	lw_close(lc);
+	natsConnection_Destroy(cli);
+}
+
+static void test_headers_nats(void **state)
+{
+	natsConnection *a = nconnect(g_t.url, true);
+	natsSubscription *s = NULL;
+	natsMsg *m = NULL, *got = NULL;
+	const char **vals = NULL;
+	int nvals = 0;
+
+	(void)state;
+	assert_int_equal(natsConnection_SubscribeSync(&s, a, "hdr.test"), NATS_OK);
+	assert_int_equal(natsMsg_Create(&m, "hdr.test", NULL, "body", 4), NATS_OK);
+	natsMsgHeader_Set(m, "Trace-Id", "abc123");
+	natsMsgHeader_Add(m, "Multi", "one");
+	natsMsgHeader_Add(m, "Multi", "two");
+	assert_int_equal(natsConnection_PublishMsg(a, m), NATS_OK);
+	natsMsg_Destroy(m);
+	assert_int_equal(natsSubscription_NextMsg(&got, s, 2000), NATS_OK);
+	const char *v = NULL;
+
+	assert_int_equal(natsMsgHeader_Get(got, "Trace-Id", &v), NATS_OK);
+	assert_string_equal(v, "abc123");
+	assert_int_equal(natsMsgHeader_Values(got, "Multi", &vals, &nvals), NATS_OK);
+	assert_int_equal(nvals, 2);
+	free((void *)vals);
+	assert_int_equal(natsMsg_GetDataLength(got), 4);
+	natsMsg_Destroy(got);
+	natsSubscription_Destroy(s);
+	natsConnection_Destroy(a);
+}
+
+static void test_auto_unsubscribe(void **state)
+{
+	natsConnection *a = nconnect(g_t.url, true);
+	natsSubscription *s = NULL;
+
+	(void)state;
+	assert_int_equal(natsConnection_SubscribeSync(&s, a, "limited"), NATS_OK);
+	assert_int_equal(natsSubscription_AutoUnsubscribe(s, 3), NATS_OK);
+	assert_int_equal(natsConnection_Flush(a), NATS_OK);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(natsConnection_PublishString(a, "limited", "m"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(a), NATS_OK);
+	for (int i = 0; i < 3; i++)
+		expect_next(s, "limited", "m");
+	natsMsg *m = NULL;
+
+	/* nats.c reports the subscription gone after its max */
+	assert_int_not_equal(natsSubscription_NextMsg(&m, s, 300), NATS_OK);
+	natsSubscription_Destroy(s);
+	/* and the gateway dropped it from the fabric: no interest left */
+	lw_conn *lc = lw_test_connect(&g_t.d);
+
+	assert_true(LW_TEST_WAIT(lw_publish(lc, "limited", "x", 1) == 0, 2000));
+	lw_close(lc);
+	natsConnection_Destroy(a);
+}
+
+static void test_no_echo(void **state)
+{
+	natsConnection *quiet = nconnect(g_t.url, false), *other = nconnect(g_t.url, true);
+	natsSubscription *qs = NULL, *os = NULL;
+
+	(void)state;
+	assert_int_equal(natsConnection_SubscribeSync(&qs, quiet, "echo.t"), NATS_OK);
+	assert_int_equal(natsConnection_SubscribeSync(&os, other, "echo.t"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(quiet), NATS_OK);
+	assert_int_equal(natsConnection_Flush(other), NATS_OK);
+	assert_int_equal(natsConnection_PublishString(quiet, "echo.t", "mine"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(quiet), NATS_OK);
+	expect_next(os, "echo.t", "mine");
+	expect_nothing(qs, 200);
+	/* others' messages still reach the no-echo client */
+	assert_int_equal(natsConnection_PublishString(other, "echo.t", "yours"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(other), NATS_OK);
+	expect_next(qs, "echo.t", "yours");
+	natsSubscription_Destroy(qs);
+	natsSubscription_Destroy(os);
+	natsConnection_Destroy(quiet);
+	natsConnection_Destroy(other);
+}
+
+/* --- users and permissions (a second lwd with a users file) ----------- */
+
+static _Atomic int g_async_err;
+static char g_last_err[256];
+
+static void on_err(natsConnection *nc, natsSubscription *sub, natsStatus err, void *arg)
+{
+	const char *txt = NULL;
+
+	(void)sub;
+	(void)arg;
+	natsConnection_GetLastError(nc, &txt);
+	if (txt != NULL)
+		snprintf(g_last_err, sizeof(g_last_err), "%s", txt);
+	atomic_store(&g_async_err, (int)err);
+}
+
+static natsStatus auth_connect(natsConnection **nc, const char *url, const char *user,
+			       const char *pass, const char *token)
+{
+	natsOptions *o = NULL;
+	natsStatus s;
+
+	natsOptions_Create(&o);
+	natsOptions_SetURL(o, url);
+	natsOptions_SetAllowReconnect(o, false);
+	natsOptions_SetTimeout(o, 3000);
+	natsOptions_SetErrorHandler(o, on_err, NULL);
+	if (user != NULL)
+		natsOptions_SetUserInfo(o, user, pass);
+	if (token != NULL)
+		natsOptions_SetToken(o, token);
+	s = natsConnection_Connect(nc, o);
+	natsOptions_Destroy(o);
+	return s;
+}
+
+static void test_auth_permissions(void **state)
+{
+	char path[64];
+	const char *extra[] = { "--users", path, NULL };
+	struct gw_test t;
+	natsConnection *nc = NULL, *admin = NULL;
+	natsSubscription *s = NULL, *spy = NULL;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/gw-users-%d", (int)getpid());
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "# user:password:publish:subscribe\n"
+		   "admin:adminpw::\n"
+		   "app:apppw:app.>,!app.secret:app.>,_INBOX.>\n"
+		   ":sekrit-token:tok.>:tok.>\n");
+	fclose(f);
+	assert_int_equal(gw_test_start(&t, 1, extra), 0);
+
+	/* wrong password, no credentials */
+	assert_int_not_equal(auth_connect(&nc, t.url, "app", "wrong", NULL), NATS_OK);
+	assert_int_not_equal(auth_connect(&nc, t.url, NULL, NULL, NULL), NATS_OK);
+	assert_int_equal(auth_connect(&nc, t.url, NULL, NULL, "sekrit-token"), NATS_OK);
+	natsConnection_Destroy(nc);
+	nc = NULL;
+
+	assert_int_equal(auth_connect(&admin, t.url, "admin", "adminpw", NULL), NATS_OK);
+	assert_int_equal(natsConnection_SubscribeSync(&spy, admin, "app.>"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+	assert_int_equal(auth_connect(&nc, t.url, "app", "apppw", NULL), NATS_OK);
+
+	/* allowed publish goes through */
+	assert_int_equal(natsConnection_PublishString(nc, "app.ok", "1"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+	expect_next(spy, "app.ok", "1");
+
+	/* denied publish: -ERR, nothing delivered, connection stays */
+	atomic_store(&g_async_err, 0);
+	assert_int_equal(natsConnection_PublishString(nc, "app.secret", "2"), NATS_OK);
+	natsConnection_Flush(nc);
+	assert_true(LW_TEST_WAIT(atomic_load(&g_async_err) == NATS_NOT_PERMITTED, 2000));
+	assert_non_null(strstr(g_last_err, "Permissions Violation for Publish to \"app.secret\""));
+	expect_nothing(spy, 200);
+	assert_false(natsConnection_IsClosed(nc));
+
+	/* denied subscription */
+	atomic_store(&g_async_err, 0);
+	assert_int_equal(natsConnection_SubscribeSync(&s, nc, "other.>"), NATS_OK);
+	natsConnection_Flush(nc);
+	assert_true(LW_TEST_WAIT(atomic_load(&g_async_err) == NATS_NOT_PERMITTED, 2000));
+	assert_non_null(strstr(g_last_err, "Permissions Violation for Subscription to \"other.>\""));
+	natsSubscription_Destroy(s);
+	s = NULL;
+	/* a subscription wider than allowed is refused too */
+	atomic_store(&g_async_err, 0);
+	assert_int_equal(natsConnection_SubscribeSync(&s, nc, ">"), NATS_OK);
+	natsConnection_Flush(nc);
+	assert_true(LW_TEST_WAIT(atomic_load(&g_async_err) == NATS_NOT_PERMITTED, 2000));
+	natsSubscription_Destroy(s);
+
+	/* requests with inbox replies still work under the permissions */
+	assert_int_equal(natsConnection_PublishString(nc, "app.still.ok", "3"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+	expect_next(spy, "app.still.ok", "3");
+
+	natsSubscription_Destroy(spy);
+	natsConnection_Destroy(nc);
+	natsConnection_Destroy(admin);
+	assert_int_equal(lw_test_daemon_stop(&t.d, SIGTERM), 0);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pubsub_wildcards),
+		cmocka_unit_test(test_shm_and_tcp),
+		cmocka_unit_test(test_queue_groups_mixed),
+		cmocka_unit_test(test_request_reply),
+		cmocka_unit_test(test_no_responders),
+		cmocka_unit_test(test_headers_nats),
+		cmocka_unit_test(test_auto_unsubscribe),
+		cmocka_unit_test(test_no_echo),
+		cmocka_unit_test(test_auth_permissions),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

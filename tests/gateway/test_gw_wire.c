@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gateway on the wire, with a raw socket: INFO, +OK, the -ERR texts
+ * and which of them close the connection, stale connections, slow
+ * consumers, max connections, the HTTP monitor, and lwd refusing to start
+ * on a port in use.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "gw_test.h"
+
+static struct gw_test g_t;
+static char g_buf[1 << 16];
+
+static int group_setup(void **state)
+{
+	static const char *const extra[] = {
+		"--ping-interval-ms", "300", "--max-pings-out", "2",
+		"--max-pending", "65536", "--max-connections", "6", NULL,
+	};
+
+	(void)state;
+	return gw_test_start(&g_t, 0, extra);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return lw_test_daemon_stop(&g_t.d, SIGTERM) == 0 ? 0 : -1;
+}
+
+/* Connects and reads INFO. */
+static int client(void)
+{
+	int eof, fd = gw_tcp_connect(g_t.port);
+
+	assert_true(fd >= 0);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	assert_non_null(strstr(g_buf, "INFO {"));
+	return fd;
+}
+
+static void expect(int fd, const char *want, int closes)
+{
+	int eof;
+
+	gw_recv_until(fd, g_buf, sizeof(g_buf), want, 2000, &eof);
+	if (strstr(g_buf, want) == NULL)
+		fail_msg("wanted '%s', got '%s'", want, g_buf);
+	if (closes) {
+		gw_recv_until(fd, g_buf, sizeof(g_buf), NULL, 3000, &eof);
+		assert_true(eof);
+	}
+}
+
+/* Reads until every string of @p want (NULL-terminated) has been seen:
+ * replies to one batch may arrive in any split and, for MSG, any order
+ * against PONG. */
+static void expect_all(int fd, const char *const *want)
+{
+	size_t n = 0;
+	int eof = 0;
+
+	g_buf[0] = '\0';
+	for (int waited = 0; waited < 2000 && !eof;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int all = 1;
+
+		for (const char *const *w = want; *w != NULL; w++)
+			all &= strstr(g_buf, *w) != NULL;
+		if (all)
+			return;
+		if (poll(&p, 1, 20) == 0) {
+			waited += 20;
+			continue;
+		}
+		ssize_t k = recv(fd, g_buf + n, sizeof(g_buf) - 1 - n, 0);
+
+		eof = k <= 0;
+		n += k > 0 ? (size_t)k : 0;
+		g_buf[n] = '\0';
+	}
+	fail_msg("wanted '%s'..., got '%s'", want[0], g_buf);
+}
+
+static void test_info_and_verbose(void **state)
+{
+	int fd, eof;
+
+	(void)state;
+	fd = gw_tcp_connect(g_t.port);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	for (const char *const *k = (const char *const[]){ "\"server_id\":", "\"server_name\":",
+			"\"version\":\"2.10.0\"", "\"proto\":1", "\"go\":", "\"host\":", "\"port\":",
+			"\"headers\":true", "\"max_payload\":1048576", "\"client_id\":", NULL };
+	     *k != NULL; k++)
+		assert_non_null(strstr(g_buf, *k));
+	assert_null(strstr(g_buf, "auth_required"));
+	gw_send(fd, "CONNECT {\"verbose\":true,\"pedantic\":true}\r\nSUB a.b 1\r\n"
+		    "PUB a.b 2\r\nhi\r\nPING\r\n");
+	expect_all(fd, (const char *const[]){ "+OK\r\n+OK\r\n+OK\r\n", "PONG\r\n",
+					     "MSG a.b 1 2\r\nhi\r\n", NULL });
+	/* pedantic: a wildcard publish subject is refused, connection stays */
+	gw_send(fd, "PUB a.* 1\r\nx\r\nPING\r\n");
+	expect(fd, "-ERR 'Invalid Publish Subject'\r\nPONG\r\n", 0);
+	/* bad subscription subject: -ERR, connection stays */
+	gw_send(fd, "SUB a..b 2\r\nPING\r\n");
+	expect(fd, "-ERR 'Invalid Subject'\r\nPONG\r\n", 0);
+	close(fd);
+}
+
+static void test_fatal_errors(void **state)
+{
+	static const struct {
+		const char *send, *err;
+	} cases[] = {
+		{ "HELLO\r\n", "-ERR 'Unknown Protocol Operation'" },
+		{ "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "-ERR 'Unknown Protocol Operation'" },
+		{ "PUB foo 99999999\r\n", "-ERR 'Maximum Payload Violation'" },
+		{ "PUB foo 3\r\nabcdef\r\n", "-ERR 'Parser Error'" },
+		{ "PUB foo bar\r\n", "-ERR 'Parser Error'" },
+		{ "CONNECT {not json\r\n", "-ERR 'Parser Error'" },
+		{ "CONNECT {\"no_responders\":true}\r\n", "-ERR 'no responders requires headers support'" },
+		{ "PUB foo 1\r\nx\r\nHPUB foo 12 12\r\nNATS/1.0\r\n\r\n\r\n", "-ERR 'Headers Not Supported'" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fd = client();
+
+		gw_send(fd, cases[i].send);
+		expect(fd, cases[i].err, 1);
+		close(fd);
+	}
+	/* A line past max_control_line (4096) without newline. */
+	{
+		char big[6000];
+		int fd = client();
+
+		memset(big, 'a', sizeof(big) - 1);
+		memcpy(big, "SUB ", 4);
+		big[sizeof(big) - 1] = '\0';
+		gw_send(fd, big);
+		expect(fd, "-ERR 'Maximum Control Line Exceeded'", 1);
+		close(fd);
+	}
+}
+
+static void test_stale_connection(void **state)
+{
+	int fd = client();
+
+	(void)state;
+	gw_send(fd, "CONNECT {}\r\n");
+	/* never answer: PING, PING, then the server gives up */
+	expect(fd, "PING\r\n", 0);
+	expect(fd, "-ERR 'Stale Connection'", 1);
+	close(fd);
+	/* answering keeps it alive */
+	fd = client();
+	for (int i = 0; i < 6; i++) {
+		expect(fd, "PING\r\n", 0);
+		gw_send(fd, "PONG\r\n");
+	}
+	gw_send(fd, "PING\r\n");
+	expect(fd, "PONG\r\n", 0);
+	close(fd);
+}
+
+static void test_slow_consumer(void **state)
+{
+	int fd, rcv = 4096, eof = 0;
+	lw_conn *lc = lw_test_connect(&g_t.d);
+	char payload[3000];
+
+	(void)state;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	{
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_t.port) };
+
+		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	gw_send(fd, "CONNECT {}\r\nSUB slow 1\r\nPING\r\n");
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG", 2000, &eof);
+	memset(payload, 'x', sizeof(payload));
+	/* Never read: 15 MB is more than the socket buffers plus 64 KiB of
+	 * max_pending, so the gateway must cut the client off. */
+	for (int i = 0; i < 5000; i++)
+		lw_publish(lc, "slow", payload, sizeof(payload));
+	/* The client sees the end of the stream after what was in flight. */
+	for (uint64_t end = (uint64_t)time(NULL) + 10; (uint64_t)time(NULL) < end;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 100) == 1 && recv(fd, g_buf, sizeof(g_buf), 0) <= 0) {
+			eof = 1;
+			break;
+		}
+	}
+	assert_true(eof);
+	/* and its subscription left the fabric */
+	assert_true(LW_TEST_WAIT(lw_publish(lc, "slow", "x", 1) == 0, 3000));
+	lw_close(lc);
+	close(fd);
+	/* counted in /varz */
+	fd = gw_tcp_connect(g_t.http_port);
+	gw_send(fd, "GET /varz HTTP/1.0\r\n\r\n");
+	gw_recv_until(fd, g_buf, sizeof(g_buf), NULL, 2000, &eof);
+	assert_non_null(strstr(g_buf, "\"slow_consumers\":1"));
+	close(fd);
+}
+
+static void test_max_connections(void **state)
+{
+	int fds[6], fd;
+
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		fds[i] = client();
+	fd = gw_tcp_connect(g_t.port);
+	expect(fd, "-ERR 'Maximum Connections Exceeded'", 1);
+	close(fd);
+	for (int i = 0; i < 6; i++)
+		close(fds[i]);
+}
+
+static void http_get(const char *path, const char *want)
+{
+	char req[128];
+	int eof, fd = gw_tcp_connect(g_t.http_port);
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	gw_send(fd, req);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), NULL, 2000, &eof);
+	if (strstr(g_buf, want) == NULL)
+		fail_msg("%s: wanted '%s' in '%s'", path, want, g_buf);
+	close(fd);
+}
+
+static void test_monitoring(void **state)
+{
+	int fd = client();
+
+	(void)state;
+	gw_send(fd, "CONNECT {\"name\":\"mon\\\"itor\",\"lang\":\"raw\"}\r\nSUB m.> 1\r\nPING\r\n");
+	expect(fd, "PONG", 0);
+	http_get("/healthz", "{\"status\":\"ok\"}");
+	http_get("/varz", "\"server_id\":");
+	http_get("/varz", "\"connections\":1");
+	http_get("/connz", "\"num_connections\":1");
+	http_get("/connz", "\"name\":\"mon\\\"itor\"");
+	http_get("/connz?subs=1", "\"subscriptions_list\":[\"m.>\"]");
+	http_get("/subsz", "\"num_subscriptions\":");
+	http_get("/metrics", "# TYPE gnatsd_varz_connections gauge");
+	http_get("/nope", "404");
+	close(fd);
+}
+
+static void test_port_in_use(void **state)
+{
+	struct lw_test_daemon d = { 0 };
+	char port[16], dom[32];
+	const char *extra[] = { "--nats-port", port, NULL };
+
+	(void)state;
+	/* g_t's lwd holds its port: a second lwd on it must stop, loudly. */
+	snprintf(port, sizeof(port), "%d", g_t.port);
+	snprintf(dom, sizeof(dom), "gwbusy%d", (int)getpid());
+	snprintf(d.domain, sizeof(d.domain), "%s", dom);
+	assert_int_not_equal(lw_test_daemon_start(&d, dom, extra), 0);
+	FILE *f = fopen(d.log, "r");
+	char line[512];
+	int found = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "cannot listen for NATS clients") != NULL)
+			found = 1;
+	fclose(f);
+	unlink(d.log);
+	assert_true(found);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_info_and_verbose),
+		cmocka_unit_test(test_fatal_errors),
+		cmocka_unit_test(test_stale_connection),
+		cmocka_unit_test(test_slow_consumer),
+		cmocka_unit_test(test_max_connections),
+		cmocka_unit_test(test_monitoring),
+		cmocka_unit_test(test_port_in_use),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
