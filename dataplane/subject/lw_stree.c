@@ -67,6 +67,7 @@
 #define EMPTY_SLOT UINT64_MAX
 /* Busy-wait this many times on an active writer before yielding the CPU:
  * a tree change is a few hundred nanoseconds, a yield is a system call. */
+#define WRITER_STALL_YIELDS 1000000u
 #define SPINS_BEFORE_YIELD 128u
 /* Internal walk result: the reader saw an inconsistent tree. */
 #define TORN INT_MIN
@@ -525,12 +526,16 @@ int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
 				return rc;
 			}
 		}
-		/* Never give up: a change is short, and the writer only
-		 * stalls for good if lwd dies inside one. */
+		/* A change is short (microseconds). The writer stalls for good
+		 * only if lwd dies inside one: then give up after ~a second of
+		 * yielding instead of hanging the publisher. */
 		if (++spins < SPINS_BEFORE_YIELD)
 			cpu_pause();
-		else
+		else if (spins < SPINS_BEFORE_YIELD + WRITER_STALL_YIELDS)
 			sched_yield();
+		else
+			return LW_SET_ERR(LW_ETIMEDOUT,
+					  "subject tree stayed locked by its writer (lwd died mid-change?)");
 	}
 }
 
