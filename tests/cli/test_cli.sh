@@ -84,6 +84,22 @@ check "bench fanout --csv prints a header and a row" test "$(grep -c , "$tmp/fan
 check "second lwd on the domain is refused (exit 3)" test $rc -eq 3
 check "second lwd says why" grep -q "already served" "$tmp/lwd2.log"
 
+# Configuration file: options apply, flags win, a bad line is reported.
+printf '# test config\nring_size = 64\nmax_subs = 100\nmax_payload = 8K\n' >"$tmp/lwd.conf"
+"$LWD" -c "$tmp/lwd.conf" --domain conf$$ --max-subs 200 --nats-port 0 --http-port 0 \
+	>"$tmp/conf.log" 2>&1 &
+cp=$!
+for _ in $(seq 200); do "$LW" -d conf$$ stats >/dev/null 2>&1 && break; sleep 0.02; done
+"$LW" -d conf$$ stats --json >"$tmp/conf.json" 2>/dev/null
+kill -INT "$cp"; wait "$cp"
+check "config file sets ring_size" grep -q '"ring_size":64' "$tmp/conf.json"
+check "config file sets max_payload" grep -q '"max_payload":8192' "$tmp/conf.json"
+check "a flag overrides the config file" grep -q '"max_subs":200' "$tmp/conf.json"
+printf 'ring_size = 64\nno_such_option = 1\n' >"$tmp/bad.conf"
+"$LWD" -c "$tmp/bad.conf" --domain badconf$$ >"$tmp/badconf.log" 2>&1; rc=$?
+check "a bad config line exits 2" test $rc -eq 2
+check "a bad config line names the line" grep -q "line 2" "$tmp/badconf.log"
+
 # A full shared-memory file system: a clear error at start, not a SIGBUS later.
 mkdir -p "$tmp/small"
 if mount -t tmpfs -o size=8m tmpfs "$tmp/small" 2>/dev/null; then
