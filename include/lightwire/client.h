@@ -207,7 +207,9 @@ int lw_msg_status(const lw_msg *m);
 
 /**
  * Sends a request and waits for the first reply on this connection's
- * inbox.
+ * inbox. Requests on one connection are served one at a time (a second
+ * thread waits for the first's reply or timeout); use a connection per
+ * thread for concurrent requests.
  * @return LW_OK with *reply set (free it); LW_ENORESPONDERS nobody is
  *   subscribed; LW_ETIMEDOUT; errors of lw_publish().
  */
