@@ -17,6 +17,19 @@
 #   OUT=dir     where results go (default $BUILD/perf-<date>)
 #   LW_CLI=path the lw tool (default $BUILD/apps/lw/lw); when it is missing
 #               the lw bench benchmarks are skipped with a message
+#   NATS_SECS=s publish time of each NATS throughput run (default 3; 1 with
+#               QUICK=1)
+#   NATS_PORT=p first of three private TCP ports for the NATS section
+#               (nats-server, lwd's gateway, lwd's HTTP monitor; default
+#               derived from the pid, never 4222/8222)
+#
+# NATS section (after the shared-memory benchmarks, same RUNS): the same
+# nats.c client (perf/bench_nats, needs libnats-dev) against Debian's
+# nats-server and against lwd's gateway, server on CPU B, client on CPU A;
+# and bench_fabric against an lwd with the gateway off and with the gateway
+# on and an idle NATS client subscribed. nats-server is installed with
+# apt-get when missing and run.sh runs as root; otherwise that half is
+# skipped with a message.
 # Exit status: non-zero when a benchmark failed to run (a MISSed target is a
 # finding, not a failure).
 set -euo pipefail
@@ -28,6 +41,7 @@ if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 COUNT=${COUNT:-}
 CPUS=${CPUS:-0,1}
 CPU_A=${CPUS%%,*}
+CPU_B=${CPUS##*,}
 OUT=${OUT:-$BUILD/perf-$(date +%Y%m%d-%H%M%S)}
 
 # Counts: "normal QUICK" per benchmark; COUNT overrides both. Sized so one
@@ -42,6 +56,11 @@ N_FANOUT=$(count 2000000 100000)
 N_RING=$(count 300000 20000)
 N_RING_TPUT=$(count 5000000 200000)
 N_MATCH=$(count 3000000 200000)
+N_NATS_REQ=$(count 10000 1000)
+N_GW_FABRIC=$(( $(count 500000 20000) / 4 ))
+if [ "$QUICK" = 1 ]; then GW_PAIRS=2; else GW_PAIRS=4; fi
+if [ "$QUICK" = 1 ]; then NATS_SECS=${NATS_SECS:-1}; else NATS_SECS=${NATS_SECS:-3}; fi
+NATS_PORT=${NATS_PORT:-$((20000 + $$ % 2000 * 4))}
 
 # Peers' figures recorded on the same kind of VM, NOT measured in this run:
 # /work/shared/anchors/RESULTS.md (2026-11-23, medians of 3 runs).
@@ -54,6 +73,11 @@ PEER_AERON_PP_P50=622		# aeron_c_ipc_pingpong_rtt_32B_default p50 ns (busy-spin)
 TARGET_PP_RATIO=1.5		# lw pingpong p50 <= 1.5x the 2-line limit, same run
 TARGET_TPUT16=20000000		# 1->1 16 B >= 20 M msg/s delivered (checked for the
 				# blocking and the --spin subscriber)
+TARGET_NATS_TPUT=2		# gateway pub->sub msgs/s >= 2x nats-server's, same run
+TARGET_NATS_RTT=0.8		# gateway request RTT p50 <= 0.8x nats-server's, same run
+TARGET_GW_SHM=1.10		# shared-memory round trip (ratio to the limit) with the
+				# gateway on <= 1.10x with it off: "must not get worse",
+				# with room for the ~7 % TSC step (docs/performance.md)
 
 # --- build -----------------------------------------------------------------
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -64,6 +88,10 @@ fi
 targets="perf/bench_limit perf/bench_ring perf/bench_match perf/bench_fabric dataplane/lwd/lwd"
 if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^apps/lw/lw:'; then
 	targets="$targets apps/lw/lw"
+fi
+# bench_nats exists only when meson found libnats (perf/meson.build).
+if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^perf/bench_nats:'; then
+	targets="$targets perf/bench_nats"
 fi
 echo "=== ninja -C $BUILD $targets"
 # shellcheck disable=SC2086
@@ -96,6 +124,25 @@ print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildty
 	echo "config:     RUNS=$RUNS QUICK=$QUICK COUNT=${COUNT:-default} CPUS=$CPUS OUT=$OUT"
 } | tee -a "$LOG"
 
+# nats-server for the NATS section: Debian's package, installed here when
+# missing and we may (root, apt-get). The package enables a system service
+# on 4222; on a systemd machine we stop and disable the one we caused.
+HAVE_NATS_SERVER=1
+if ! command -v nats-server >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "=== apt-get install -y nats-server" | tee -a "$LOG"
+		apt-get install -y nats-server >> "$LOG" 2>&1 || true
+		if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --now nats-server.service >> "$LOG" 2>&1 || true
+		fi
+	fi
+	command -v nats-server >/dev/null 2>&1 || HAVE_NATS_SERVER=0
+fi
+if [ "$HAVE_NATS_SERVER" = 1 ]; then
+	echo "nats:       $(nats-server --version 2>&1 | head -1)," \
+		"nats.c $(pkg-config --modversion libnats 2>/dev/null || echo '?')" | tee -a "$LOG"
+fi
+
 # --- private lwd -----------------------------------------------------------
 LWD_PID=
 DOMAIN=perf$$
@@ -107,8 +154,22 @@ stop_lwd() {
 	wait "$LWD_PID" 2>/dev/null || true
 	LWD_PID=
 }
-trap stop_lwd EXIT
-trap 'stop_lwd; exit 130' INT TERM
+# Other background processes of the NATS section (nats-server, the idle
+# NATS client), stopped by pid like lwd.
+BG_PIDS=()
+stop_bg() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -INT "$p" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	BG_PIDS=()
+}
+cleanup() { stop_bg; stop_lwd; }
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 
 HAVE_LW=1
 if [ ! -x "$LW" ]; then
@@ -135,6 +196,10 @@ fi
 
 # --- benchmarks ------------------------------------------------------------
 FAILED=()
+# Prepended to the RESULT labels bench() collects when set (the same
+# program run in two configurations, e.g. bench_fabric with the gateway
+# off and on).
+label_prefix=
 # bench NAME CMD...: runs one benchmark, keeps its output, collects RESULTs.
 bench() {
 	local name=$1 rc=0 tmp
@@ -143,7 +208,7 @@ bench() {
 	echo "=== run $run: $name: $*" | tee -a "$LOG"
 	"$@" > "$tmp" 2>&1 || rc=$?
 	cat "$tmp" >> "$LOG"
-	grep '^RESULT ' "$tmp" | tee -a "$RES" || true
+	grep '^RESULT ' "$tmp" | sed "s/^RESULT /RESULT $label_prefix/" | tee -a "$RES" || true
 	if [ "$rc" != 0 ] || ! grep -q '^RESULT ' "$tmp"; then
 		echo "FAIL: $name (exit $rc, output in $LOG):" >&2
 		tail -5 "$tmp" >&2
@@ -188,6 +253,159 @@ for run in $(seq 1 "$RUNS"); do
 done
 stop_lwd
 
+# --- NATS protocol: lwd's gateway against nats-server, same run --------------
+# Per run: nats-server on CPU B, bench_nats (all of its nats.c threads) on
+# CPU A: tput 16 B, tput 256 B, req; then the same against an lwd with the
+# gateway (the whole daemon on CPU B: taskset + --lcores). Then fabric_gw
+# (below), for the issue's "shared-memory latency must not get worse
+# because the gateway exists".
+HAVE_BENCH_NATS=1
+if [ ! -x "$P/bench_nats" ]; then
+	HAVE_BENCH_NATS=0
+	echo "SKIP: $P/bench_nats not built (libnats-dev missing?): the NATS" \
+		"section will not run" | tee -a "$LOG"
+elif [ "$HAVE_NATS_SERVER" = 0 ]; then
+	echo "SKIP: nats-server not installed (and not root to apt-get it): lwd's" \
+		"gateway is measured without the same-run nats-server comparison" | tee -a "$LOG"
+fi
+NS_PORT=$NATS_PORT
+GW_PORT=$((NATS_PORT + 1))
+GW_HTTP=$((NATS_PORT + 2))
+C_A="taskset -c $CPU_A"
+
+# wait_log FILE TEXT PID: until FILE has TEXT (15 s), or PID died.
+wait_log() {
+	for _ in $(seq 150); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_gw_lwd DOMAIN NATS_PORT HTTP_PORT LOG: a private lwd on CPU B.
+start_gw_lwd() {
+	taskset -c "$CPU_B" "$LWD" --domain "$1" --lcores "$CPU_B" --nats-port "$2" \
+		--http-port "$3" 2> "$4" &
+	LWD_PID=$!
+	if ! wait_log "$4" "domain '$1' ready" "$LWD_PID" ||
+	   { [ "$2" != 0 ] && ! wait_log "$4" "listening for NATS clients" "$LWD_PID"; }; then
+		echo "FAIL: lwd --domain $1 --nats-port $2 did not become ready:" >&2
+		cat "$4" >&2
+		stop_lwd
+		return 1
+	fi
+}
+
+# nats_benches LABEL URL: the three nats.c benchmarks against one server.
+nats_benches() {
+	local b="$P/bench_nats --url $2 --server-label $1"
+	# shellcheck disable=SC2086
+	bench "nats-tput-16-$1" $C_A $b --mode tput --size 16 --secs "$NATS_SECS"
+	# shellcheck disable=SC2086
+	bench "nats-tput-256-$1" $C_A $b --mode tput --size 256 --secs "$NATS_SECS"
+	# shellcheck disable=SC2086
+	bench "nats-req-16-$1" $C_A $b --mode req --size 16 --count "$N_NATS_REQ"
+}
+
+# fabric_gw: bench_fabric against two lwds that run side by side (an idle
+# lwd costs nothing: its workers sleep), one with the gateway off and one
+# with the gateway on and an idle nats.c client subscribed (bench_nats
+# --mode idle). GW_PAIRS pairs of short runs, off/on then on/off, so the
+# two sides of a pair are seconds apart and see the same regime as far as
+# possible: a ratio_to_limit alone moves with the regime (the fabric's
+# fixed software cost does not scale with the limit), so only the pairs'
+# ratios are compared, and only the pairs whose two sides saw the same
+# regime when there are any. Appends RESULT gw_shm_on_vs_off (medians over
+# those pairs).
+fabric_gw() {
+	local gw k d order pairs=$OUT/gw-fabric-$run.txt idle=$OUT/nats-idle-$run.txt
+	local d_off=perfgwoff$$ d_on=perfgwon$$
+	: > "$pairs"
+	start_gw_lwd "$d_off" 0 0 "$OUT/lwd-gw-off-$run.log" ||
+		{ FAILED+=("run $run: lwd gateway off"); return 0; }
+	BG_PIDS+=("$LWD_PID")
+	LWD_PID=
+	start_gw_lwd "$d_on" "$GW_PORT" "$GW_HTTP" "$OUT/lwd-gw-on-$run.log" ||
+		{ FAILED+=("run $run: lwd gateway on"); stop_bg; return 0; }
+	$C_A "$P/bench_nats" --url "nats://127.0.0.1:$GW_PORT" --server-label lwd \
+		--mode idle --subject 'bench.idle.>' > "$idle" 2>&1 &
+	BG_PIDS+=($!)
+	if ! wait_log "$idle" "^READY" "$!"; then
+		echo "FAIL: idle NATS client did not subscribe:" >&2
+		cat "$idle" >&2
+		FAILED+=("run $run: idle NATS client")
+	fi
+	for k in $(seq 1 "$GW_PAIRS"); do
+		if [ $((k % 2)) = 1 ]; then order="off on"; else order="on off"; fi
+		for gw in $order; do
+			label_prefix=gw_${gw}_
+			if [ "$gw" = on ]; then d=$d_on; else d=$d_off; fi
+			bench "fabric-gateway-$gw" "$P/bench_fabric" --domain "$d" \
+				--count "$N_GW_FABRIC" --cpus "$CPUS"
+			label_prefix=
+			tail -n 2 "$RES" | grep "^RESULT gw_${gw}_fabric_pingpong_rtt " |
+				sed "s/^/$k /" >> "$pairs" || true
+		done
+	done
+	# The gateway-off lwd and the idle client (it reports what it
+	# received: nothing, it is idle), then the gateway-on lwd.
+	stop_bg
+	cat "$idle" >> "$LOG"
+	grep '^RESULT ' "$idle" >> "$RES" || true
+	stop_lwd
+	python3 - "$pairs" <<'PY' | tee -a "$RES" || FAILED+=("run $run: gateway on/off summary")
+import statistics, sys
+pairs = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    kv = dict(x.split("=", 1) for x in f[3:] if "=" in x)
+    pairs.setdefault(f[0], {})["on" if f[2].startswith("gw_on_") else "off"] = kv
+both = [p for p in pairs.values() if "on" in p and "off" in p]
+# Like with like: the pairs whose two sides ran in the same regime, if any.
+same = sum(p["on"].get("regime") == p["off"].get("regime") for p in both)
+both = [p for p in both if p["on"].get("regime") == p["off"].get("regime")] or both
+if both:
+    med = lambda xs: statistics.median(xs)
+    r = [float(p["on"]["ratio_to_limit"]) / float(p["off"]["ratio_to_limit"]) for p in both]
+    q = [float(p["on"]["p50_ns"]) / float(p["off"]["p50_ns"]) for p in both]
+    print(f"RESULT gw_shm_on_vs_off pairs_used={len(both)} same_regime_pairs={same} "
+          f"off_ratio_to_limit={med([float(p['off']['ratio_to_limit']) for p in both]):.3f} "
+          f"on_ratio_to_limit={med([float(p['on']['ratio_to_limit']) for p in both]):.3f} "
+          f"ratio_to_limit_on_vs_off={med(r):.3f} p50_on_vs_off={med(q):.3f} "
+          "pair_ratios=" + ",".join(f"{x:.3f}" for x in r))
+PY
+}
+
+if [ "$HAVE_BENCH_NATS" = 1 ]; then
+	echo "nats ports: nats-server $NS_PORT, lwd gateway $GW_PORT, lwd http $GW_HTTP;" \
+		"servers on CPU $CPU_B, clients on CPU $CPU_A" | tee -a "$LOG"
+	for run in $(seq 1 "$RUNS"); do
+		echo "#RUN $run" >> "$RES"
+		if [ "$HAVE_NATS_SERVER" = 1 ]; then
+			nslog=$OUT/nats-server-$run.log
+			rm -f "$nslog"
+			taskset -c "$CPU_B" nats-server -a 127.0.0.1 -p "$NS_PORT" -l "$nslog" &
+			BG_PIDS+=($!)
+			if wait_log "$nslog" "Server is ready" "$!"; then
+				nats_benches nats "nats://127.0.0.1:$NS_PORT"
+			else
+				echo "FAIL: nats-server did not start:" >&2
+				cat "$nslog" >&2
+				FAILED+=("run $run: nats-server")
+			fi
+			stop_bg
+		fi
+		if start_gw_lwd perfnats$$ "$GW_PORT" "$GW_HTTP" "$OUT/lwd-nats-$run.log"; then
+			nats_benches lwd "nats://127.0.0.1:$GW_PORT"
+			stop_lwd
+		else
+			FAILED+=("run $run: lwd with the gateway")
+		fi
+		fabric_gw
+	done
+fi
+
 # --- summary ---------------------------------------------------------------
 echo "=== summary ($RUNS run(s); all RESULT lines in $RES)"
 python3 "$repo/perf/median.py" "$RES" \
@@ -201,6 +419,16 @@ python3 "$repo/perf/median.py" "$RES" \
 	--target "tput_16B_ge_20M_msg_s=lw_tput_16B.sub_msgs_s>=$TARGET_TPUT16" \
 	--target "tput_16B_spin_ge_20M_msg_s=lw_tput_spin_16B.sub_msgs_s>=$TARGET_TPUT16" \
 	--target "tput_16B_burst32_ge_20M_msg_s=lw_tput_burst32_16B.sub_msgs_s>=$TARGET_TPUT16" \
+	--ratio "nats_tput_16B_lwd_vs_nats=nats_tput_16B_lwd.e2e_msgs_s/nats_tput_16B_nats.e2e_msgs_s" \
+	--ratio "nats_tput_256B_lwd_vs_nats=nats_tput_256B_lwd.e2e_msgs_s/nats_tput_256B_nats.e2e_msgs_s" \
+	--ratio "nats_req_p50_lwd_vs_nats=nats_req_rtt_16B_lwd.p50_ns/nats_req_rtt_16B_nats.p50_ns" \
+	--ratio "nats_req_p99_lwd_vs_nats=nats_req_rtt_16B_lwd.p99_ns/nats_req_rtt_16B_nats.p99_ns" \
+	--target "nats_tput_16B_ge_${TARGET_NATS_TPUT}x_nats_server=ratio_nats_tput_16B_lwd_vs_nats.value>=$TARGET_NATS_TPUT" \
+	--target "nats_tput_256B_ge_${TARGET_NATS_TPUT}x_nats_server=ratio_nats_tput_256B_lwd_vs_nats.value>=$TARGET_NATS_TPUT" \
+	--target "nats_req_p50_le_${TARGET_NATS_RTT}x_nats_server=ratio_nats_req_p50_lwd_vs_nats.value<=$TARGET_NATS_RTT" \
+	--target "nats_tput_16B_lwd_lossless=nats_tput_16B_lwd.lost<=0" \
+	--target "nats_tput_256B_lwd_lossless=nats_tput_256B_lwd.lost<=0" \
+	--target "shm_rtt_gateway_on_le_${TARGET_GW_SHM}x_off=gw_shm_on_vs_off.ratio_to_limit_on_vs_off<=$TARGET_GW_SHM" \
 	| tee "$OUT/summary.txt"
 echo "(vs_peers: factor > 1 means Lightwire is better; the peers' figures are recorded" \
 	"in /work/shared/anchors/RESULTS.md, not measured in this run)" | tee -a "$OUT/summary.txt"

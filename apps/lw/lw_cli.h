@@ -34,6 +34,7 @@ int lw_cmd_sub(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_req(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_reply(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_stats(const struct lw_cli *g, int argc, char **argv);
+int lw_cmd_top(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_bench(const struct lw_cli *g, int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM once lw_cli_catch_signals() ran. */

@@ -35,6 +35,7 @@ static const struct cmd cmds[] = {
 	{ "req", lw_cmd_req, "send a request and print the reply" },
 	{ "reply", lw_cmd_reply, "answer requests" },
 	{ "stats", lw_cmd_stats, "show domain and subscription figures" },
+	{ "top", lw_cmd_top, "show the figures live, with rates" },
 	{ "bench", lw_cmd_bench, "measure latency and throughput between processes" },
 };
 

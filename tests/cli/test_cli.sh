@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The lw CLI as a user runs it, against a private lwd: pub/sub (raw and
 # formatted), wildcards, queue groups, request/reply, no responders, stats
-# (text and JSON), bench, bad input and exit codes.
+# (text and JSON), top --once, bench, bad input and exit codes.
 set -uo pipefail
 LW=${LW:?path to lw}; LWD=${LWD:?path to lwd}
 export LW_DOMAIN=cli$$
@@ -71,6 +71,28 @@ check "missing domain exits 1 with a hint" test $rc -eq 1 -a -s "$tmp/nd.err"
 "$LW" stats --json >"$tmp/stats.json"
 check "stats --json is valid JSON" python3 -m json.tool "$tmp/stats.json" >/dev/null
 check "stats --json names the domain" grep -q "\"$LW_DOMAIN\"" "$tmp/stats.json"
+
+# lw top --once: one frame, no escape codes; this lwd has no gateway
+# (--http-port 0), so the gateway is not reachable (or, if some other
+# server holds 8222 on this machine, not shown as this domain's).
+"$LW" sub cli.top --raw >/dev/null 2>"$tmp/topsub.err" &
+tp=$!
+wait_ready "$tmp/topsub.err" "Subscribing on"
+"$LW" top --once --interval-ms 100 >"$tmp/top.out" 2>"$tmp/top.err"; rc=$?
+check "top --once exits 0 without a gateway" test $rc -eq 0
+check "top --once names the domain" grep -q "domain \"$LW_DOMAIN\"" "$tmp/top.out"
+check "top --once shows the message counters" grep -qE '^  published +[0-9]+' "$tmp/top.out"
+check "top --once lists the subscription" grep -qE ' cli\.top +- +lw-sub ' "$tmp/top.out"
+check "top --once says the gateway is not reachable" \
+	grep -qE 'NATS gateway .*(not reachable|not a Lightwire gateway|serves domain)' "$tmp/top.out"
+check "top --once prints no escape codes" test "$(grep -c $'\033' "$tmp/top.out")" -eq 0
+"$LW" top --once --interval-ms 100 --http 127.0.0.1:1 >"$tmp/top1.out" 2>&1; rc=$?
+check "top --http to a closed port exits 0" test $rc -eq 0
+check "top --http to a closed port says not reachable" \
+	grep -q 'gateway (http://127.0.0.1:1/varz): not reachable' "$tmp/top1.out"
+kill -INT "$tp"; wait "$tp" 2>/dev/null
+"$LW" top --interval-ms 1 2>/dev/null; rc=$?
+check "top with a bad interval exits 2" test $rc -eq 2
 
 "$LW" bench pingpong --count 2000 --warmup 200 >"$tmp/bench.out" 2>&1
 check "bench pingpong prints a RESULT line with percentiles" \
