@@ -23,19 +23,26 @@ struct lw_gw_config {
 	uint32_t max_control_line; /* longest protocol line */
 	uint32_t auth_timeout_ms;  /* CONNECT deadline when auth is required */
 	char users[256];           /* users file (see docs/nats.md), "" = no auth */
+	char tls_cert[256];        /* PEM certificate (chain); with tls_key: TLS required */
+	char tls_key[256];         /* PEM private key */
+	char tls_ca[256];          /* PEM CA certificates that client certificates must chain to */
+	uint32_t tls_verify;       /* 1: clients must present a certificate (needs tls_ca) */
+	uint32_t tls_timeout_ms;   /* TLS handshake deadline */
 };
 
 struct lw_gw;
 
 /* Defaults (docs/nats.md): 127.0.0.1:4222, HTTP 8222, 65536 connections,
- * 64 MiB pending, PING every 2 min, 2 pings out, 4096-byte lines. */
+ * 64 MiB pending, PING every 2 min, 2 pings out, 4096-byte lines, no TLS,
+ * 2 s TLS handshake deadline. */
 void lw_gw_config_default(struct lw_gw_config *c);
 
 /* Applies one lwd option if it is a gateway option.
  * Returns 0 applied, -1 bad value (message on stderr), 1 not a gateway key. */
 int lw_gw_config_set(struct lw_gw_config *c, const char *key, const char *val);
 
-/* Reads the users file and binds both listeners now, so a port in use is
+/* Reads the users file, loads the TLS certificate and key, binds both
+ * listeners now, so a port in use is
  * reported before lwd says "ready"; then starts the gateway thread, which
  * connects to @p domain. NULL on error (message on stderr). */
 struct lw_gw *lw_gw_start(const struct lw_gw_config *cfg, const char *domain);

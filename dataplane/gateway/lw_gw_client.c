@@ -65,14 +65,20 @@ static void arm_out(struct gw_conn *c, bool on)
 static int write_locked(struct gw_conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n;
 
+		if (c->ssl != NULL)
+			n = gw_tls_send(c, c->out + c->out_off, c->out_len - c->out_off);
+		else
+			n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				arm_out(c, true);
+				/* A TLS write that needs input is resumed by the
+				 * reader (gw_conn_read); EPOLLOUT would only spin. */
+				arm_out(c, !c->tls_wr_wants_rd || c->tls_rd_wants_wr);
 				return 0;
 			}
 			c->dead = true;
@@ -81,7 +87,8 @@ static int write_locked(struct gw_conn *c)
 		c->out_off += (size_t)n;
 	}
 	c->out_off = c->out_len = 0;
-	arm_out(c, false);
+	/* Nothing left to write; a TLS read may still wait for EPOLLOUT. */
+	arm_out(c, c->tls_rd_wants_wr);
 	return 0;
 }
 
@@ -191,6 +198,8 @@ int gw_conn_flush(struct gw_conn *c)
 		/* Everything is out: half-close so the client reads the -ERR
 		 * before it sees the end (a close with unread input would reset
 		 * the connection and could lose it). */
+		if (c->ssl != NULL)
+			gw_tls_close_notify(c);
 		shutdown(c->fd, SHUT_WR);
 		c->wr_shut = true;
 	}
@@ -625,14 +634,40 @@ static int parse_input(struct gw_conn *c)
 	return 0;
 }
 
-int gw_conn_read(struct gw_conn *c)
+/* One read from the socket, or from TLS under mu (see lw_gw_tls.c);
+ * *more: OpenSSL holds decrypted bytes that epoll cannot announce. */
+static ssize_t read_some(struct gw_conn *c, bool *more)
 {
-	for (int rounds = 0; rounds < 16; rounds++) {
+	ssize_t n;
+	int err;
+
+	*more = false;
+	if (c->ssl == NULL)
+		return recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+	pthread_mutex_lock(&c->mu);
+	n = gw_tls_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	err = errno;
+	if (n < 0 && c->tls_rd_wants_wr)
+		arm_out(c, true);
+	if (n > 0)
+		*more = gw_tls_pending(c);
+	pthread_mutex_unlock(&c->mu);
+	errno = err;
+	return n;
+}
+
+static int read_input(struct gw_conn *c)
+{
+	bool more = false;
+
+	/* Bounded per event (epoll is level-triggered and comes back), but
+	 * bytes already inside OpenSSL must be taken now: no event would. */
+	for (int rounds = 0; rounds < 16 || more; rounds++) {
 		ssize_t n;
 
 		if (c->in_cap - c->in_len < 4096 && grow_in(c, c->in_len + IN_CHUNK) != 0)
 			return -1;
-		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+		n = read_some(c, &more);
 		if (n == 0)
 			return -1;
 		if (n < 0) {
@@ -650,6 +685,21 @@ int gw_conn_read(struct gw_conn *c)
 			return c->draining ? 0 : -1;
 	}
 	return 0;
+}
+
+int gw_conn_read(struct gw_conn *c)
+{
+	int rc = read_input(c);
+
+	if (rc == 0 && c->ssl != NULL) {
+		/* Output that waited for the handshake or for input to arrive
+		 * (a TLS write can need a read) goes now. */
+		pthread_mutex_lock(&c->mu);
+		if (!c->dead && c->out_off < c->out_len && !c->out_armed)
+			rc = write_locked(c);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return rc;
 }
 
 /* --- lifetime --------------------------------------------------------- */
@@ -673,6 +723,20 @@ int gw_conn_tick(struct gw_conn *c, uint64_t now)
 
 	if (c->draining)
 		return now >= c->drain_deadline_ns ? -1 : 0;
+	if (c->ssl != NULL && !c->connected &&
+	    now - c->start_ns >= (uint64_t)gw->cfg.tls_timeout_ms * 1000000ull) {
+		bool done;
+
+		pthread_mutex_lock(&c->mu);
+		done = gw_tls_established(c);
+		pthread_mutex_unlock(&c->mu);
+		if (!done) {
+			/* No -ERR: the client is not speaking TLS or not at all. */
+			gw_log(1, "client %u (%s:%d): TLS handshake timeout, closing", c->cid, c->ip,
+			       c->port);
+			return -1;
+		}
+	}
 	if (!c->connected && gw->n_users != 0 &&
 	    now - c->start_ns >= (uint64_t)gw->cfg.auth_timeout_ms * 1000000ull) {
 		gw_conn_fatal(c, "Authentication Timeout");
@@ -701,6 +765,8 @@ void gw_conn_free(struct gw_conn *c)
 	while (c->subs != NULL)
 		sub_free(c, c->subs);
 	epoll_ctl(c->gw->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl != NULL)
+		gw_tls_conn_free(c);
 	close(c->fd);
 	pthread_mutex_destroy(&c->mu);
 	free(c->in);

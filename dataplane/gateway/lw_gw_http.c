@@ -171,10 +171,18 @@ static void connz(struct lw_gw *gw, struct sbuf *b, int subs)
 	sb_printf(b, ",\"num_connections\":%u,\"total\":%u,\"offset\":0,\"limit\":%u,"
 		  "\"connections\":[", gw->nconns, gw->nconns, gw->nconns);
 	for (struct gw_conn *c = gw->conns; c != NULL; c = c->next) {
+		char tls_ver[16] = "", tls_cipher[64] = "";
 		size_t pending;
 
 		pthread_mutex_lock(&c->mu);
 		pending = c->out_len - c->out_off;
+		if (c->ssl != NULL) {
+			const char *v = gw_tls_version(c);
+
+			/* nats-server says "1.3" where OpenSSL says "TLSv1.3". */
+			snprintf(tls_ver, sizeof(tls_ver), "%s", strncmp(v, "TLSv", 4) ? v : v + 4);
+			snprintf(tls_cipher, sizeof(tls_cipher), "%s", gw_tls_cipher(c));
+		}
 		pthread_mutex_unlock(&c->mu);
 		sb_printf(b, "%s{\"cid\":%u,\"kind\":\"Client\",\"type\":\"nats\",\"ip\":\"%s\","
 			  "\"port\":%d,\"start\":", first ? "" : ",", c->cid, c->ip, c->port);
@@ -194,6 +202,12 @@ static void connz(struct lw_gw *gw, struct sbuf *b, int subs)
 		sb_jstr(b, c->lang);
 		sb_printf(b, ",\"version\":");
 		sb_jstr(b, c->version);
+		if (tls_ver[0]) {
+			sb_printf(b, ",\"tls_version\":");
+			sb_jstr(b, tls_ver);
+			sb_printf(b, ",\"tls_cipher_suite\":");
+			sb_jstr(b, tls_cipher);
+		}
 		if (c->user[0]) {
 			sb_printf(b, ",\"authorized_user\":");
 			sb_jstr(b, c->user);

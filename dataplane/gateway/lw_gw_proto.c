@@ -150,20 +150,29 @@ int lw_gw_parse(const char *buf, size_t len, size_t max_control, size_t max_payl
 	memset(cmd, 0, sizeof(*cmd));
 	*used = 0;
 	ol = op_len(buf, nl ? (size_t)(nl - buf) : len);
+	/*
+	 * The checks run in the same order with and without the newline, and
+	 * judge only what the bytes so far already decide, so a command split
+	 * anywhere gets the answer the whole command gets (the fuzz target
+	 * tests/gateway/fuzz_gw_proto.c holds us to that): first the name,
+	 * then the length.
+	 */
 	if (nl == NULL) {
-		if (len > max_control)
-			return LW_GW_PERR_CONTROL_LINE;
-		/* Fail junk now: the name so far must begin some operation. */
-		if (len > 0 && ol == 0 && buf[0] != '\r')
+		/* Fail junk now: the name so far must begin some operation.
+		 * A lone "\r" may still become an empty line. */
+		if (ol == 0 && len > 0 && !(len == 1 && buf[0] == '\r'))
 			return LW_GW_PERR_UNKNOWN_OP;
 		if (ol > 0 && !op_known(buf, ol, ol == len, &cmd->op))
 			return LW_GW_PERR_UNKNOWN_OP;
+		/* The length counts once the name is complete (a name still
+		 * growing is at most 7 bytes and may yet turn out unknown).
+		 * A trailing "\r" is not part of the line if "\n" follows. */
+		if (ol < len && len - (buf[len - 1] == '\r') > max_control)
+			return LW_GW_PERR_CONTROL_LINE;
 		return 0;
 	}
 	line = (size_t)(nl - buf);
 	end = line && buf[line - 1] == '\r' ? line - 1 : line;
-	if (end > max_control)
-		return LW_GW_PERR_CONTROL_LINE;
 	if (end == 0) {
 		*used = line + 1;
 		cmd->op = LW_GW_OP_NONE;
@@ -171,6 +180,8 @@ int lw_gw_parse(const char *buf, size_t len, size_t max_control, size_t max_payl
 	}
 	if (ol > end || !op_known(buf, ol, 0, &cmd->op))
 		return LW_GW_PERR_UNKNOWN_OP;
+	if (end > max_control)
+		return LW_GW_PERR_CONTROL_LINE;
 	switch (cmd->op) {
 	case LW_GW_OP_CONNECT:
 	case LW_GW_OP_INFO:

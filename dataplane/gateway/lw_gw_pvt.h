@@ -9,8 +9,9 @@
  *  - the dispatcher thread of the gateway's liblightwire connection runs
  *    the delivery callbacks: it formats MSG/HMSG into a client's outbound
  *    buffer and writes it without blocking.
- * The two meet only at gw_conn.mu (outbound buffer and EPOLLOUT state) and
- * at atomics (counters, sub limits, CONNECT flags the callback reads).
+ * The two meet only at gw_conn.mu (outbound buffer, EPOLLOUT state and, for
+ * TLS clients, every call on the SSL object) and at atomics (counters, sub
+ * limits, CONNECT flags the callback reads).
  * Lock order: liblightwire's subscription lock (held around callbacks) may
  * be followed by gw_conn.mu, never the reverse: the gateway thread never
  * calls into liblightwire while holding gw_conn.mu.
@@ -23,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <lightwire/client.h>
 
@@ -49,6 +51,8 @@ struct gw_user {
 };
 
 struct gw_conn;
+struct ssl_st;      /* OpenSSL's SSL, kept out of this header */
+struct ssl_ctx_st;  /* OpenSSL's SSL_CTX */
 
 struct gw_sub {
 	struct gw_conn *conn;
@@ -98,6 +102,9 @@ struct gw_conn {
 	size_t out_off, out_len, out_cap;   /* pending bytes are out[off, len) */
 	bool out_armed;              /* EPOLLOUT registered */
 	bool dead;                   /* slow consumer or write error */
+	struct ssl_st *ssl;          /* TLS client (set once, before any other thread sees c) */
+	bool tls_rd_wants_wr;        /* SSL_read waits for the socket to be writable */
+	bool tls_wr_wants_rd;        /* SSL_write waits for input */
 
 	_Atomic uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
 };
@@ -129,6 +136,7 @@ struct lw_gw {
 
 	struct gw_user *users;
 	uint32_t n_users;
+	struct ssl_ctx_st *tls_ctx;  /* NULL: plain TCP */
 
 	struct gw_conn *conns;       /* gateway thread only */
 	uint32_t nconns;
@@ -166,6 +174,20 @@ const struct gw_user *gw_auth(const struct lw_gw *gw, const char *user, const ch
 			      const char *token);
 /* 1 when @p subject may be published / subscribed under @p p. */
 int gw_perm_ok(const struct gw_perms *p, const char *subject);
+
+/* lw_gw_tls.c: TLS through OpenSSL. The I/O calls behave as recv/send
+ * (-1 with errno EAGAIN when they must wait) and need c->mu held. */
+int gw_tls_init(struct lw_gw *gw);          /* no-op without --tls-cert; -1 on error (stderr) */
+void gw_tls_free(struct lw_gw *gw);
+int gw_tls_attach(struct gw_conn *c);       /* after the clear INFO; -1 on error */
+ssize_t gw_tls_recv(struct gw_conn *c, void *buf, size_t n);
+ssize_t gw_tls_send(struct gw_conn *c, const void *buf, size_t n);
+bool gw_tls_pending(struct gw_conn *c);     /* decrypted bytes wait inside OpenSSL */
+bool gw_tls_established(struct gw_conn *c); /* handshake done */
+void gw_tls_close_notify(struct gw_conn *c);
+void gw_tls_conn_free(struct gw_conn *c);
+const char *gw_tls_version(struct gw_conn *c);
+const char *gw_tls_cipher(struct gw_conn *c);
 
 /* lw_gw_http.c: monitoring endpoints. */
 void gw_http_accept(struct lw_gw *gw);

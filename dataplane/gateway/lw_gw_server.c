@@ -73,6 +73,7 @@ void lw_gw_config_default(struct lw_gw_config *c)
 	c->max_pings_out = 2;
 	c->max_control_line = 4096;
 	c->auth_timeout_ms = 2000;
+	c->tls_timeout_ms = 2000;
 }
 
 static int num(const char *key, const char *val, uint32_t max, uint32_t *out)
@@ -94,6 +95,16 @@ static int num(const char *key, const char *val, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+static int path(const char *key, const char *val, char *dst, size_t n)
+{
+	if (val[0] == '\0' || strlen(val) >= n) {
+		fprintf(stderr, "lwd: %s: path empty or too long\n", key);
+		return -1;
+	}
+	snprintf(dst, n, "%s", val);
+	return 0;
+}
+
 int lw_gw_config_set(struct lw_gw_config *c, const char *key, const char *val)
 {
 	if (strcmp(key, "nats_host") == 0) {
@@ -106,14 +117,28 @@ int lw_gw_config_set(struct lw_gw_config *c, const char *key, const char *val)
 		snprintf(c->host, sizeof(c->host), "%s", val);
 		return 0;
 	}
-	if (strcmp(key, "users") == 0) {
-		if (strlen(val) >= sizeof(c->users)) {
-			fprintf(stderr, "lwd: users: path too long\n");
+	if (strcmp(key, "users") == 0)
+		return path(key, val, c->users, sizeof(c->users));
+	if (strcmp(key, "tls_cert") == 0)
+		return path(key, val, c->tls_cert, sizeof(c->tls_cert));
+	if (strcmp(key, "tls_key") == 0)
+		return path(key, val, c->tls_key, sizeof(c->tls_key));
+	if (strcmp(key, "tls_ca") == 0)
+		return path(key, val, c->tls_ca, sizeof(c->tls_ca));
+	if (strcmp(key, "tls_verify") == 0) {
+		if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0 || strcmp(val, "yes") == 0) {
+			c->tls_verify = 1;
+		} else if (strcmp(val, "false") == 0 || strcmp(val, "0") == 0 ||
+			   strcmp(val, "no") == 0) {
+			c->tls_verify = 0;
+		} else {
+			fprintf(stderr, "lwd: tls_verify: '%s' is not true or false\n", val);
 			return -1;
 		}
-		snprintf(c->users, sizeof(c->users), "%s", val);
 		return 0;
 	}
+	if (strcmp(key, "tls_timeout_ms") == 0)
+		return num(key, val, 600000, &c->tls_timeout_ms);
 	if (strcmp(key, "nats_port") == 0)
 		return num(key, val, 65535, &c->port);
 	if (strcmp(key, "http_port") == 0)
@@ -145,6 +170,9 @@ static int listen_on(const char *host, uint32_t port, const char *what)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
+	/* A restarted lwd must get its ports back at once, though the
+	 * connections of the previous one linger in TIME_WAIT (the
+	 * reconnect test in test_gw_nats.c depends on it). */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 512) != 0)
 		goto fail;
@@ -177,14 +205,20 @@ static void send_info(struct gw_conn *c)
 	n = snprintf(info, sizeof(info),
 		     "INFO {\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\","
 		     "\"proto\":1,\"go\":\"lightwire\",\"host\":\"%s\",\"port\":%u,"
-		     "\"headers\":true,\"max_payload\":%zu,\"client_id\":%u,\"client_ip\":\"%s\"%s}\r\n",
+		     "\"headers\":true,\"max_payload\":%zu,\"client_id\":%u,\"client_ip\":\"%s\"%s%s%s}\r\n",
 		     gw->server_id, gw->server_name, GW_VERSION, gw->cfg.host, gw->cfg.port,
 		     gw->max_payload, c->cid, c->ip,
-		     gw->n_users ? ",\"auth_required\":true" : "");
+		     gw->n_users ? ",\"auth_required\":true" : "",
+		     /* TLS is required when configured: no clear-text clients,
+		      * so never "tls_available" (that means "optional"). */
+		     gw->tls_ctx ? ",\"tls_required\":true" : "",
+		     gw->tls_ctx && gw->cfg.tls_verify ? ",\"tls_verify\":true" : "");
 	v.iov_base = info;
 	v.iov_len = (size_t)n;
 	gw_outv(c, &v, 1);
 }
+
+static void conn_close(struct lw_gw *gw, struct gw_conn *c);
 
 static void accept_clients(struct lw_gw *gw)
 {
@@ -224,7 +258,14 @@ static void accept_clients(struct lw_gw *gw)
 			gw_log(1, "client %u (%s:%d) refused: max_connections %u reached", c->cid,
 			       c->ip, c->port, gw->cfg.max_connections);
 			gw_conn_fatal(c, "Maximum Connections Exceeded");
+			continue;
 		}
+		/* INFO went out in clear; from here on the client speaks TLS.
+		 * Only this thread knows c yet, so no lock for out_*. A new
+		 * socket takes the short INFO whole; if not, give up rather
+		 * than send its rest inside TLS. */
+		if (gw->tls_ctx != NULL && (c->out_off != c->out_len || gw_tls_attach(c) != 0))
+			conn_close(gw, c);
 	}
 }
 
@@ -246,7 +287,9 @@ static void client_event(struct lw_gw *gw, struct gw_conn *c, uint32_t ev)
 
 	if (ev & EPOLLOUT)
 		rc = gw_conn_flush(c);
-	if (rc == 0 && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+	/* A TLS read (handshake step) may have waited for EPOLLOUT. */
+	if (rc == 0 && ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) ||
+			(c->ssl != NULL && (ev & EPOLLOUT))))
 		rc = gw_conn_read(c);
 	if (rc == 0 && c->dead)
 		rc = -1;
@@ -307,8 +350,9 @@ static void *gw_main(void *arg)
 	ep_add(gw->epfd, gw->lfd, &gw->lkind);
 	if (gw->hfd >= 0)
 		ep_add(gw->epfd, gw->hfd, &gw->hkind);
-	gw_log(1, "listening for NATS clients on %s:%u%s", gw->cfg.host, gw->cfg.port,
-	       gw->n_users ? " (auth required)" : "");
+	gw_log(1, "listening for NATS clients on %s:%u%s%s", gw->cfg.host, gw->cfg.port,
+	       gw->n_users ? " (auth required)" : "",
+	       gw->tls_ctx ? (gw->cfg.tls_verify ? " (TLS with client certificates)" : " (TLS)") : "");
 	while (!atomic_load(&gw->stop)) {
 		int n = epoll_wait(gw->epfd, evs, 64, TICK_MS);
 		uint64_t now;
@@ -372,6 +416,8 @@ struct lw_gw *lw_gw_start(const struct lw_gw_config *cfg, const char *domain)
 	gw->max_payload = 1 << 20;
 	if (cfg->users[0] != '\0' && gw_users_load(gw, cfg->users) != 0)
 		goto fail;
+	if (gw_tls_init(gw) != 0)
+		goto fail;
 	gw->lfd = listen_on(cfg->host, cfg->port, "NATS clients");
 	if (gw->lfd < 0)
 		goto fail;
@@ -417,5 +463,6 @@ void lw_gw_stop(struct lw_gw *gw)
 	if (gw->epfd >= 0)
 		close(gw->epfd);
 	gw_users_free(gw);
+	gw_tls_free(gw);
 	free(gw);
 }

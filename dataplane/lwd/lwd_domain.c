@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_ring.h>
@@ -223,6 +224,13 @@ int lwd_domain_create(struct lwd *w)
 	if (w->lock_fd < 0) {
 		lwd_log(LWD_ERR, "cannot open lock file %s: %s", w->lock_path, strerror(errno));
 		return LW_EIO;
+	}
+	/* Clients take a shared lock for an instant to see whether an lwd
+	 * is alive; do not mistake one of those for another lwd. */
+	for (int i = 0; i < 50 && flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0; i++) {
+		struct timespec ts = { 0, 4000000 };
+
+		nanosleep(&ts, NULL);
 	}
 	if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		read_lock_content(w->lock_fd, old, sizeof(old), &old_pid);

@@ -144,6 +144,11 @@ static void usage(FILE *f)
 		"      --max-control-line BYTES longest protocol line (default 4096)\n"
 		"      --auth-timeout-ms N CONNECT deadline when auth is required (default 2000)\n"
 		"      --users FILE        user:password:publish:subscribe lines; enables auth\n"
+		"      --tls-cert FILE     PEM certificate (chain); with --tls-key, clients must use TLS\n"
+		"      --tls-key FILE      PEM private key of --tls-cert\n"
+		"      --tls-ca FILE       PEM CA certificates for client certificates\n"
+		"      --tls-verify        clients must present a certificate signed by --tls-ca\n"
+		"      --tls-timeout-ms N  TLS handshake deadline (default 2000)\n"
 		"  -h, --help\n"
 		"Every option can also be given in the config file with '_' for '-'.\n"
 		"See docs/configuration.md.\n");
@@ -232,6 +237,11 @@ int main(int argc, char **argv)
 		{ "max-control-line", required_argument, NULL, 1 },
 		{ "auth-timeout-ms", required_argument, NULL, 1 },
 		{ "users", required_argument, NULL, 1 },
+		{ "tls-cert", required_argument, NULL, 1 },
+		{ "tls-key", required_argument, NULL, 1 },
+		{ "tls-ca", required_argument, NULL, 1 },
+		{ "tls-verify", no_argument, NULL, 1 },
+		{ "tls-timeout-ms", required_argument, NULL, 1 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -270,7 +280,8 @@ int main(int argc, char **argv)
 			for (char *k = key; *k; k++)
 				if (*k == '-')
 					*k = '_';
-			if (lwd_config_set(&w->cfg, key, optarg))
+			/* A flag without a value (--tls-verify) sets "true". */
+			if (lwd_config_set(&w->cfg, key, optarg != NULL ? optarg : "true"))
 				return 2;
 			break;
 		default:

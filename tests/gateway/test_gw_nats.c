@@ -3,8 +3,8 @@
  * End to end through the gateway with the real nats.c client: pub/sub,
  * wildcards, queue groups mixing TCP and shared-memory members,
  * request/reply both ways, headers, no responders, auto-unsubscribe, echo,
- * messages between a liblightwire client and a nats.c client, and users
- * with permissions.
+ * messages between a liblightwire client and a nats.c client, users
+ * with permissions, and a client reconnecting after lwd restarts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -526,6 +526,80 @@ static void test_auth_permissions(void **state)
 	unlink(path);
 }
 
+/* --- lwd restarts under a connected client ---------------------------- */
+
+static atomic_int g_disconnects, g_reconnects;
+
+static void on_disconnected(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	(void)arg;
+	atomic_fetch_add(&g_disconnects, 1);
+}
+
+static void on_reconnected(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	(void)arg;
+	atomic_fetch_add(&g_reconnects, 1);
+}
+
+/* SIGTERM lwd, start it again on the same domain and ports: the client
+ * reconnects by itself (the listeners rebind at once: SO_REUSEADDR), its
+ * subscription is re-created in the new fabric, and what it published
+ * while lwd was away is delivered after the reconnect. */
+static void test_reconnect_after_restart(void **state)
+{
+	struct gw_test t;
+	natsConnection *nc = NULL;
+	natsSubscription *s = NULL;
+	natsOptions *o = NULL;
+	lw_conn *lc;
+
+	(void)state;
+	atomic_store(&g_disconnects, 0);
+	atomic_store(&g_reconnects, 0);
+	assert_int_equal(gw_test_start(&t, 1, NULL), 0);
+	assert_int_equal(natsOptions_Create(&o), NATS_OK);
+	natsOptions_SetURL(o, t.url);
+	natsOptions_SetTimeout(o, 3000);
+	natsOptions_SetAllowReconnect(o, true);
+	natsOptions_SetMaxReconnect(o, 200);
+	natsOptions_SetReconnectWait(o, 50);
+	natsOptions_SetReconnectJitter(o, 0, 0);
+	natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
+	natsOptions_SetReconnectedCB(o, on_reconnected, NULL);
+	assert_int_equal(natsConnection_Connect(&nc, o), NATS_OK);
+	natsOptions_Destroy(o);
+	assert_int_equal(natsConnection_SubscribeSync(&s, nc, "rc.>"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+	assert_int_equal(natsConnection_PublishString(nc, "rc.before", "1"), NATS_OK);
+	expect_next(s, "rc.before", "1");
+
+	assert_int_equal(lw_test_daemon_stop(&t.d, SIGTERM), 0);
+	assert_true(LW_TEST_WAIT(atomic_load(&g_disconnects) >= 1, 3000));
+	/* Buffered by nats.c while there is no server. */
+	assert_int_equal(natsConnection_PublishString(nc, "rc.while", "2"), NATS_OK);
+
+	assert_int_equal(gw_test_start(&t, 1, NULL), 0);
+	assert_true(LW_TEST_WAIT(atomic_load(&g_reconnects) >= 1, 5000));
+	assert_int_equal(natsConnection_Status(nc), NATS_CONN_STATUS_CONNECTED);
+	expect_next(s, "rc.while", "2");
+	assert_int_equal(natsConnection_PublishString(nc, "rc.after", "3"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+	expect_next(s, "rc.after", "3");
+	/* The new fabric has the re-sent subscription: shared memory reaches it. */
+	lc = lw_test_connect(&t.d);
+	assert_non_null(lc);
+	assert_int_equal(lw_publish(lc, "rc.shm", "4", 1), 1);
+	expect_next(s, "rc.shm", "4");
+	lw_close(lc);
+
+	natsSubscription_Destroy(s);
+	natsConnection_Destroy(nc);
+	assert_int_equal(lw_test_daemon_stop(&t.d, SIGTERM), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_auto_unsubscribe),
 		cmocka_unit_test(test_no_echo),
 		cmocka_unit_test(test_auth_permissions),
+		cmocka_unit_test(test_reconnect_after_restart),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

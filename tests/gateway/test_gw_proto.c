@@ -182,6 +182,35 @@ static void test_control_line(void **state)
 	free(b);
 }
 
+/* Found by fuzz_gw_proto: a split must not change the answer. */
+static void test_split_limits(void **state)
+{
+	char b[MAXC + 2];
+	struct lw_gw_cmd c;
+	size_t used;
+
+	(void)state;
+	/* A line of exactly max_control bytes split between "\r" and "\n"
+	 * waits for the "\n" instead of failing the limit. */
+	memcpy(b, "SUB ", 4);
+	memset(b + 4, 'a', MAXC - 6);
+	memcpy(b + MAXC - 2, " 1\r\n", 4);
+	assert_int_equal(parse(b, MAXC + 1, &c, &used), 0);
+	assert_int_equal(parse(b, MAXC + 2, &c, &used), 1);
+	assert_int_equal(c.op, LW_GW_OP_SUB);
+	b[MAXC] = 'x';
+	assert_int_equal(parse(b, MAXC + 1, &c, &used), LW_GW_PERR_CONTROL_LINE);
+	/* Junk is refused as junk whatever its length or split. */
+	assert_int_equal(lw_gw_parse("y\x06\0\0", 4, 2, 10, &c, &used), LW_GW_PERR_UNKNOWN_OP);
+	assert_int_equal(lw_gw_parse("y", 1, 2, 10, &c, &used), LW_GW_PERR_UNKNOWN_OP);
+	assert_int_equal(lw_gw_parse("\rx", 2, 4, 10, &c, &used), LW_GW_PERR_UNKNOWN_OP);
+	assert_int_equal(lw_gw_parse("\rx\n", 3, 4, 10, &c, &used), LW_GW_PERR_UNKNOWN_OP);
+	/* An operation name longer than a tiny limit: its name decides first. */
+	assert_int_equal(lw_gw_parse("SUB", 3, 2, 10, &c, &used), 0);
+	assert_int_equal(lw_gw_parse("SUBz", 4, 2, 10, &c, &used), LW_GW_PERR_UNKNOWN_OP);
+	assert_int_equal(lw_gw_parse("SUB ", 4, 2, 10, &c, &used), LW_GW_PERR_CONTROL_LINE);
+}
+
 /* Random bytes and random mutations of valid commands: the parser must
  * give an answer at once and never report more consumed than given. */
 static void test_junk(void **state)
@@ -248,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_split_every_byte),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_control_line),
+		cmocka_unit_test(test_split_limits),
 		cmocka_unit_test(test_junk),
 		cmocka_unit_test(test_subj_match),
 	};
