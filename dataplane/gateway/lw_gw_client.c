@@ -129,7 +129,17 @@ static void slow_consumer(struct gw_conn *c, size_t pending)
 	shutdown(c->fd, SHUT_RDWR);
 }
 
+/* Below this many pending bytes a deferred append waits for the end of
+ * the batch; above it, it writes at once (big enough to fill a segment
+ * train, small enough to keep memory and latency bounded). */
+#define DEFER_MAX (64 * 1024)
+
 int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt)
+{
+	return gw_outv_defer(c, v, cnt, false);
+}
+
+int gw_outv_defer(struct gw_conn *c, const struct iovec *v, int cnt, bool defer)
 {
 	size_t n = 0;
 	int rc = 0;
@@ -156,7 +166,12 @@ int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt)
 			memcpy(c->out + c->out_len, v[i].iov_base, v[i].iov_len);
 		c->out_len += v[i].iov_len;
 	}
-	if (!c->out_armed)
+	/* Deferred: more messages for this client are already queued, so
+	 * one send() after the last of them instead of one per message (a
+	 * syscall and a loopback segment each: 89% of the gateway's time in
+	 * perf before). The last message of a run, or DEFER_MAX bytes,
+	 * writes; the gateway's tick flushes anything left behind. */
+	if (!c->out_armed && !(defer && c->out_len - c->out_off < DEFER_MAX))
 		rc = write_locked(c);
 out:
 	pthread_mutex_unlock(&c->mu);
@@ -221,7 +236,6 @@ static void on_msg(lw_sub *ls, lw_msg *m, void *arg)
 	uint64_t n, max;
 	int ln;
 
-	(void)ls;
 	if (atomic_load_explicit(&s->done, memory_order_relaxed))
 		return;
 	if (!atomic_load_explicit(&c->echo, memory_order_relaxed) && lw_msg_origin(m) == c->cid)
@@ -252,7 +266,11 @@ static void on_msg(lw_sub *ls, lw_msg *m, void *arg)
 			{ (void *)lw_msg_data(m), dlen }, { "\r\n", 2 },
 		};
 
-		if (gw_outv(c, v, 4) != 0)
+		struct lw_sub_stats st;
+		/* More queued for this subscription: let the last one write. */
+		bool more = lw_sub_stats(ls, &st) == LW_OK && st.depth > 0;
+
+		if (gw_outv_defer(c, v, 4, more) != 0)
 			return;
 	}
 	atomic_fetch_add_explicit(&c->out_msgs, 1, memory_order_relaxed);

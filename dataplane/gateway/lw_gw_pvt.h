@@ -165,6 +165,9 @@ void gw_conn_fatal(struct gw_conn *c, const char *err);
  * (any thread). Returns 0, or -1 when the client is dead/slow. */
 struct iovec;
 int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt);
+/* gw_outv that, with @p defer, only appends while the batch is small:
+ * the caller knows more output for this client follows at once. */
+int gw_outv_defer(struct gw_conn *c, const struct iovec *v, int cnt, bool defer);
 
 /* lw_gw_auth.c */
 int gw_users_load(struct lw_gw *gw, const char *path);

@@ -307,7 +307,9 @@ static void tick(struct lw_gw *gw)
 		next = c->next;
 		if (sweep)
 			gw_conn_sweep(c);
-		if (gw_conn_tick(c, now) != 0 || c->dead)
+		/* Output a deferred batch left behind (its subscription was
+		 * closed before the batch's last message came). */
+		if (gw_conn_tick(c, now) != 0 || gw_conn_flush(c) != 0 || c->dead)
 			conn_close(gw, c);
 	}
 }
