@@ -76,15 +76,17 @@ static inline bool cache_hit(const lw_conn *c, const char *subject, size_t slen)
 
 /* Matching subscription ids of @p subject into tl_mc.targets; count or
  * a negative lw_status. Caller is inside its epoch. */
-static int match(lw_conn *c, const char *subject, size_t slen)
+static int match(lw_conn *c, const char *subject, size_t slen, int *groups_out)
 {
 	uint64_t seq;
 	int n, groups;
 
+	*groups_out = 0;
 	if (cache_hit(c, subject, slen) && lw_stree_seq(c->dom.tree) == tl_mc.seq)
 		return tl_mc.n;
 	n = lw_stree_match_seq(c->dom.tree, subject, slen, tl_mc.targets, tl_mc.cap, &seq,
 			       &groups);
+	*groups_out = groups;
 	if (n >= 0 && groups == 0) {
 		tl_mc.tree = c->dom.tree;
 		tl_mc.created = c->dom.hdr->created_ns;
@@ -185,7 +187,7 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 	const struct lw_domain *dom = &c->dom;
 	const bool by_ref = d->slot != LW_MCELL_INLINE;
 	uint32_t *t, *own;
-	int n, delivered = 0, status = LW_OK;
+	int n, groups, delivered = 0, status = LW_OK;
 
 	if (!cache_ready(c)) {
 		if (by_ref)
@@ -196,7 +198,7 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 	 * subscription and advanced the epoch, either sees us or we see the
 	 * tree without that subscription. */
 	lw_epoch_enter(c);
-	n = match(c, subject, slen);
+	n = match(c, subject, slen, &groups);
 	t = tl_mc.targets;
 	own = tl_mc.owners;
 	if (n < 0) {
@@ -363,12 +365,13 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 /* A run of inline messages to one subject: one match, one epoch, one ring
  * claim per target (more only when a ring fills). Returns the number of
  * subscriptions reached or a negative lw_status. */
-static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsigned run)
+static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsigned run,
+		       unsigned *taken)
 {
 	const struct lw_domain *dom = &c->dom;
 	struct lw_mdesc d[BURST_MAX];
 	uint32_t *t, *own;
-	int n, reached = 0, status = LW_OK;
+	int n, groups, reached = 0, status = LW_OK;
 
 	for (unsigned i = 0; i < run; i++)
 		d[i] = (struct lw_mdesc){
@@ -379,13 +382,18 @@ static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsig
 	if (!cache_ready(c))
 		return LW_SET_ERR(LW_ENOMEM, "match buffer");
 	lw_epoch_enter(c);
-	n = match(c, m[0].subject, slen);
+	n = match(c, m[0].subject, slen, &groups);
 	t = tl_mc.targets;
 	own = tl_mc.owners;
 	if (n < 0) {
 		lw_epoch_exit(c);
 		return LW_SET_ERR(n, "matching '%s'", m[0].subject);
 	}
+	/* A queue group picks a member per message: then only the first
+	 * message goes with this match; the caller sends the rest again. */
+	if (groups > 0)
+		run = 1;
+	*taken = run;
 	for (int i = 0; i < n; i++) {
 		struct lw_sub_rec *sr = lw_dom_sub(dom, t[i]);
 		struct lw_mring *r = lw_dom_sub_ring(dom, t[i]);
@@ -442,7 +450,7 @@ int lw_publish_burst(lw_conn *c, const struct lw_pubmsg *m, unsigned n)
 		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
 	while (done < n) {
 		const struct lw_pubmsg *p = &m[done];
-		unsigned run = 1;
+		unsigned run = 1, taken = 0;
 		size_t slen;
 
 		if (p->subject == NULL || (p->len && p->data == NULL)) {
@@ -463,10 +471,10 @@ int lw_publish_burst(lw_conn *c, const struct lw_pubmsg *m, unsigned n)
 		       (p[run].len == 0 || p[run].data != NULL) &&
 		       strncmp(p[run].subject, p->subject, slen + 1) == 0 && inline_fit(&p[run], slen))
 			run++;
-		rc = deliver_run(c, p, slen, run);
+		rc = deliver_run(c, p, slen, run, &taken);
 		if (rc < 0 && rc != LW_ETIMEDOUT)
 			break;
-		done += run;
+		done += taken;
 	}
 	if (done < n && done == 0)
 		return rc;

@@ -434,58 +434,131 @@ static int copy_subject(char *dst, struct lw_gw_str s)
 	return 0;
 }
 
-static void do_pub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
+/* Fills @p m (subject and reply copied into @p subj / @p reply) from a
+ * PUB/HPUB. Returns 1 when it is ready to publish, 0 when it was answered
+ * here (bad subject, permission denied). */
+static int pub_prepare(struct gw_conn *c, const struct lw_gw_cmd *cmd, struct lw_pubmsg *m,
+		       char *subj, char *reply)
 {
-	char subj[LW_SUBJECT_MAX + 1], reply[LW_SUBJECT_MAX + 1];
-	struct lw_pubmsg m = { .subject = subj, .origin = c->cid };
 	struct lw_gw *gw = c->gw;
-	int rc;
 
 	atomic_fetch_add_explicit(&c->in_msgs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->in_bytes, cmd->total_len, memory_order_relaxed);
 	atomic_fetch_add_explicit(&gw->in_msgs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&gw->in_bytes, cmd->total_len, memory_order_relaxed);
+	*m = (struct lw_pubmsg){ .subject = subj, .origin = c->cid };
 	if (copy_subject(subj, cmd->subject) != 0 ||
 	    (cmd->reply.n && copy_subject(reply, cmd->reply) != 0)) {
-		rc = LW_EBADSUBJECT;
-		goto bad;
-	}
-	if (c->auth != NULL && !gw_perm_ok(&c->auth->pub, subj)) {
-		gw_log(1, "client %u (%s): publish to \"%s\" denied", c->cid, c->user, subj);
-		send_err(c, "Permissions Violation for Publish to \"%s\"", subj);
-		return;
-	}
-	if (cmd->reply.n)
-		m.reply = reply;
-	if (cmd->hdr_len) {
-		m.hdr = cmd->payload;
-		m.hdr_len = cmd->hdr_len;
-	}
-	m.data = cmd->payload + cmd->hdr_len;
-	m.len = cmd->total_len - cmd->hdr_len;
-	rc = lw_publish_msg(gw->lc, &m);
-	if (rc == 0) {
-		atomic_fetch_add_explicit(&gw->no_interest, 1, memory_order_relaxed);
-		if (m.reply != NULL && c->no_responders && atomic_load(&c->headers))
-			no_responders(c, reply);
-	}
-	if (rc >= 0 || rc == LW_ETIMEDOUT) {
-		ok(c);
-		return;
-	}
-bad:
-	if (rc == LW_EBADSUBJECT) {
 		/* nats-server checks publish subjects only in pedantic mode;
 		 * the fabric cannot route an invalid one either way. */
 		if (c->pedantic)
 			send_err(c, "%s", "Invalid Publish Subject");
 		else
 			ok(c);
+		return 0;
+	}
+	if (c->auth != NULL && !gw_perm_ok(&c->auth->pub, subj)) {
+		gw_log(1, "client %u (%s): publish to \"%s\" denied", c->cid, c->user, subj);
+		send_err(c, "Permissions Violation for Publish to \"%s\"", subj);
+		return 0;
+	}
+	if (cmd->reply.n)
+		m->reply = reply;
+	if (cmd->hdr_len) {
+		m->hdr = cmd->payload;
+		m->hdr_len = cmd->hdr_len;
+	}
+	m->data = cmd->payload + cmd->hdr_len;
+	m->len = cmd->total_len - cmd->hdr_len;
+	return 1;
+}
+
+/* What lw_publish_msg said about @p m, told to the client. */
+static void pub_result(struct gw_conn *c, const struct lw_pubmsg *m, int rc)
+{
+	struct lw_gw *gw = c->gw;
+
+	if (rc == 0) {
+		atomic_fetch_add_explicit(&gw->no_interest, 1, memory_order_relaxed);
+		if (m->reply != NULL && c->no_responders && atomic_load(&c->headers))
+			no_responders(c, m->reply);
+	}
+	if (rc == LW_EBADSUBJECT) {
+		/* A wildcard or malformed subject: as pub_prepare says. */
+		if (c->pedantic)
+			send_err(c, "%s", "Invalid Publish Subject");
+		else
+			ok(c);
 		return;
 	}
-	atomic_fetch_add_explicit(&gw->dropped, 1, memory_order_relaxed);
-	gw_log(1, "client %u: publish to '%s' dropped: %s", c->cid, subj, lw_errmsg());
+	if (rc < 0 && rc != LW_ETIMEDOUT) {
+		atomic_fetch_add_explicit(&gw->dropped, 1, memory_order_relaxed);
+		gw_log(1, "client %u: publish to '%s' dropped: %s", c->cid, m->subject,
+		       lw_errmsg());
+	}
 	ok(c);
+}
+
+static void do_pub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
+{
+	char subj[LW_SUBJECT_MAX + 1], reply[LW_SUBJECT_MAX + 1];
+	struct lw_pubmsg m;
+
+	if (pub_prepare(c, cmd, &m, subj, reply))
+		pub_result(c, &m, lw_publish_msg(c->gw->lc, &m));
+}
+
+/*
+ * PUBs read in one go are published together (lw_publish_burst: one match
+ * and one wake-up of each receiver per run instead of per message). Not
+ * for a request that may need a "no responders" answer: that needs the
+ * count of subscribers of that one message.
+ */
+#define PUB_BATCH 32
+
+struct pub_batch {
+	unsigned n;
+	struct lw_pubmsg m[PUB_BATCH];
+	char subj[PUB_BATCH][LW_SUBJECT_MAX + 1];
+	char reply[PUB_BATCH][LW_SUBJECT_MAX + 1];
+};
+
+static void batch_flush(struct gw_conn *c, struct pub_batch *b)
+{
+	unsigned done = 0;
+
+	while (done < b->n) {
+		int rc = lw_publish_burst(c->gw->lc, b->m + done, b->n - done);
+
+		if (rc < 0) {
+			/* The first one failed: say so, go on with the rest. */
+			pub_result(c, &b->m[done], rc);
+			done++;
+			continue;
+		}
+		for (int i = 0; i < rc; i++)
+			ok(c);
+		done += (unsigned)rc;
+	}
+	b->n = 0;
+}
+
+/* Adds a PUB/HPUB to the batch (flushing first when full), or publishes
+ * it alone when it must see its own subscriber count. */
+static void batch_pub(struct gw_conn *c, struct pub_batch *b, const struct lw_gw_cmd *cmd)
+{
+	/* verbose/pedantic clients get +OK/-ERR per command in order: no
+	 * batching for them (debugging modes). */
+	if ((cmd->reply.n && c->no_responders && atomic_load(&c->headers)) || c->verbose ||
+	    c->pedantic) {
+		batch_flush(c, b);
+		do_pub(c, cmd);
+		return;
+	}
+	if (b->n == PUB_BATCH)
+		batch_flush(c, b);
+	if (pub_prepare(c, cmd, &b->m[b->n], b->subj[b->n], b->reply[b->n]))
+		b->n++;
 }
 
 /* --- CONNECT ---------------------------------------------------------- */
@@ -617,6 +690,9 @@ static int parse_input(struct gw_conn *c)
 {
 	struct lw_gw *gw = c->gw;
 	size_t off = 0, need = 0;
+	struct pub_batch batch;
+
+	batch.n = 0;
 
 	for (;;) {
 		struct lw_gw_cmd cmd;
@@ -625,6 +701,8 @@ static int parse_input(struct gw_conn *c)
 				     gw->max_payload, &cmd, &used);
 
 		if (rc < 0) {
+			/* What came before the bad command was accepted. */
+			batch_flush(c, &batch);
 			gw_log(2, "client %u (%s:%d): protocol error: %s", c->cid, c->ip, c->port,
 			       lw_gw_perr_text(rc));
 			gw_conn_fatal(c, lw_gw_perr_text(rc));
@@ -635,11 +713,21 @@ static int parse_input(struct gw_conn *c)
 			break;
 		}
 		off += used;
+		/* PUBs wait in the batch (their payloads stay in c->in until the
+		 * batch is out); anything else publishes the batch first, so
+		 * the client's commands keep their order. */
+		if (c->connected && (cmd.op == LW_GW_OP_PUB ||
+				     (cmd.op == LW_GW_OP_HPUB && atomic_load(&c->headers)))) {
+			batch_pub(c, &batch, &cmd);
+			continue;
+		}
+		batch_flush(c, &batch);
 		if (handle(c, &cmd) != 0)
 			return -1;
 		if (c->draining)
 			return -1;
 	}
+	batch_flush(c, &batch);
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;

@@ -140,6 +140,21 @@ static void test_queue_group(void **state)
 		assert_int_equal(lw_next(plain, &m, 1000), LW_OK);
 		lw_msg_free(m);
 	}
+	/* a burst still picks a member per message */
+	struct lw_pubmsg pm[30];
+
+	for (int i = 0; i < 30; i++)
+		pm[i] = (struct lw_pubmsg){ .subject = "work.burst", .data = "b", .len = 1 };
+	assert_int_equal(lw_publish_burst(c, pm, 30), 30);
+	for (int i = 0; i < 3; i++) {
+		int n = 0;
+
+		while (lw_next(q[i], &m, 0) == LW_OK) {
+			n++;
+			lw_msg_free(m);
+		}
+		assert_int_equal(n, 10);
+	}
 	lw_close(c);
 }
 
