@@ -36,6 +36,7 @@ int lw_cmd_reply(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_stats(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_top(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_bench(const struct lw_cli *g, int argc, char **argv);
+int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM once lw_cli_catch_signals() ran. */
 extern volatile sig_atomic_t lw_cli_stop;

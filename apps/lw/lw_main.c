@@ -37,6 +37,7 @@ static const struct cmd cmds[] = {
 	{ "stats", lw_cmd_stats, "show domain and subscription figures" },
 	{ "top", lw_cmd_top, "show the figures live, with rates" },
 	{ "bench", lw_cmd_bench, "measure latency and throughput between processes" },
+	{ "stream", lw_cmd_stream, "persistent streams of lw-control (add, ls, info, rm, purge, get, redrive)" },
 };
 
 static void usage(FILE *f)

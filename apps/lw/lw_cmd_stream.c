@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lw stream add|ls|info|rm|purge|get|redrive: the persistent streams of
+ * lw-control,
+ * driven through its JetStream API ($JS.API.STREAM.*) with lw_request, so
+ * the CLI needs nothing but the domain. Replies are JSON (jansson); errors
+ * print lw-control's description and exit 1. "No responders" means no
+ * lw-control serves the domain.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "lw_cli.h"
+
+static const char stream_usage[] =
+	"usage: lw stream <command> [options]\n"
+	"\n"
+	"Persistent streams served by lw-control (see docs/streams.md).\n"
+	"\n"
+	"Commands:\n"
+	"  add NAME [options]        create a stream\n"
+	"      -s, --subjects LIST   comma-separated subjects (default NAME)\n"
+	"      --storage file|memory, --retention limits|interest|workqueue,\n"
+	"      --discard old|new, --max-msgs N, --max-bytes SIZE, --max-age SEC,\n"
+	"      --max-msg-size SIZE, --max-msgs-per-subject N, --dupe-window SEC\n"
+	"  ls                        list streams with their message counts\n"
+	"  info NAME [--json]        configuration and state\n"
+	"  rm NAME                   delete a stream and its messages\n"
+	"  purge NAME [--subject F] [--keep N] [--seq N]\n"
+	"                            remove messages (all, or below seq, or all\n"
+	"                            but the last N, optionally for a subject)\n"
+	"  get NAME SEQ | get NAME --last SUBJECT\n"
+	"                            print one stored message\n"
+	"  redrive NAME [SEQ]        move dead letters (stream DLQ_NAME) back into\n"
+	"                            NAME: all, or the one at DLQ sequence SEQ\n"
+	"\n"
+	"Options: -t, --timeout-ms N (default 5000), -d, --domain NAME, -h, --help\n";
+
+/* Sends @p body to $JS.API.<api>; returns the reply document or NULL
+ * (error printed). */
+static json_t *api(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout)
+{
+	char subj[LW_SUBJECT_MAX + 1];
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_t *resp = NULL, *err;
+	json_error_t je;
+	lw_conn *c;
+	lw_msg *m;
+	int rc;
+
+	json_decref(body);
+	snprintf(subj, sizeof(subj), "$JS.API.%s", api_subj);
+	if (lw_cli_connect(g, LW_WAIT_BLOCK, &c) != LW_OK) {
+		free(text);
+		return NULL;
+	}
+	rc = lw_request(c, subj, text ? text : "", text ? strlen(text) : 0, timeout, &m);
+	free(text);
+	if (rc == LW_ENORESPONDERS) {
+		fprintf(stderr, "lw: no lw-control serves this domain (start lw-control)\n");
+		lw_close(c);
+		return NULL;
+	}
+	if (rc != LW_OK) {
+		lw_cli_fail("request", rc);
+		lw_close(c);
+		return NULL;
+	}
+	resp = json_loadb(lw_msg_data(m), lw_msg_len(m), 0, &je);
+	lw_msg_free(m);
+	lw_close(c);
+	if (resp == NULL) {
+		fprintf(stderr, "lw: bad reply from lw-control: %s\n", je.text);
+		return NULL;
+	}
+	err = json_object_get(resp, "error");
+	if (err != NULL) {
+		fprintf(stderr, "lw: %s (error %lld)\n",
+			json_string_value(json_object_get(err, "description")),
+			(long long)json_integer_value(json_object_get(err, "err_code")));
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+static long long jint(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static void print_info(const json_t *r)
+{
+	const json_t *cfg = json_object_get(r, "config"), *st = json_object_get(r, "state");
+	json_t *v;
+	size_t i;
+
+	printf("Stream %s\n", jstr(cfg, "name"));
+	printf("  subjects:     ");
+	json_array_foreach(json_object_get(cfg, "subjects"), i, v)
+		printf("%s%s", i ? ", " : "", json_string_value(v));
+	printf("\n  storage:      %s, retention %s, discard %s\n", jstr(cfg, "storage"),
+	       jstr(cfg, "retention"), jstr(cfg, "discard"));
+	printf("  limits:       max_msgs %lld, max_bytes %lld, max_age %llds, "
+	       "max_msg_size %lld, per subject %lld\n", jint(cfg, "max_msgs"),
+	       jint(cfg, "max_bytes"), jint(cfg, "max_age") / 1000000000LL,
+	       jint(cfg, "max_msg_size"), jint(cfg, "max_msgs_per_subject"));
+	printf("  dupe window:  %llds\n", jint(cfg, "duplicate_window") / 1000000000LL);
+	printf("  created:      %s\n", jstr(r, "created"));
+	printf("  messages:     %lld (%lld bytes), first %lld, last %lld, deleted %lld, "
+	       "subjects %lld, consumers %lld\n", jint(st, "messages"), jint(st, "bytes"),
+	       jint(st, "first_seq"), jint(st, "last_seq"), jint(st, "num_deleted"),
+	       jint(st, "num_subjects"), jint(st, "consumer_count"));
+	printf("  first / last: %s / %s\n", jstr(st, "first_ts"), jstr(st, "last_ts"));
+	if (json_object_get(st, "lost") != NULL)
+		printf("  LOST:         %zu message(s), %lld bytes (corruption, see lw-control's log)\n",
+		       json_array_size(json_object_get(json_object_get(st, "lost"), "msgs")),
+		       jint(json_object_get(st, "lost"), "bytes"));
+}
+
+static size_t b64_decode(const char *in, unsigned char *out)
+{
+	size_t n = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	for (; *in && *in != '='; in++) {
+		const char *tab = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		const char *p = strchr(tab, *in);
+
+		if (p == NULL)
+			continue;
+		acc = (acc << 6) | (uint32_t)(p - tab);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return n;
+}
+
+static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
+{
+	static const struct option opts[] = {
+		{ "subjects", required_argument, NULL, 's' },
+		{ "storage", required_argument, NULL, 'S' },
+		{ "retention", required_argument, NULL, 'R' },
+		{ "discard", required_argument, NULL, 'D' },
+		{ "max-msgs", required_argument, NULL, 'm' },
+		{ "max-bytes", required_argument, NULL, 'b' },
+		{ "max-age", required_argument, NULL, 'a' },
+		{ "max-msg-size", required_argument, NULL, 'z' },
+		{ "max-msgs-per-subject", required_argument, NULL, 'p' },
+		{ "dupe-window", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *cfg = json_object(), *subjects = json_array(), *r;
+	char api_subj[LW_SUBJECT_MAX];
+	int o;
+
+	optind = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":s:", opts, NULL)) != -1) {
+		uint64_t v;
+
+		switch (o) {
+		case 's': {
+			char *list = strdup(optarg), *save = NULL;
+
+			for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+				json_array_append_new(subjects, json_string(t));
+			free(list);
+			break;
+		}
+		case 'S':
+			json_object_set_new(cfg, "storage", json_string(optarg));
+			break;
+		case 'R':
+			json_object_set_new(cfg, "retention", json_string(optarg));
+			break;
+		case 'D':
+			json_object_set_new(cfg, "discard", json_string(optarg));
+			break;
+		case 'm': case 'p': case 'a': case 'w':
+			if (lw_cli_parse_u64(optarg, &v) != 0) {
+				json_decref(cfg);
+				json_decref(subjects);
+				return lw_cli_usage_error(g, "'%s' is not a number", optarg);
+			}
+			json_object_set_new(cfg, o == 'm' ? "max_msgs" : o == 'p' ? "max_msgs_per_subject" :
+					    o == 'a' ? "max_age" : "duplicate_window",
+					    json_integer((json_int_t)(o == 'a' || o == 'w' ?
+								      v * 1000000000ULL : v)));
+			break;
+		case 'b': case 'z':
+			if (lw_cli_parse_size(optarg, &v) != 0) {
+				json_decref(cfg);
+				json_decref(subjects);
+				return lw_cli_usage_error(g, "'%s' is not a size", optarg);
+			}
+			json_object_set_new(cfg, o == 'b' ? "max_bytes" : "max_msg_size",
+					    json_integer((json_int_t)v));
+			break;
+		default:
+			json_decref(cfg);
+			json_decref(subjects);
+			return lw_cli_bad_option(g, o, argv);
+		}
+	}
+	if (argc - optind != 1) {
+		json_decref(cfg);
+		json_decref(subjects);
+		return lw_cli_usage_error(g, "stream add: NAME required");
+	}
+	json_object_set_new(cfg, "name", json_string(argv[optind]));
+	if (json_array_size(subjects) > 0)
+		json_object_set_new(cfg, "subjects", subjects);
+	else
+		json_decref(subjects);
+	snprintf(api_subj, sizeof(api_subj), "STREAM.CREATE.%s", argv[optind]);
+	r = api(g, api_subj, cfg, timeout);
+	if (r == NULL)
+		return LW_EXIT_FAIL;
+	print_info(r);
+	json_decref(r);
+	return LW_EXIT_OK;
+}
+
+static int cmd_purge(const struct lw_cli *g, int argc, char **argv, int timeout)
+{
+	static const struct option opts[] = {
+		{ "subject", required_argument, NULL, 's' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "seq", required_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *req = json_object(), *r;
+	char api_subj[LW_SUBJECT_MAX];
+	int o;
+
+	optind = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":s:", opts, NULL)) != -1) {
+		uint64_t v;
+
+		if (o == 's') {
+			json_object_set_new(req, "filter", json_string(optarg));
+		} else if ((o == 'k' || o == 'q') && lw_cli_parse_u64(optarg, &v) == 0) {
+			json_object_set_new(req, o == 'k' ? "keep" : "seq", json_integer((json_int_t)v));
+		} else {
+			json_decref(req);
+			return o == 'k' || o == 'q' ? lw_cli_usage_error(g, "'%s' is not a number", optarg)
+						    : lw_cli_bad_option(g, o, argv);
+		}
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return lw_cli_usage_error(g, "stream purge: NAME required");
+	}
+	snprintf(api_subj, sizeof(api_subj), "STREAM.PURGE.%s", argv[optind]);
+	r = api(g, api_subj, req, timeout);
+	if (r == NULL)
+		return LW_EXIT_FAIL;
+	printf("Purged %lld message(s) from %s\n", jint(r, "purged"), argv[optind]);
+	json_decref(r);
+	return LW_EXIT_OK;
+}
+
+static int cmd_get(const struct lw_cli *g, int argc, char **argv, int timeout)
+{
+	char api_subj[LW_SUBJECT_MAX];
+	json_t *req, *r, *msg;
+	unsigned char *buf;
+	const char *b64;
+	uint64_t seq;
+	size_t n;
+
+	if (argc == 4 && strcmp(argv[2], "--last") == 0) {
+		req = json_pack("{s:s}", "last_by_subj", argv[3]);
+	} else if (argc == 3 && lw_cli_parse_u64(argv[2], &seq) == 0 && seq > 0) {
+		req = json_pack("{s:I}", "seq", (json_int_t)seq);
+	} else {
+		return lw_cli_usage_error(g, "stream get NAME SEQ | stream get NAME --last SUBJECT");
+	}
+	snprintf(api_subj, sizeof(api_subj), "STREAM.MSG.GET.%s", argv[1]);
+	r = api(g, api_subj, req, timeout);
+	if (r == NULL)
+		return LW_EXIT_FAIL;
+	msg = json_object_get(r, "message");
+	printf("Message %lld on %s at %s\n", jint(msg, "seq"), jstr(msg, "subject"),
+	       jstr(msg, "time"));
+	b64 = jstr(msg, "hdrs");
+	buf = malloc(strlen(b64) + strlen(jstr(msg, "data")) + 4);
+	if (buf != NULL && *b64) {
+		n = b64_decode(b64, buf);
+		fwrite(buf, 1, n, stdout);
+	}
+	if (buf != NULL) {
+		n = b64_decode(jstr(msg, "data"), buf);
+		fwrite(buf, 1, n, stdout);
+		fputc('\n', stdout);
+	}
+	free(buf);
+	json_decref(r);
+	return LW_EXIT_OK;
+}
+
+int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
+{
+	int timeout = 5000;
+	const char *sub;
+	char api_subj[LW_SUBJECT_MAX];
+	bool json_out = false;
+	json_t *r;
+	int k = 1;
+
+	/* Leading common options of this command. */
+	while (k < argc && argv[k][0] == '-') {
+		if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
+			fputs(stream_usage, stdout);
+			return LW_EXIT_OK;
+		}
+		if ((!strcmp(argv[k], "-t") || !strcmp(argv[k], "--timeout-ms")) && k + 1 < argc &&
+		    lw_cli_parse_int(argv[k + 1], &timeout) == 0) {
+			k += 2;
+			continue;
+		}
+		return lw_cli_usage_error(g, "unknown option '%s'", argv[k]);
+	}
+	if (k >= argc)
+		return lw_cli_usage_error(g, "missing command (add, ls, info, rm, purge, get, redrive)");
+	sub = argv[k];
+	argc -= k;
+	argv += k;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(stream_usage, stdout);
+			return LW_EXIT_OK;
+		}
+	if (!strcmp(sub, "add"))
+		return cmd_add(g, argc, argv, timeout);
+	if (!strcmp(sub, "purge"))
+		return cmd_purge(g, argc, argv, timeout);
+	if (!strcmp(sub, "get")) {
+		if (argc < 3)
+			return lw_cli_usage_error(g, "stream get NAME SEQ | stream get NAME --last SUBJECT");
+		return cmd_get(g, argc, argv, timeout);
+	}
+	if (!strcmp(sub, "redrive")) {
+		uint64_t seq = 0;
+
+		if (argc < 2 || argc > 3 || (argc == 3 && lw_cli_parse_u64(argv[2], &seq) != 0))
+			return lw_cli_usage_error(g, "stream redrive NAME [SEQ]");
+		snprintf(api_subj, sizeof(api_subj), "STREAM.REDRIVE.%s", argv[1]);
+		r = api(g, api_subj, seq ? json_pack("{s:I}", "seq", (json_int_t)seq) : NULL, timeout);
+		if (r == NULL)
+			return LW_EXIT_FAIL;
+		printf("Redriven %lld message(s) into %s\n", jint(r, "redriven"), argv[1]);
+		json_decref(r);
+		return LW_EXIT_OK;
+	}
+	if (!strcmp(sub, "ls")) {
+		json_t *v;
+		size_t i;
+
+		if (argc != 1)
+			return lw_cli_usage_error(g, "stream ls takes no arguments");
+		r = api(g, "STREAM.LIST", NULL, timeout);
+		if (r == NULL)
+			return LW_EXIT_FAIL;
+		printf("%-24s %12s %14s %10s  %s\n", "STREAM", "MESSAGES", "BYTES", "LAST SEQ",
+		       "SUBJECTS");
+		json_array_foreach(json_object_get(r, "streams"), i, v) {
+			const json_t *cfg = json_object_get(v, "config"), *st = json_object_get(v, "state");
+			json_t *s;
+			size_t j;
+
+			printf("%-24s %12lld %14lld %10lld  ", jstr(cfg, "name"), jint(st, "messages"),
+			       jint(st, "bytes"), jint(st, "last_seq"));
+			json_array_foreach(json_object_get(cfg, "subjects"), j, s)
+				printf("%s%s", j ? "," : "", json_string_value(s));
+			printf("\n");
+		}
+		json_decref(r);
+		return LW_EXIT_OK;
+	}
+	if (!strcmp(sub, "info") || !strcmp(sub, "rm")) {
+		bool info = !strcmp(sub, "info");
+
+		if (argc == 3 && info && !strcmp(argv[2], "--json"))
+			json_out = true;
+		else if (argc != 2)
+			return lw_cli_usage_error(g, "stream %s NAME", sub);
+		snprintf(api_subj, sizeof(api_subj), "STREAM.%s.%s", info ? "INFO" : "DELETE",
+			 argv[1]);
+		r = api(g, api_subj, NULL, timeout);
+		if (r == NULL)
+			return LW_EXIT_FAIL;
+		if (json_out)
+			json_dumpf(r, stdout, JSON_INDENT(2)), fputc('\n', stdout);
+		else if (info)
+			print_info(r);
+		else
+			printf("Deleted stream %s\n", argv[1]);
+		json_decref(r);
+		return LW_EXIT_OK;
+	}
+	return lw_cli_usage_error(g, "unknown stream command '%s'", sub);
+}

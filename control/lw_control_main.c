@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lw-control: the control-plane process. A liblightwire client of one
+ * domain that serves the JetStream API ($JS.API.>), stores what is
+ * published to its streams' subjects and answers PubAcks; NATS clients
+ * reach it through lwd's gateway like shared-memory clients do.
+ *
+ * Threads: the connection's dispatcher runs every callback (API, stream
+ * subjects, acks); this main thread is the timer (group commit, fsync
+ * interval, max_age, ack_wait, pull expiry) and signal handling.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lw_ctl.h"
+#include "lw_domain.h" /* lw_dom_daemon_alive: a privileged local client */
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: lw-control [options]\n"
+		"  -d, --domain NAME        domain to serve (default $LW_DOMAIN or \"default\")\n"
+		"  -s, --store-dir DIR      stream storage (default /var/lib/lightwire when\n"
+		"                           writable, else ./lw-store)\n"
+		"  -f, --fsync POLICY       always | interval | never (default interval)\n"
+		"  -i, --sync-interval-ms N fsync period for 'interval' (default 1000)\n"
+		"      --segment-bytes N    roll segment files past N bytes (default 16M)\n"
+		"  -v, --verbose            log every API request\n"
+		"  -h, --help\n");
+}
+
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	uint64_t v = strtoull(s, &end, 10);
+
+	if (*end == 'k' || *end == 'K')
+		v <<= 10;
+	else if (*end == 'm' || *end == 'M')
+		v <<= 20;
+	else if (*end == 'g' || *end == 'G')
+		v <<= 30;
+	return v;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "domain", required_argument, NULL, 'd' },
+		{ "store-dir", required_argument, NULL, 's' },
+		{ "fsync", required_argument, NULL, 'f' },
+		{ "sync-interval-ms", required_argument, NULL, 'i' },
+		{ "segment-bytes", required_argument, NULL, 'B' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lw_ctl ctl = { .sync = LW_SYNC_INTERVAL, .sync_interval_ms = 1000 };
+	struct lw_conn_opts co;
+	struct lw_sub_opts so;
+	const char *domain = NULL, *dir = NULL;
+	lw_sub *ack_sub = NULL;
+	int64_t last_sync, last_tick, last_alive;
+	int opt, rc, n;
+
+	while ((opt = getopt_long(argc, argv, "d:s:f:i:vh", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			domain = optarg;
+			break;
+		case 's':
+			dir = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "always") == 0)
+				ctl.sync = LW_SYNC_ALWAYS;
+			else if (strcmp(optarg, "interval") == 0)
+				ctl.sync = LW_SYNC_INTERVAL;
+			else if (strcmp(optarg, "never") == 0)
+				ctl.sync = LW_SYNC_NEVER;
+			else {
+				fprintf(stderr, "lw-control: error: --fsync: always, interval or never\n");
+				return 2;
+			}
+			break;
+		case 'i':
+			ctl.sync_interval_ms = atoi(optarg);
+			if (ctl.sync_interval_ms <= 0) {
+				fprintf(stderr, "lw-control: error: --sync-interval-ms must be > 0\n");
+				return 2;
+			}
+			break;
+		case 'B':
+			ctl.segment_bytes = parse_size(optarg);
+			break;
+		case 'v':
+			ctl.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (dir == NULL)
+		dir = access("/var/lib/lightwire", W_OK) == 0 ? "/var/lib/lightwire" : "./lw-store";
+	if (mkdir_p(dir) != 0) {
+		fprintf(stderr, "lw-control: error: cannot create store dir %s: %s\n", dir,
+			strerror(errno));
+		return 2;
+	}
+	ctl.store_dir = realpath(dir, NULL);
+	if (ctl.store_dir == NULL) {
+		fprintf(stderr, "lw-control: error: %s: %s\n", dir, strerror(errno));
+		return 2;
+	}
+	pthread_mutex_init(&ctl.mu, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit shows as EFBIG on write, handled like ENOSPC. */
+	signal(SIGXFSZ, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+
+	lw_conn_opts_init(&co);
+	co.domain = domain;
+	co.name = "lw-control";
+	rc = lw_connect(&ctl.c, &co);
+	if (rc != LW_OK) {
+		fprintf(stderr, "lw-control: error: cannot connect to the domain: %s\n", lw_errmsg());
+		return 1;
+	}
+	/* Streams first, then the API: a client that sees the API up can
+	 * publish to every stream that existed before the restart. The
+	 * dispatcher may already run stream callbacks: hold the lock. */
+	n = lw_streams_load(&ctl);
+	if (n < 0) {
+		fprintf(stderr, "lw-control: error: store dir %s: %s\n", ctl.store_dir, strerror(-n));
+		lw_close(ctl.c);
+		return 1;
+	}
+	/* Subscribing takes the library's subscription lock, which the
+	 * dispatcher holds while a callback waits for mu: so not under mu.
+	 * Nothing else changes the stream list until the API is up. */
+	for (struct lw_stream *s = ctl.streams; s != NULL; s = s->next) {
+		json_t *err = NULL;
+
+		if (lw_stream_subscribe(&ctl, s, &err) != 0) {
+			fprintf(stderr, "lw-control: error: stream %s: %s\n", s->name,
+				json_string_value(json_object_get(json_object_get(err, "error"),
+								  "description")));
+			json_decref(err);
+			lw_close(ctl.c);
+			return 1;
+		}
+	}
+	lw_sub_opts_init(&so);
+	so.cb = lw_ctl_ack_cb;
+	so.cb_arg = &ctl;
+	if (lw_subscribe(ctl.c, "$JS.ACK.>", &so, &ack_sub) != LW_OK) {
+		fprintf(stderr, "lw-control: error: subscribe $JS.ACK.>: %s\n", lw_errmsg());
+		lw_close(ctl.c);
+		return 1;
+	}
+	so.cb = lw_ctl_api_cb;
+	if (lw_subscribe(ctl.c, "$JS.API.>", &so, &ctl.api_sub) != LW_OK) {
+		fprintf(stderr, "lw-control: error: subscribe $JS.API.>: %s\n", lw_errmsg());
+		lw_close(ctl.c);
+		return 1;
+	}
+	fprintf(stderr, "lw-control: serving $JS.API.> with %d stream(s) from %s (fsync %s)\n", n,
+		ctl.store_dir, ctl.sync == LW_SYNC_ALWAYS ? "always" :
+			       ctl.sync == LW_SYNC_INTERVAL ? "interval" : "never");
+
+	if (domain == NULL)
+		domain = getenv("LW_DOMAIN") ? getenv("LW_DOMAIN") : LW_DOMAIN_DEFAULT;
+	last_sync = last_tick = last_alive = mono_ms();
+	while (!g_stop) {
+		struct timespec ts = { 0, 5 * 1000000L };
+		int fds[64], n_fds = 0;
+		int64_t now = mono_ms();
+
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&ctl.mu);
+		if (ctl.n_acks > 0)
+			lw_ctl_flush_acks(&ctl);
+		if (ctl.sync == LW_SYNC_INTERVAL && now - last_sync >= ctl.sync_interval_ms) {
+			/* fdatasync outside the lock (on duplicated descriptors)
+			 * so publishes and API calls do not wait for the disk. */
+			for (struct lw_stream *s = ctl.streams; s != NULL && n_fds < 64; s = s->next) {
+				int fd = lw_store_sync_begin(s->st);
+
+				if (fd >= 0)
+					fds[n_fds++] = fd;
+			}
+			last_sync = now;
+		}
+		if (now - last_tick >= 20) {
+			int64_t wall = lw_now_wall_ns();
+
+			for (struct lw_stream *s = ctl.streams; s != NULL; s = s->next) {
+				lw_stream_expire(s, wall);
+				lw_consumers_tick(s, wall);
+			}
+			last_tick = now;
+		}
+		pthread_mutex_unlock(&ctl.mu);
+		for (int i = 0; i < n_fds; i++) {
+			fdatasync(fds[i]);
+			close(fds[i]);
+		}
+		n_fds = 0;
+		/* Without lwd the fabric is gone: sync and exit with 3 so a
+		 * supervisor restarts us against the new lwd (there is no
+		 * reconnect: every subscription would have to be redone). */
+		if (now - last_alive >= 200) {
+			last_alive = now;
+			if (!lw_dom_daemon_alive(domain) ||
+			    lw_publish(ctl.c, "_LW.CONTROL.ALIVE", "", 0) == LW_ECLOSED) {
+				fprintf(stderr, "lw-control: lwd of domain '%s' is gone; exiting\n",
+					domain);
+				pthread_mutex_lock(&ctl.mu);
+				for (struct lw_stream *s = ctl.streams; s != NULL; s = s->next)
+					lw_store_sync(s->st);
+				pthread_mutex_unlock(&ctl.mu);
+				_exit(3);
+			}
+		}
+	}
+	/* lw_close joins the dispatcher (callbacks finish) and frees every
+	 * subscription; then the stores are synced and closed. */
+	lw_close(ctl.c);
+	pthread_mutex_lock(&ctl.mu);
+	while (ctl.streams != NULL) {
+		struct lw_stream *s = ctl.streams;
+
+		ctl.streams = s->next;
+		s->n_subs = 0;
+		lw_consumers_free(s, false);
+		lw_store_close(s->st);
+		json_decref(s->cfg);
+		json_decref(s->dedup);
+		for (size_t i = 0; i < s->dq_len; i++)
+			free(s->dq[(s->dq_head + i) % s->dq_cap].id);
+		free(s->dq);
+		free(s->subs);
+		free(s);
+	}
+	pthread_mutex_unlock(&ctl.mu);
+	for (size_t i = 0; i < ctl.n_acks; i++) {
+		free(ctl.acks[i].reply);
+		free(ctl.acks[i].body);
+	}
+	free(ctl.acks);
+	free(ctl.store_dir);
+	fprintf(stderr, "lw-control: stopped\n");
+	return 0;
+}

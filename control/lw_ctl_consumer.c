@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Consumers of lw-control: durable and ephemeral, pull (CONSUMER.MSG.NEXT
+ * with batch / expires / no_wait / max_bytes / idle_heartbeat) and push
+ * (deliver_subject); deliver policies all, last, new, by_start_sequence,
+ * by_start_time, last_per_subject; filter_subject(s); ack policies none,
+ * all, explicit; ack_wait with redelivery and a backoff list; max_deliver
+ * (then a MAX_DELIVERIES advisory); max_ack_pending; ack variants +ACK,
+ * -NAK (with {"delay":ns}), +WPI, +TERM on the $JS.ACK reply subject, and
+ * a reply to acks sent as requests.
+ *
+ * A delivered message goes to the pull request's reply subject (or the
+ * deliver subject) with reply
+ *   $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>
+ * The fabric routes by subject, so the receiver sees the inbox as the
+ * message subject, not the stream subject (nats-server keeps the original
+ * subject and routes by sid); the original is in the stored record.
+ *
+ * Durable state (delivered, ack floor, pending acks) is written to
+ * <store>/<stream>/consumers/<name>.json by the timer when it changed:
+ * after a crash a consumer may redeliver what was acked in the last
+ * tick (at-least-once), never skip.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <fcntl.h>
+
+#include "lw_ctl_consumer_pvt.h"
+
+/* --- helpers ------------------------------------------------------------------- */
+
+
+int lw_consumer_count(const struct lw_stream *s)
+{
+	int n = 0;
+
+	for (const struct lw_consumer *c = s->consumers; c != NULL; c = c->next)
+		n++;
+	return n;
+}
+
+struct lw_consumer *lw_cons_find(struct lw_stream *s, const char *name)
+{
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+bool lw_cons_match(const struct lw_consumer *c, const char *subj)
+{
+	size_t i;
+	json_t *v;
+
+	if (json_array_size(c->filters) == 0)
+		return true;
+	json_array_foreach(c->filters, i, v)
+		if (lw_subject_matches(json_string_value(v), subj))
+			return true;
+	return false;
+}
+
+/* Next live stream sequence >= from that passes the filters. */
+static uint64_t cnext(struct lw_consumer *c, uint64_t from)
+{
+	lw_store *st = c->s->st;
+
+	if (json_array_size(c->filters) <= 1)
+		return lw_store_next(st, from, json_array_size(c->filters) ?
+				     json_string_value(json_array_get(c->filters, 0)) : NULL);
+	for (uint64_t q = lw_store_next(st, from, NULL); q != 0; q = lw_store_next(st, q + 1, NULL))
+		if (lw_cons_match(c, lw_store_subject(st, q)))
+			return q;
+	return 0;
+}
+
+uint64_t lw_cons_pending(struct lw_consumer *c)
+{
+	uint64_t n = 0;
+
+	if (json_array_size(c->filters) <= 1)
+		n = lw_store_count(c->s->st, c->next_sseq, json_array_size(c->filters) ?
+				   json_string_value(json_array_get(c->filters, 0)) : NULL);
+	else
+		for (uint64_t q = cnext(c, c->next_sseq); q != 0; q = cnext(c, q + 1))
+			n++;
+	return n + (c->npre - c->ipre);
+}
+
+static struct pend *pend_find(struct lw_consumer *c, uint64_t sseq)
+{
+	size_t lo = 0, hi = c->np;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (c->p[mid].sseq < sseq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->np && c->p[lo].sseq == sseq ? &c->p[lo] : NULL;
+}
+
+static void pend_del(struct lw_consumer *c, struct pend *p)
+{
+	size_t i = (size_t)(p - c->p);
+
+	memmove(p, p + 1, (c->np - i - 1) * sizeof(*p));
+	c->np--;
+}
+
+struct pend *lw_cons_pend_add(struct lw_consumer *c, uint64_t sseq)
+{
+	size_t i = c->np;
+
+	if (c->np == c->capp) {
+		size_t nc = c->capp ? c->capp * 2 : 64;
+		struct pend *np = realloc(c->p, nc * sizeof(*np));
+
+		if (np == NULL)
+			return NULL;
+		c->p = np;
+		c->capp = nc;
+	}
+	while (i > 0 && c->p[i - 1].sseq > sseq)
+		i--;
+	memmove(c->p + i + 1, c->p + i, (c->np - i) * sizeof(*c->p));
+	c->np++;
+	memset(&c->p[i], 0, sizeof(c->p[i]));
+	c->p[i].sseq = sseq;
+	return &c->p[i];
+}
+
+static void update_floor(struct lw_consumer *c)
+{
+	if (c->np == 0) {
+		c->floor_s = c->next_sseq > 0 ? c->next_sseq - 1 : 0;
+		c->floor_c = c->dseq;
+	} else {
+		uint64_t mc = c->p[0].cseq;
+
+		for (size_t i = 1; i < c->np; i++)
+			if (c->p[i].cseq < mc)
+				mc = c->p[i].cseq;
+		c->floor_s = c->p[0].sseq - 1;
+		c->floor_c = mc - 1;
+	}
+}
+
+static int64_t ack_wait_for(struct lw_consumer *c, uint32_t deliveries)
+{
+	size_t n = json_array_size(c->backoff);
+
+	if (n > 0) {
+		size_t i = deliveries > 0 ? deliveries - 1 : 0;
+
+		return (int64_t)json_integer_value(json_array_get(c->backoff, i < n ? i : n - 1));
+	}
+	return c->ack_wait;
+}
+
+void lw_cons_status(struct lw_ctl *ctl, const char *to, const char *hdr)
+{
+	struct lw_pubmsg pm = { .subject = to, .hdr = hdr, .hdr_len = strlen(hdr) };
+
+	lw_publish_msg(ctl->c, &pm);
+}
+
+static void waiting_del(struct lw_consumer *c, size_t i)
+{
+	free(c->w[i].reply);
+	memmove(c->w + i, c->w + i + 1, (c->nw - i - 1) * sizeof(*c->w));
+	c->nw--;
+}
+
+/* --- persistence ----------------------------------------------------------------------- */
+
+static void cpath(struct lw_consumer *c, char *buf, size_t cap, bool dir)
+{
+	if (dir)
+		snprintf(buf, cap, "%s/%s/consumers", c->s->ctl->store_dir, c->s->name);
+	else
+		snprintf(buf, cap, "%s/%s/consumers/%s.json", c->s->ctl->store_dir, c->s->name,
+			 c->name);
+}
+
+void lw_cons_save(struct lw_consumer *c)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	json_t *pend = json_array(), *o;
+	char *text;
+	int fd;
+
+	if (!c->durable)
+		return;
+	for (size_t i = 0; i < c->np; i++)
+		json_array_append_new(pend, json_pack("[I, I, i]", (json_int_t)c->p[i].sseq,
+						       (json_int_t)c->p[i].cseq,
+						       (int)c->p[i].deliveries));
+	o = json_pack("{s:O, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:o}}", "config", c->cfg, "created_ns",
+		      (json_int_t)c->created_ns, "state", "next", (json_int_t)c->next_sseq,
+		      "dseq", (json_int_t)c->dseq, "floor_s", (json_int_t)c->floor_s, "floor_c",
+		      (json_int_t)c->floor_c, "redelivered", (json_int_t)c->num_redelivered,
+		      "pending", pend);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	cpath(c, path, sizeof(path), true);
+	mkdir(path, 0755);
+	cpath(c, path, sizeof(path), false);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0 && text != NULL) {
+		ssize_t k = write(fd, text, strlen(text));
+
+		/* Only "always" pays a sync per state change; otherwise a
+		 * machine crash may redeliver, never skip (see the header). */
+		if (c->s->ctl->sync == LW_SYNC_ALWAYS)
+			fdatasync(fd);
+		close(fd);
+		if (k == (ssize_t)strlen(text))
+			rename(tmp, path);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	free(text);
+	c->dirty = false;
+}
+
+/* --- delivery ------------------------------------------------------------------------------- */
+
+static void advisory_max_deliver(struct lw_consumer *c, struct pend *p)
+{
+	char subj[LW_SUBJECT_MAX + 1], t[40];
+	json_t *a;
+
+	snprintf(subj, sizeof(subj), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s",
+		 c->s->name, c->name);
+	lw_fmt_time(lw_now_wall_ns(), t, sizeof(t));
+	a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i}", "type",
+		      "io.nats.jetstream.advisory.v1.max_deliver", "timestamp", t, "stream",
+		      c->s->name, "consumer", c->name, "stream_seq", (json_int_t)p->sseq,
+		      "deliveries", (int)p->deliveries);
+	lw_ctl_reply_json(c->s->ctl, subj, a);
+	lw_stream_dead_letter(c->s, c->name, p->sseq, p->deliveries, "max_deliver");
+}
+
+/* Sends stream message @p sseq to @p to; returns bytes sent or -1. */
+static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, uint32_t deliveries,
+			uint64_t pending)
+{
+	struct lw_store_rec r;
+	char ack[LW_SUBJECT_MAX * 2];
+	struct lw_pubmsg pm = { 0 };
+	int64_t now = lw_now_wall_ns();
+
+	if (lw_store_get(c->s->st, sseq, &r) != 0)
+		return -1;
+	c->dseq++;
+	snprintf(ack, sizeof(ack), "$JS.ACK.%s.%s.%u.%llu.%llu.%lld.%llu", c->s->name, c->name,
+		 deliveries, (unsigned long long)sseq, (unsigned long long)c->dseq,
+		 (long long)r.ts, (unsigned long long)pending);
+	pm.subject = to;
+	pm.reply = ack;
+	pm.hdr = r.hdr;
+	pm.hdr_len = r.hdr_len;
+	pm.data = c->headers_only ? NULL : r.data;
+	pm.len = c->headers_only ? 0 : r.data_len;
+	lw_publish_msg(c->s->ctl->c, &pm);
+	lw_store_rec_free(&r);
+	if (c->ack != AP_NONE) {
+		struct pend *p = pend_find(c, sseq);
+
+		if (p == NULL)
+			p = lw_cons_pend_add(c, sseq);
+		if (p != NULL) {
+			p->cseq = c->dseq;
+			p->deliveries = deliveries;
+			p->deadline = now + ack_wait_for(c, deliveries);
+		}
+	}
+	c->dirty = true;
+	c->last_active = now;
+	return (int64_t)(pm.len + pm.hdr_len);
+}
+
+/* Picks the next message to deliver: a due redelivery first, then the
+ * last_per_subject list, then new ones. *redeliver tells which. */
+static uint64_t pick(struct lw_consumer *c, int64_t now, bool *redeliver, uint32_t *deliveries)
+{
+	for (size_t i = 0; i < c->np; i++) {
+		struct pend *p = &c->p[i];
+
+		if (p->deadline > now)
+			continue;
+		if (lw_store_subject(c->s->st, p->sseq) == NULL) {
+			pend_del(c, p);
+			i--;
+			continue;
+		}
+		if (c->max_deliver > 0 && (int64_t)p->deliveries >= c->max_deliver) {
+			advisory_max_deliver(c, p);
+			pend_del(c, p);
+			i--;
+			update_floor(c);
+			continue;
+		}
+		*redeliver = true;
+		*deliveries = p->deliveries + 1;
+		return p->sseq;
+	}
+	*redeliver = false;
+	*deliveries = 1;
+	if (c->ack != AP_NONE && c->max_ack_pending > 0 && (int64_t)c->np >= c->max_ack_pending)
+		return 0;
+	while (c->ipre < c->npre) {
+		uint64_t q = c->pre[c->ipre++];
+
+		if (lw_store_subject(c->s->st, q) != NULL)
+			return q;
+	}
+	return cnext(c, c->next_sseq);
+}
+
+void lw_cons_deliver(struct lw_consumer *c)
+{
+	int64_t now = lw_now_wall_ns();
+
+	for (int guard = 0; guard < 100000; guard++) {
+		const char *to;
+		bool redeliver;
+		uint32_t deliveries;
+		uint64_t q;
+		int64_t sent;
+
+		if (c->deliver_subject != NULL)
+			to = c->deliver_subject;
+		else if (c->nw > 0)
+			to = c->w[0].reply;
+		else
+			return;
+		q = pick(c, now, &redeliver, &deliveries);
+		if (q == 0)
+			return;
+		if (!redeliver && q >= c->next_sseq)
+			c->next_sseq = q + 1;
+		if (redeliver)
+			c->num_redelivered++;
+		sent = send_one(c, to, q, deliveries, lw_cons_pending(c));
+		if (c->ack == AP_NONE) {
+			update_floor(c);
+			lw_stream_acked(c->s, q);
+		}
+		if (c->deliver_subject == NULL && sent >= 0) {
+			struct waiting *w = &c->w[0];
+
+			bool bytes_done = false;
+
+			w->delivered++;
+			if (w->max_bytes > 0) {
+				w->max_bytes -= sent;
+				bytes_done = w->max_bytes <= 0;
+			}
+			if (--w->batch <= 0 || bytes_done)
+				waiting_del(c, 0);
+		}
+	}
+}
+
+/* Ends pull requests that cannot be served now (no_wait). */
+void lw_cons_end_no_wait(struct lw_consumer *c)
+{
+	for (size_t i = 0; i < c->nw; i++) {
+		if (!c->w[i].no_wait)
+			continue;
+		lw_cons_status(c->s->ctl, c->w[i].reply, "NATS/1.0 404 No Messages\r\n\r\n");
+		waiting_del(c, i);
+		i--;
+	}
+}
+
+bool lw_consumers_all_acked(struct lw_stream *s, uint64_t seq)
+{
+	const char *subj = lw_store_subject(s->st, seq);
+
+	if (subj == NULL)
+		return false;
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next) {
+		if (!lw_cons_match(c, subj))
+			continue;
+		if (seq >= c->next_sseq || pend_find(c, seq) != NULL)
+			return false;
+		for (size_t i = c->ipre; i < c->npre; i++)
+			if (c->pre[i] == seq)
+				return false;
+	}
+	return true;
+}
+
+void lw_consumers_notify(struct lw_stream *s)
+{
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next)
+		if (c->nw > 0 || c->deliver_subject != NULL)
+			lw_cons_deliver(c);
+}
+
+static void consumer_free(struct lw_consumer *c)
+{
+	for (size_t i = 0; i < c->nw; i++)
+		free(c->w[i].reply);
+	free(c->w);
+	free(c->p);
+	free(c->pre);
+	free(c->deliver_subject);
+	json_decref(c->filters);
+	json_decref(c->backoff);
+	json_decref(c->cfg);
+	free(c);
+}
+
+void lw_cons_delete(struct lw_consumer *c, bool destroy)
+{
+	struct lw_stream *s = c->s;
+
+	for (struct lw_consumer **pp = &s->consumers; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	if (destroy) {
+		char path[PATH_MAX];
+
+		cpath(c, path, sizeof(path), false);
+		unlink(path);
+	}
+	consumer_free(c);
+}
+
+void lw_consumers_free(struct lw_stream *s, bool destroy)
+{
+	while (s->consumers != NULL) {
+		if (!destroy && s->consumers->dirty)
+			lw_cons_save(s->consumers);
+		lw_cons_delete(s->consumers, destroy);
+	}
+}
+
+void lw_consumers_tick(struct lw_stream *s, int64_t now)
+{
+	struct lw_consumer *c, *next;
+
+	for (c = s->consumers; c != NULL; c = next) {
+		next = c->next;
+		for (size_t i = 0; i < c->nw; i++) {
+			struct waiting *w = &c->w[i];
+
+			if (w->expires > 0 && now >= w->expires) {
+				char h[160];
+
+				snprintf(h, sizeof(h), "NATS/1.0 408 Request Timeout\r\n"
+					 "Nats-Pending-Messages: %lld\r\nNats-Pending-Bytes: %lld\r\n\r\n",
+					 (long long)w->batch, (long long)(w->max_bytes > 0 ? w->max_bytes : 0));
+				lw_cons_status(s->ctl, w->reply, h);
+				waiting_del(c, i);
+				i--;
+				continue;
+			}
+			if (w->hb_ns > 0 && now >= w->next_hb) {
+				lw_cons_status(s->ctl, w->reply, "NATS/1.0 100 Idle Heartbeat\r\n\r\n");
+				w->next_hb = now + w->hb_ns;
+			}
+		}
+		/* Redeliveries that came due. */
+		if (c->np > 0 && (c->nw > 0 || c->deliver_subject != NULL))
+			lw_cons_deliver(c);
+		else if (c->np > 0)
+			for (size_t i = 0; i < c->np; i++)
+				if (c->max_deliver > 0 && c->p[i].deadline <= now &&
+				    (int64_t)c->p[i].deliveries >= c->max_deliver) {
+					advisory_max_deliver(c, &c->p[i]);
+					pend_del(c, &c->p[i]);
+					update_floor(c);
+					c->dirty = true;
+					i--;
+				}
+		if (c->dirty)
+			lw_cons_save(c);
+		if (!c->durable && c->inactive_ns > 0 && c->nw == 0 &&
+		    now - c->last_active > c->inactive_ns) {
+			/* A push consumer lives while its deliver subject has
+			 * interest: probe with an idle heartbeat (clients skip
+			 * those), which reaches no one once the subscriber left. */
+			if (c->deliver_subject != NULL) {
+				struct lw_pubmsg pm = { .subject = c->deliver_subject,
+					.hdr = "NATS/1.0 100 Idle Heartbeat\r\n\r\n", .hdr_len = 31 };
+
+				if (lw_publish_msg(s->ctl->c, &pm) > 0) {
+					c->last_active = now;
+					continue;
+				}
+			}
+			lw_cons_delete(c, true);
+		}
+	}
+}
+
+/* --- acks --------------------------------------------------------------------------------- */
+
+void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg)
+{
+	struct lw_ctl *ctl = arg;
+	const char *subj = lw_msg_subject(m), *tok[16];
+	char buf[LW_SUBJECT_MAX + 1];
+	const char *body = lw_msg_data(m);
+	size_t len = lw_msg_len(m), nt = 0;
+	struct lw_stream *s;
+	struct lw_consumer *c;
+	uint64_t sseq;
+
+	(void)sub;
+	snprintf(buf, sizeof(buf), "%s", subj);
+	for (char *t = strtok(buf, "."); t != NULL && nt < 16; t = strtok(NULL, "."))
+		tok[nt++] = t;
+	if (nt != 9)
+		return;
+	pthread_mutex_lock(&ctl->mu);
+	s = lw_stream_find(ctl, tok[2]);
+	c = s ? lw_cons_find(s, tok[3]) : NULL;
+	sseq = strtoull(tok[5], NULL, 10);
+	if (c != NULL) {
+		struct pend *p = pend_find(c, sseq);
+		int64_t now = lw_now_wall_ns();
+
+		c->last_active = now;
+		if (len == 0 || (len >= 4 && memcmp(body, "+ACK", 4) == 0) ||
+		    (len >= 4 && memcmp(body, "+NXT", 4) == 0)) {
+			if (c->ack == AP_ALL) {
+				while (c->np > 0 && c->p[0].sseq <= sseq) {
+					uint64_t q = c->p[0].sseq;
+
+					pend_del(c, &c->p[0]);
+					lw_stream_acked(s, q);
+				}
+			} else if (p != NULL) {
+				pend_del(c, p);
+				lw_stream_acked(s, sseq);
+			}
+		} else if (len >= 4 && memcmp(body, "-NAK", 4) == 0) {
+			if (p != NULL) {
+				int64_t delay = 0;
+
+				if (len > 5) {
+					json_t *j = json_loadb(body + 5, len - 5, 0, NULL);
+
+					delay = cint(j, "delay", 0);
+					json_decref(j);
+				}
+				p->deadline = now + delay;
+			}
+		} else if (len >= 4 && memcmp(body, "+WPI", 4) == 0) {
+			if (p != NULL)
+				p->deadline = now + ack_wait_for(c, p->deliveries);
+		} else if (len >= 5 && memcmp(body, "+TERM", 5) == 0) {
+			if (p != NULL)
+				pend_del(c, p);
+		}
+		update_floor(c);
+		c->dirty = true;
+		if (c->nw > 0 || c->deliver_subject != NULL)
+			lw_cons_deliver(c);
+	}
+	if (lw_msg_reply(m) != NULL)
+		lw_respond(ctl->c, m, "", 0);
+	pthread_mutex_unlock(&ctl->mu);
+}

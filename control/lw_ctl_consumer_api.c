@@ -1,0 +1,531 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CONSUMER.* requests of lw-control: CREATE / DURABLE.CREATE (config
+ * normalised with nats-server's defaults and checked against the stream),
+ * INFO, DELETE, NAMES, LIST, MSG.NEXT (pull requests), and reopening
+ * durables at start. Delivery and acks are in lw_ctl_consumer.c.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lw_ctl_consumer_pvt.h"
+
+/* --- configuration ----------------------------------------------------------------------- */
+
+static json_t *cerr(const char *type, int code, int err_code, const char *d)
+{
+	return lw_js_error(type, code, err_code, "%s", d);
+}
+
+static bool valid_cname(const char *n)
+{
+	if (*n == '\0' || strlen(n) > LW_JS_NAME_MAX)
+		return false;
+	for (const char *p = n; *p; p++)
+		if (*p == '.' || *p == '*' || *p == '>' || *p <= ' ' || *p == '/' || *p == '\\')
+			return false;
+	return true;
+}
+
+/* Normalises a consumer config; NULL and *err on a bad one. */
+static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *type, json_t **err)
+{
+	json_t *c = json_deep_copy(in), *filters = json_array(), *v;
+	const char *dp = cstr(in, "deliver_policy", "all"), *ap = cstr(in, "ack_policy", "none");
+	const char *fs = cstr(in, "filter_subject", NULL);
+	bool push = cstr(in, "deliver_subject", NULL) != NULL;
+	size_t i;
+
+#define FAIL(code, ec, d) do { *err = cerr(type, code, ec, d); json_decref(c); \
+		json_decref(filters); return NULL; } while (0)
+	if (strcmp(dp, "all") && strcmp(dp, "last") && strcmp(dp, "new") &&
+	    strcmp(dp, "by_start_sequence") && strcmp(dp, "by_start_time") &&
+	    strcmp(dp, "last_per_subject"))
+		FAIL(400, 10025, "invalid JSON: invalid deliver policy");
+	if (strcmp(ap, "none") && strcmp(ap, "all") && strcmp(ap, "explicit"))
+		FAIL(400, 10181, "consumer ack policy invalid");
+	if (!strcmp(dp, "by_start_sequence") && cint(in, "opt_start_seq", 0) <= 0)
+		FAIL(400, 10052 /* JSConsumerInvalidPolicyErrF */,
+		     "consumer delivery policy is deliver by start sequence, but optional start sequence is not set");
+	if (!strcmp(dp, "by_start_time") && cstr(in, "opt_start_time", NULL) == NULL)
+		FAIL(400, 10052,
+		     "consumer delivery policy is deliver by start time, but optional start time is not set");
+	if (fs != NULL)
+		json_array_append_new(filters, json_string(fs));
+	json_array_foreach(json_object_get(in, "filter_subjects"), i, v) {
+		if (!json_is_string(v) || *json_string_value(v) == '\0')
+			FAIL(400, 10139, "consumer filter in FilterSubjects cannot be empty");
+		json_array_append(filters, v);
+	}
+	json_array_foreach(filters, i, v) {
+		bool ok = false;
+		size_t j;
+		json_t *ss;
+
+		json_array_foreach(json_object_get(s->cfg, "subjects"), j, ss)
+			if (lw_subjects_overlap(json_string_value(v), json_string_value(ss)))
+				ok = true;
+		if (!ok)
+			FAIL(400, 10093,
+			     "consumer filter subject is not a valid subset of the interest subjects");
+	}
+	if (s->lim.retention == LW_RET_WORKQUEUE) {
+		if (strcmp(ap, "explicit") != 0)
+			FAIL(400, 10098, "workqueue stream requires explicit ack");
+		if (strcmp(dp, "all") != 0)
+			FAIL(400, 10101, "consumer must be deliver all on workqueue stream");
+	}
+	if (cint(in, "ack_wait", 0) < 0)
+		FAIL(400, 10183, "consumer ack wait needs to be positive");
+	if (push && cint(in, "max_waiting", 0) > 0)
+		FAIL(400, 10080, "consumer in push mode can not set max waiting");
+	json_object_set_new(c, "deliver_policy", json_string(dp));
+	json_object_set_new(c, "ack_policy", json_string(ap));
+	if (strcmp(ap, "none") != 0) {
+		if (cint(in, "ack_wait", 0) <= 0)
+			json_object_set_new(c, "ack_wait", json_integer(30000000000LL));
+		if (cint(in, "max_ack_pending", 0) == 0)
+			json_object_set_new(c, "max_ack_pending", json_integer(1000));
+	}
+	if (cint(in, "max_deliver", 0) <= 0)
+		json_object_set_new(c, "max_deliver", json_integer(-1));
+	if (!push && cint(in, "max_waiting", 0) <= 0)
+		json_object_set_new(c, "max_waiting", json_integer(512));
+	json_object_set_new(c, "replay_policy", json_string(cstr(in, "replay_policy", "instant")));
+	json_object_set_new(c, "num_replicas", json_integer(0));
+	if (json_array_size(json_object_get(in, "backoff")) > 0 && cint(in, "max_deliver", 0) > 0 &&
+	    (size_t)cint(in, "max_deliver", 0) <= json_array_size(json_object_get(in, "backoff")))
+		FAIL(400, 10116, "max deliver is required to be > length of backoff values");
+#undef FAIL
+	json_decref(filters);
+	return c;
+}
+
+static void apply_cfg(struct lw_consumer *c, json_t *cfg)
+{
+	const char *ap = cstr(cfg, "ack_policy", "none"), *fs = cstr(cfg, "filter_subject", NULL);
+	size_t i;
+	json_t *v;
+
+	json_decref(c->cfg);
+	c->cfg = json_incref(cfg);
+	c->ack = !strcmp(ap, "explicit") ? AP_EXPLICIT : !strcmp(ap, "all") ? AP_ALL : AP_NONE;
+	c->ack_wait = cint(cfg, "ack_wait", 30000000000LL);
+	c->max_deliver = cint(cfg, "max_deliver", -1);
+	c->max_ack_pending = cint(cfg, "max_ack_pending", -1);
+	c->max_waiting = cint(cfg, "max_waiting", 512);
+	c->inactive_ns = cint(cfg, "inactive_threshold", c->durable ? 0 : 5000000000LL);
+	c->headers_only = json_is_true(json_object_get(cfg, "headers_only"));
+	json_decref(c->backoff);
+	c->backoff = json_incref(json_object_get(cfg, "backoff"));
+	json_decref(c->filters);
+	c->filters = json_array();
+	if (fs != NULL)
+		json_array_append_new(c->filters, json_string(fs));
+	json_array_foreach(json_object_get(cfg, "filter_subjects"), i, v)
+		json_array_append(c->filters, v);
+	free(c->deliver_subject);
+	c->deliver_subject = cstr(cfg, "deliver_subject", NULL) ?
+			     strdup(cstr(cfg, "deliver_subject", NULL)) : NULL;
+}
+
+/* Where a new consumer starts, from its deliver policy. */
+static void set_start(struct lw_consumer *c)
+{
+	const char *dp = cstr(c->cfg, "deliver_policy", "all");
+	lw_store *st = c->s->st;
+	struct lw_store_state ss;
+	const char *f = json_array_size(c->filters) == 1 ?
+			json_string_value(json_array_get(c->filters, 0)) : NULL;
+
+	lw_store_get_state(st, &ss);
+	c->next_sseq = ss.first_seq;
+	if (!strcmp(dp, "new")) {
+		c->next_sseq = ss.last_seq + 1;
+	} else if (!strcmp(dp, "last")) {
+		uint64_t q = lw_store_last(st, f);
+
+		c->next_sseq = q ? q : ss.last_seq + 1;
+	} else if (!strcmp(dp, "by_start_sequence")) {
+		c->next_sseq = (uint64_t)cint(c->cfg, "opt_start_seq", 1);
+	} else if (!strcmp(dp, "by_start_time")) {
+		int64_t t = 0;
+		uint64_t q;
+
+		lw_parse_time(cstr(c->cfg, "opt_start_time", ""), &t);
+		q = lw_store_seq_at_time(st, t);
+		c->next_sseq = q ? q : ss.last_seq + 1;
+	} else if (!strcmp(dp, "last_per_subject")) {
+		/* The last message of each subject, in stream order, then new. */
+		json_t *seen = json_object();
+
+		for (uint64_t q = ss.last_seq; q >= ss.first_seq && q > 0; q--) {
+			const char *sj = lw_store_subject(st, q);
+
+			if (sj == NULL || !lw_cons_match(c, sj) || json_object_get(seen, sj))
+				continue;
+			json_object_set_new(seen, sj, json_true());
+			uint64_t *np = realloc(c->pre, (c->npre + 1) * sizeof(*np));
+
+			if (np == NULL)
+				break;
+			c->pre = np;
+			c->pre[c->npre++] = q;
+		}
+		json_decref(seen);
+		for (size_t i = 0; i < c->npre / 2; i++) {
+			uint64_t t = c->pre[i];
+
+			c->pre[i] = c->pre[c->npre - 1 - i];
+			c->pre[c->npre - 1 - i] = t;
+		}
+		c->next_sseq = ss.last_seq + 1;
+	}
+	c->floor_s = c->next_sseq > 0 ? c->next_sseq - 1 : 0;
+}
+
+static json_t *info(struct lw_consumer *c, const char *type)
+{
+	char tc[40], tn[40];
+	json_t *o;
+
+	lw_fmt_time(c->created_ns, tc, sizeof(tc));
+	lw_fmt_time(lw_now_wall_ns(), tn, sizeof(tn));
+	o = json_pack("{s:s, s:s, s:s, s:O, s:{s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:I, s:I, s:s}",
+		      "stream_name", c->s->name, "name", c->name, "created", tc, "config", c->cfg,
+		      "delivered", "consumer_seq", (json_int_t)c->dseq, "stream_seq",
+		      (json_int_t)(c->next_sseq > 0 ? c->next_sseq - 1 : 0),
+		      "ack_floor", "consumer_seq", (json_int_t)c->floor_c, "stream_seq",
+		      (json_int_t)c->floor_s,
+		      "num_ack_pending", (json_int_t)c->np, "num_redelivered",
+		      (json_int_t)c->num_redelivered, "num_waiting", (json_int_t)c->nw,
+		      "num_pending", (json_int_t)lw_cons_pending(c), "ts", tn);
+	if (type != NULL)
+		json_object_set_new(o, "type", json_string(type));
+	return o;
+}
+
+static struct lw_consumer *consumer_new(struct lw_stream *s, const char *name, json_t *cfg,
+					bool durable, int64_t created)
+{
+	struct lw_consumer *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->s = s;
+	c->durable = durable;
+	c->created_ns = created;
+	c->last_active = lw_now_wall_ns();
+	apply_cfg(c, cfg);
+	c->next = s->consumers;
+	s->consumers = c;
+	return c;
+}
+
+static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname,
+		      const char *subj_name, const char *subj_filter, bool durable_api,
+		      const json_t *req)
+{
+	const char *type = T("consumer_create_response");
+	json_t *in = json_object_get(req, "config"), *cfg, *err = NULL;
+	const char *durable = cstr(in, "durable_name", NULL), *name = cstr(in, "name", NULL);
+	const char *action = cstr(req, "action", "");
+	char gen[32];
+	struct lw_consumer *c;
+
+	(void)ctl;
+	if (!json_is_object(in))
+		return cerr(type, 400, 10025, "invalid JSON: consumer config required");
+	if (cstr(req, "stream_name", sname) && strcmp(cstr(req, "stream_name", sname), sname) != 0)
+		return cerr(type, 400, 10056, "stream name in subject does not match request");
+	if (durable_api) {
+		if (durable == NULL)
+			return cerr(type, 400, 10018, "consumer expected to be durable but a durable name was not set");
+		if (strcmp(durable, subj_name) != 0)
+			return cerr(type, 400, 10017, "consumer name in subject does not match durable name in request");
+	}
+	if (subj_name != NULL && !durable_api) {
+		if ((durable && strcmp(durable, subj_name)) || (name && strcmp(name, subj_name)))
+			return cerr(type, 400, 10017, "consumer name in subject does not match durable name in request");
+		if (subj_filter != NULL &&
+		    strcmp(cstr(in, "filter_subject", ""), subj_filter) != 0)
+			return cerr(type, 400, 10131,
+				    "Consumer create request did not match filtered subject from create subject");
+	}
+	if (subj_name == NULL && durable != NULL)
+		subj_name = durable;
+	if (subj_name == NULL)
+		subj_name = name;
+	if (subj_name == NULL) {
+		snprintf(gen, sizeof(gen), "%016llx%08x",
+			 (unsigned long long)lw_now_wall_ns(), (unsigned)rand());
+		subj_name = gen;
+	}
+	if (!valid_cname(subj_name))
+		return cerr(type, 400, 10103, "durable name can not contain '.', '*', '>'");
+	cfg = cfg_normalise(s, in, type, &err);
+	if (cfg == NULL)
+		return err;
+	if (durable != NULL)
+		json_object_set_new(cfg, "durable_name", json_string(subj_name));
+	json_object_set_new(cfg, "name", json_string(subj_name));
+	c = lw_cons_find(s, subj_name);
+	if (c != NULL) {
+		bool same = json_equal(cfg, c->cfg);
+
+		if (!same && !strcmp(action, "create")) {
+			json_decref(cfg);
+			return cerr(type, 400, 10148, "consumer already exists");
+		}
+		if (!same) {
+			if (!json_equal(json_object_get(cfg, "deliver_policy"),
+					json_object_get(c->cfg, "deliver_policy")) ||
+			    !json_equal(json_object_get(cfg, "ack_policy"),
+					json_object_get(c->cfg, "ack_policy"))) {
+				json_decref(cfg);
+				return cerr(type, 400, 10012, "consumer configuration update not allowed");
+			}
+			apply_cfg(c, cfg);
+			c->dirty = true;
+			lw_cons_save(c);
+		}
+		json_decref(cfg);
+		return info(c, type);
+	}
+	if (!strcmp(action, "update")) {
+		json_decref(cfg);
+		return cerr(type, 404, 10149, "consumer does not exist");
+	}
+	if (s->lim.max_consumers > 0 && lw_consumer_count(s) >= s->lim.max_consumers) {
+		json_decref(cfg);
+		return cerr(type, 400, 10026, "maximum consumers limit reached");
+	}
+	c = consumer_new(s, subj_name, cfg, durable != NULL || durable_api,
+			 lw_now_wall_ns());
+	json_decref(cfg);
+	if (c == NULL)
+		return cerr(type, 500, 10012, "out of memory");
+	set_start(c);
+	c->floor_c = 0;
+	if (c->durable)
+		lw_cons_save(c);
+	if (c->deliver_subject != NULL)
+		lw_cons_deliver(c);
+	return info(c, type);
+}
+
+void lw_consumers_load(struct lw_stream *s)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/%s/consumers", s->ctl->store_dir, s->name);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX + 300], name[LW_JS_NAME_MAX + 1];
+		json_t *o, *st, *v;
+		struct lw_consumer *c;
+		size_t n = strlen(de->d_name), i;
+
+		if (n < 6 || n - 5 > LW_JS_NAME_MAX || strcmp(de->d_name + n - 5, ".json") != 0)
+			continue;
+		memcpy(name, de->d_name, n - 5);
+		name[n - 5] = '\0';
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		o = json_load_file(path, 0, NULL);
+		if (o == NULL)
+			continue;
+		c = consumer_new(s, name, json_object_get(o, "config"), true,
+				 cint(o, "created_ns", 0));
+		st = json_object_get(o, "state");
+		if (c != NULL) {
+			c->next_sseq = (uint64_t)cint(st, "next", 1);
+			c->dseq = (uint64_t)cint(st, "dseq", 0);
+			c->floor_s = (uint64_t)cint(st, "floor_s", 0);
+			c->floor_c = (uint64_t)cint(st, "floor_c", 0);
+			c->num_redelivered = (uint64_t)cint(st, "redelivered", 0);
+			json_array_foreach(json_object_get(st, "pending"), i, v) {
+				struct pend *p = lw_cons_pend_add(c, (uint64_t)json_integer_value(json_array_get(v, 0)));
+
+				if (p == NULL)
+					break;
+				p->cseq = (uint64_t)json_integer_value(json_array_get(v, 1));
+				p->deliveries = (uint32_t)json_integer_value(json_array_get(v, 2));
+				/* Unacked at the restart: redeliver at once. */
+				p->deadline = 0;
+			}
+		}
+		json_decref(o);
+	}
+	closedir(d);
+}
+
+/* --- pull requests ---------------------------------------------------------------------- */
+
+static void next_request(struct lw_ctl *ctl, struct lw_consumer *c, lw_msg *m)
+{
+	const char *reply = lw_msg_reply(m);
+	size_t len = lw_msg_len(m);
+	struct waiting w = { .batch = 1 };
+	int64_t now = lw_now_wall_ns();
+
+	if (reply == NULL)
+		return;
+	if (c->deliver_subject != NULL) {
+		lw_cons_status(ctl, reply, "NATS/1.0 409 Consumer is push based\r\n\r\n");
+		return;
+	}
+	if (len > 0) {
+		json_t *r = json_loadb(lw_msg_data(m), len, JSON_DECODE_ANY, NULL);
+
+		if (json_is_integer(r)) {
+			w.batch = json_integer_value(r);
+		} else if (json_is_object(r)) {
+			w.batch = cint(r, "batch", 1);
+			w.expires = cint(r, "expires", 0);
+			w.no_wait = json_is_true(json_object_get(r, "no_wait"));
+			w.max_bytes = cint(r, "max_bytes", 0);
+			w.hb_ns = cint(r, "idle_heartbeat", 0);
+		}
+		json_decref(r);
+	}
+	if (w.batch <= 0)
+		w.batch = 1;
+	if (w.expires > 0)
+		w.expires += now;
+	if (w.hb_ns > 0)
+		w.next_hb = now + w.hb_ns;
+	if (c->max_waiting > 0 && (int64_t)c->nw >= c->max_waiting) {
+		lw_cons_status(ctl, reply, "NATS/1.0 409 Exceeded MaxWaiting\r\n\r\n");
+		return;
+	}
+	if (c->nw == c->capw) {
+		size_t nc = c->capw ? c->capw * 2 : 8;
+		struct waiting *nw = realloc(c->w, nc * sizeof(*nw));
+
+		if (nw == NULL)
+			return;
+		c->w = nw;
+		c->capw = nc;
+	}
+	w.reply = strdup(reply);
+	c->w[c->nw++] = w;
+	c->last_active = now;
+	lw_cons_deliver(c);
+	lw_cons_end_no_wait(c);
+}
+
+void lw_consumer_api(struct lw_ctl *ctl, const char *op, const char *rest, lw_msg *m)
+{
+	const char *reply = lw_msg_reply(m);
+	char sname[LW_JS_NAME_MAX + 1] = "", cname[LW_JS_NAME_MAX + 1] = "", verb[32] = "";
+	const char *filter = NULL, *p, *type = T("consumer_info_response");
+	json_t *req = NULL, *resp = NULL;
+	struct lw_stream *s;
+	struct lw_consumer *c;
+	bool durable_api = false;
+
+	(void)op;
+	/* rest: VERB.<stream>[.<consumer>[.<filter>]] or DURABLE.CREATE.<s>.<c> or MSG.NEXT.<s>.<c> */
+	if (strncmp(rest, "DURABLE.CREATE.", 15) == 0) {
+		durable_api = true;
+		snprintf(verb, sizeof(verb), "CREATE");
+		p = rest + 15;
+	} else if (strncmp(rest, "MSG.NEXT.", 9) == 0) {
+		snprintf(verb, sizeof(verb), "NEXT");
+		p = rest + 9;
+	} else {
+		const char *dot = strchr(rest, '.');
+
+		if (dot == NULL || (size_t)(dot - rest) >= sizeof(verb)) {
+			lw_cons_status(ctl, reply ? reply : "", "NATS/1.0 503\r\n\r\n");
+			return;
+		}
+		memcpy(verb, rest, (size_t)(dot - rest));
+		verb[dot - rest] = '\0';
+		p = dot + 1;
+	}
+	{
+		const char *d1 = strchr(p, '.');
+		size_t n1 = d1 ? (size_t)(d1 - p) : strlen(p);
+
+		if (n1 > LW_JS_NAME_MAX)
+			n1 = LW_JS_NAME_MAX;
+		memcpy(sname, p, n1);
+		sname[n1] = '\0';
+		if (d1 != NULL) {
+			const char *d2 = strchr(d1 + 1, '.');
+			size_t n2 = d2 ? (size_t)(d2 - d1 - 1) : strlen(d1 + 1);
+
+			if (n2 > LW_JS_NAME_MAX)
+				n2 = LW_JS_NAME_MAX;
+			memcpy(cname, d1 + 1, n2);
+			cname[n2] = '\0';
+			if (d2 != NULL)
+				filter = d2 + 1;
+		}
+	}
+	if (!strcmp(verb, "CREATE"))
+		type = T("consumer_create_response");
+	else if (!strcmp(verb, "DELETE"))
+		type = T("consumer_delete_response");
+	else if (!strcmp(verb, "NAMES"))
+		type = T("consumer_names_response");
+	else if (!strcmp(verb, "LIST"))
+		type = T("consumer_list_response");
+	s = lw_stream_find(ctl, sname);
+	if (s == NULL) {
+		if (!strcmp(verb, "NEXT"))
+			lw_cons_status(ctl, reply ? reply : "", "NATS/1.0 404 No Messages\r\n\r\n");
+		else
+			lw_ctl_reply_json(ctl, reply, cerr(type, 404, 10059, "stream not found"));
+		return;
+	}
+	if (lw_msg_len(m) > 0 && strcmp(verb, "NEXT") != 0) {
+		json_error_t je;
+
+		req = json_loadb(lw_msg_data(m), lw_msg_len(m), 0, &je);
+		if (req == NULL) {
+			lw_ctl_reply_json(ctl, reply, lw_js_error(type, 400, 10025, "invalid JSON: %s",
+								  je.text));
+			return;
+		}
+	}
+	if (!strcmp(verb, "CREATE")) {
+		resp = req ? create(ctl, s, sname, cname[0] ? cname : NULL, filter, durable_api, req)
+			   : cerr(type, 400, 10025, "invalid JSON: request body required");
+	} else if (!strcmp(verb, "NAMES") || !strcmp(verb, "LIST")) {
+		json_t *arr = json_array();
+		int n = 0;
+
+		for (c = s->consumers; c != NULL; c = c->next, n++)
+			json_array_append_new(arr, !strcmp(verb, "NAMES") ? json_string(c->name) :
+						   info(c, NULL));
+		resp = json_pack("{s:s, s:i, s:i, s:i, s:o}", "type", type, "total", n, "offset", 0,
+				 "limit", 1024, "consumers", arr);
+	} else if ((c = lw_cons_find(s, cname)) == NULL) {
+		if (!strcmp(verb, "NEXT"))
+			lw_cons_status(ctl, reply ? reply : "", "NATS/1.0 404 No Messages\r\n\r\n");
+		else
+			resp = cerr(type, 404, 10014, "consumer not found");
+	} else if (!strcmp(verb, "INFO")) {
+		resp = info(c, type);
+	} else if (!strcmp(verb, "DELETE")) {
+		lw_cons_delete(c, true);
+		resp = json_pack("{s:s, s:b}", "type", type, "success", 1);
+	} else if (!strcmp(verb, "NEXT")) {
+		next_request(ctl, c, m);
+	} else {
+		lw_cons_status(ctl, reply ? reply : "", "NATS/1.0 503\r\n\r\n");
+	}
+	json_decref(req);
+	if (resp != NULL)
+		lw_ctl_reply_json(ctl, reply, resp);
+}

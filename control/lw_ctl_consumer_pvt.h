@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Consumers of lw-control, shared by lw_ctl_consumer.c (state, delivery,
+ * acks, redelivery, persistence) and lw_ctl_consumer_api.c (CONSUMER.*
+ * requests, configuration, pull requests). Internal.
+ */
+#ifndef LW_CTL_CONSUMER_PVT_H
+#define LW_CTL_CONSUMER_PVT_H
+
+#include "lw_ctl.h"
+
+#define T(x) "io.nats.jetstream.api.v1." x
+
+enum dp { DP_ALL, DP_LAST, DP_NEW, DP_START_SEQ, DP_START_TIME, DP_LAST_PER_SUBJECT };
+enum ap { AP_NONE, AP_ALL, AP_EXPLICIT };
+
+struct pend {
+	uint64_t sseq, cseq;
+	int64_t deadline;   /* redeliver after this (wall ns) */
+	uint32_t deliveries;
+};
+
+struct waiting {
+	char *reply;
+	int64_t batch, max_bytes, expires, hb_ns, next_hb;
+	int64_t delivered;
+	bool no_wait;
+};
+
+struct lw_consumer {
+	char name[LW_JS_NAME_MAX + 1];
+	json_t *cfg;
+	struct lw_stream *s;
+	bool durable;
+	char *deliver_subject;      /* push when set */
+	json_t *filters;            /* array of subject filters (may be empty) */
+	enum ap ack;
+	int64_t ack_wait, max_deliver, max_ack_pending, max_waiting, inactive_ns;
+	json_t *backoff;
+	bool headers_only;
+	int64_t created_ns, last_active;
+	/* state */
+	uint64_t next_sseq, dseq, floor_s, floor_c, num_redelivered;
+	struct pend *p;             /* outstanding, ordered by sseq */
+	size_t np, capp;
+	uint64_t *pre;              /* last_per_subject: seqs to deliver first */
+	size_t npre, ipre;
+	struct waiting *w;
+	size_t nw, capw;
+	bool dirty;
+	struct lw_consumer *next;
+};
+
+static inline int64_t cint(const json_t *o, const char *k, int64_t def)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+static inline const char *cstr(const json_t *o, const char *k, const char *def)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : def;
+}
+
+struct lw_consumer *lw_cons_find(struct lw_stream *s, const char *name);
+/** The consumer's filters accept @p subj. */
+bool lw_cons_match(const struct lw_consumer *c, const char *subj);
+/** Messages not yet delivered (num_pending). */
+uint64_t lw_cons_pending(struct lw_consumer *c);
+/** Publishes a NATS/1.0 status message (no payload) to @p to. */
+void lw_cons_status(struct lw_ctl *ctl, const char *to, const char *hdr);
+/** Writes a durable's state file. */
+void lw_cons_save(struct lw_consumer *c);
+/** Delivers what the waiting pull requests or the push subject can take. */
+void lw_cons_deliver(struct lw_consumer *c);
+/** Answers no_wait pull requests that cannot be served now with 404. */
+void lw_cons_end_no_wait(struct lw_consumer *c);
+/** Unlinks and frees; @p destroy removes the state file too. */
+void lw_cons_delete(struct lw_consumer *c, bool destroy);
+struct pend *lw_cons_pend_add(struct lw_consumer *c, uint64_t sseq);
+
+#endif

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the stream store shared by lw_store.c (recovery, write
+ * path, removal) and lw_store_read.c (reads and index queries). Not for
+ * use outside the store. The record layout is described in lw_store.c.
+ */
+#ifndef LW_STORE_PVT_H
+#define LW_STORE_PVT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lw_store.h"
+
+#define REC_MAGIC 0x3152574Cu /* "LWR1" */
+#define REC_HDR 40u
+#define REC_OVERHEAD (REC_HDR + 4u)
+#define REC_MAX (64u << 20)
+#define SEG_DEFAULT (16ull << 20)
+
+enum { T_MSG = 1, T_DEL = 2, T_PURGE = 3 };
+enum { E_LIVE = 1, E_LOST = 2 };
+
+struct ent {
+	uint64_t off;
+	int64_t ts;
+	uint8_t *mem;     /* memory store: the encoded record */
+	uint32_t len;
+	uint32_t seg;     /* index into segs (adjusted when the front goes) */
+	uint32_t subj;    /* interned subject id */
+	uint32_t flags;
+};
+
+struct seg {
+	uint64_t first_seq;
+	uint64_t size;
+	uint64_t live;
+	int fd;
+};
+
+struct subj {
+	char *s;
+	uint64_t live;
+	uint32_t hash;
+};
+
+struct lw_store {
+	struct lw_store_opts o;
+	char *dir;
+	/* index: ents[i] is seq base + i, for base <= seq <= last */
+	struct ent *ents;
+	size_t n_ents, cap_ents;
+	uint64_t base, first, last;
+	uint64_t floor;     /* highest first sequence any record declared */
+	uint64_t msgs, bytes;
+	/* segments, oldest first; the last is active */
+	struct seg *segs;
+	size_t n_segs, cap_segs;
+	uint32_t seg_shift; /* segments deleted from the front so far */
+	/* subject intern table (open addressing on ids) */
+	struct subj *subjs;
+	size_t n_subjs, cap_subjs;
+	uint32_t *htab;
+	size_t hcap;
+	uint64_t live_subjects;
+	uint64_t *lost;
+	size_t n_lost, cap_lost;
+	uint64_t lost_bytes;
+	uint8_t *scratch;
+	size_t scratch_cap;
+	bool dirty;
+};
+
+static inline void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+static inline struct ent *ent_of(lw_store *s, uint64_t seq)
+{
+	if (seq < s->base || seq > s->last || seq - s->base >= s->n_ents)
+		return NULL;
+	return &s->ents[seq - s->base];
+}
+
+static inline struct seg *seg_of(lw_store *s, const struct ent *e)
+{
+	return &s->segs[e->seg - s->seg_shift];
+}
+
+/* True when @p b (of @p avail bytes) starts with a complete valid record. */
+bool lw_store_rec_valid(const uint8_t *b, size_t avail, uint32_t *len_out);
+/* Points @p r into the valid record @p b. */
+void lw_store_decode(const uint8_t *b, uint32_t len, struct lw_store_rec *r);
+/* Id of subject @p subj (length @p n), interned when @p add; -1 absent. */
+int64_t lw_store_subj_id(lw_store *s, const char *subj, size_t n, bool add);
+
+#endif

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+// lw-control's JetStream API with the real nats.js client (npm "nats",
+// pinned in package.json) through lwd's gateway: jetstreamManager (account
+// info), stream add / info / getMessage, publish with PubAck, msgID dedup
+// and expectations, pull consumer fetch + ack, redelivery after ack_wait,
+// max_deliver, work-queue retention, replay from a sequence and a time.
+//
+// Pull consumers use nats.js's js.fetch() / js.pull(). The newer
+// js.consumers.get().fetch() does not work: it tells protocol messages from
+// user messages by "subject == inbox", and the fabric delivers every message
+// with the inbox as its subject (see docs/streams.md).
+//
+// run_nats_js.sh starts a private lwd + lw-control and sets NATS_URL.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { connect, StringCodec, AckPolicy, DeliverPolicy, RetentionPolicy, nanos } =
+	require('nats');
+
+const URL = process.env.NATS_URL;
+const sc = StringCodec();
+
+if (!URL)
+	throw new Error('NATS_URL must be set (run tests/control/run_nats_js.sh)');
+
+async function setup(t, stream, cfg = {}) {
+	const nc = await connect({ servers: URL, reconnect: false, timeout: 3000 });
+
+	t.after(() => nc.close());
+	const jsm = await nc.jetstreamManager();
+	await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`], ...cfg });
+	return { nc, jsm, js: nc.jetstream() };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function fetchAll(js, stream, durable, batch, expires = 1000) {
+	const got = [];
+
+	for await (const m of js.fetch(stream, durable, { batch, expires }))
+		got.push(m);
+	return got;
+}
+
+test('streams: add, publish with PubAck, dedup, expectations, info, get', async (t) => {
+	const { jsm, js } = await setup(t, 'ORD');
+
+	const ai = await jsm.getAccountInfo();
+	assert.ok(ai.streams >= 1);
+	for (let i = 1; i <= 3; i++) {
+		const pa = await js.publish('ord.new', sc.encode(`o${i}`));
+
+		assert.equal(pa.stream, 'ORD');
+		assert.equal(pa.seq, i);
+		assert.equal(pa.duplicate, false);
+	}
+	const d1 = await js.publish('ord.new', sc.encode('once'), { msgID: 'm-1' });
+	const d2 = await js.publish('ord.new', sc.encode('once'), { msgID: 'm-1' });
+	assert.equal(d1.seq, 4);
+	assert.equal(d2.seq, 4);
+	assert.equal(d2.duplicate, true);
+	await assert.rejects(js.publish('ord.new', sc.encode('x'), { expect: { lastSequence: 1 } }),
+		/wrong last sequence: 4/);
+	const si = await jsm.streams.info('ORD');
+	assert.equal(si.state.messages, 4);
+	assert.equal(si.state.last_seq, 4);
+	assert.deepEqual(si.config.subjects, ['ord.>']);
+	const sm = await jsm.streams.getMessage('ORD', { seq: 2 });
+	assert.equal(sm.subject, 'ord.new');
+	assert.equal(sc.decode(sm.data), 'o2');
+	const last = await jsm.streams.getMessage('ORD', { last_by_subj: 'ord.new' });
+	assert.equal(last.seq, 4);
+	await assert.rejects(jsm.streams.info('NOPE'), /stream not found/);
+});
+
+test('pull consumer: fetch + ack, redelivery after ack_wait, max_deliver', async (t) => {
+	const { jsm, js } = await setup(t, 'JOBS');
+
+	for (let i = 1; i <= 5; i++)
+		await js.publish('jobs.a', sc.encode(`j${i}`));
+	await jsm.consumers.add('JOBS', {
+		durable_name: 'w', ack_policy: AckPolicy.Explicit, ack_wait: nanos(300),
+		max_deliver: 2,
+	});
+	let got = await fetchAll(js, 'JOBS', 'w', 3);
+
+	assert.deepEqual(got.map((m) => sc.decode(m.data)), ['j1', 'j2', 'j3']);
+	assert.equal(got[0].seq, 1);
+	assert.equal(got[0].info.stream, 'JOBS');
+	got.forEach((m) => m.ack());
+	got = await fetchAll(js, 'JOBS', 'w', 2);
+	assert.equal(got.length, 2);
+	await got[0].ackAck();               // j4 acked, j5 left to time out
+	await sleep(450);
+	got = [await js.pull('JOBS', 'w')];
+	assert.equal(sc.decode(got[0].data), 'j5');
+	assert.equal(got[0].info.redeliveryCount, 2);
+	assert.equal(got[0].redelivered, true);
+	await sleep(450);                    // max_deliver 2: not delivered again
+	got = await fetchAll(js, 'JOBS', 'w', 1, 600);
+	assert.equal(got.length, 0);
+	const ci = await jsm.consumers.info('JOBS', 'w');
+	assert.equal(ci.num_ack_pending, 0);
+	assert.equal(ci.delivered.stream_seq, 5);
+});
+
+test('work-queue retention: acked messages leave the stream', async (t) => {
+	const { jsm, js } = await setup(t, 'WQJ', { retention: RetentionPolicy.Workqueue });
+
+	for (let i = 0; i < 4; i++)
+		await js.publish('wqj.t', sc.encode('t'));
+	await jsm.consumers.add('WQJ', { durable_name: 'q', ack_policy: AckPolicy.Explicit });
+	const got = await fetchAll(js, 'WQJ', 'q', 3);
+
+	assert.equal(got.length, 3);
+	for (const m of got)
+		await m.ackAck();
+	const si = await jsm.streams.info('WQJ');
+	assert.equal(si.state.messages, 1);
+});
+
+// RFC 3339 with nanoseconds from a BigInt count of ns since the epoch.
+function isoNanos(n) {
+	const secs = new Date(Number(n / 1000000000n) * 1000).toISOString().replace(/\.\d+Z$/, '');
+
+	return `${secs}.${(n % 1000000000n).toString().padStart(9, '0')}Z`;
+}
+
+test('replay from a sequence and from a time', async (t) => {
+	const { jsm, js } = await setup(t, 'RP');
+
+	for (let i = 1; i <= 4; i++)
+		await js.publish('rp.x', sc.encode(`old${i}`));
+	await sleep(20);
+	await js.publish('rp.x', sc.encode('new5'));
+	await jsm.consumers.add('RP', {
+		durable_name: 's3', ack_policy: AckPolicy.None,
+		deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 3,
+	});
+	let got = await fetchAll(js, 'RP', 's3', 10, 1000);
+	assert.deepEqual(got.map((m) => m.seq), [3, 4, 5]);
+	// The server's stored times (its clock, not ours) of messages 4 and 5,
+	// from the ack subject as BigInt (info.timestampNanos is a Number and
+	// loses the last bits).
+	const tsOf = (m) => BigInt(m.reply.split('.')[7]);
+	const ts4 = tsOf(got[1]), ts5 = tsOf(got[2]);
+	assert.ok(ts5 >= ts4);
+	await jsm.consumers.add('RP', {
+		durable_name: 'tm', ack_policy: AckPolicy.None,
+		deliver_policy: DeliverPolicy.StartTime, opt_start_time: isoNanos(ts5),
+	});
+	got = await fetchAll(js, 'RP', 'tm', 10, 1000);
+	assert.deepEqual(got.map((m) => sc.decode(m.data)), ts4 === ts5 ? ['old4', 'new5'] : ['new5']);
+});

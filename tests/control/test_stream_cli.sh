@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# lw stream add|ls|info|get|purge|rm against a private lwd + lw-control,
+# with messages stored by lw req (PubAck printed) and lw pub.
+set -uo pipefail
+LW=${LW:?path to lw}; LWD=${LWD:?path to lwd}; LW_CONTROL=${LW_CONTROL:?path to lw-control}
+export LW_DOMAIN=scli$$
+tmp=$(mktemp -d)
+pass=0; fail=0
+ok()   { pass=$((pass + 1)); echo "ok   - $*"; }
+bad()  { fail=$((fail + 1)); echo "FAIL - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+cleanup() {
+	[ -n "${ctl_pid:-}" ] && kill -TERM "$ctl_pid" 2>/dev/null
+	[ -n "${lwd_pid:-}" ] && { sleep 0.1; kill -INT "$lwd_pid" 2>/dev/null; }
+	wait 2>/dev/null; rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$LWD" --nats-port 0 --http-port 0 --reap-ms 10 >"$tmp/lwd.log" 2>&1 &
+lwd_pid=$!
+for _ in $(seq 200); do "$LW" stats >/dev/null 2>&1 && break; sleep 0.02; done
+"$LW" stream ls >/dev/null 2>"$tmp/nolwc.err"
+check "no lw-control: exit 1 and says so" grep -q "no lw-control serves this domain" "$tmp/nolwc.err"
+"$LW_CONTROL" --store-dir "$tmp/store" >"$tmp/ctl.log" 2>&1 &
+ctl_pid=$!
+for _ in $(seq 200); do "$LW" stream ls >/dev/null 2>&1 && break; sleep 0.02; done
+
+check "stream add" "$LW" stream add ORDERS --subjects 'orders.*,refunds.>' --max-msgs 100 --dupe-window 30
+"$LW" stream add ORDERS --subjects 'orders.*' --max-msgs 5 >/dev/null 2>"$tmp/add2.err"
+check "stream add: a different config is refused" grep -q "different configuration" "$tmp/add2.err"
+check "stream add: bad number is a usage error" bash -c '"$0" stream add X --max-msgs abc 2>/dev/null; test $? -eq 2' "$LW"
+"$LW" req orders.new 'first order' >"$tmp/req.out" 2>/dev/null
+check "lw req gets the PubAck" grep -q '"stream":"ORDERS","seq":1' "$tmp/req.out"
+"$LW" pub orders.new 'second order' 2>/dev/null
+"$LW" pub refunds.eu.1 'a refund' 2>/dev/null
+for _ in $(seq 100); do "$LW" stream info ORDERS | grep -q "messages:     3" && break; sleep 0.02; done
+"$LW" stream info ORDERS >"$tmp/info.out"
+check "stream info: subjects" grep -q "subjects:     orders.\*, refunds.>" "$tmp/info.out"
+check "stream info: counts" grep -q "messages:     3 (.* bytes), first 1, last 3" "$tmp/info.out"
+check "stream info: limits" grep -q "max_msgs 100" "$tmp/info.out"
+check "stream info --json" bash -c '"$0" stream info ORDERS --json | grep -q "\"type\": \"io.nats.jetstream.api.v1.stream_info_response\""' "$LW"
+"$LW" stream ls >"$tmp/ls.out"
+check "stream ls" grep -Eq "^ORDERS +3 " "$tmp/ls.out"
+"$LW" stream get ORDERS 2 >"$tmp/get.out"
+check "stream get SEQ: subject" grep -q "Message 2 on orders.new" "$tmp/get.out"
+check "stream get SEQ: data" grep -qx "second order" "$tmp/get.out"
+"$LW" stream get ORDERS --last 'refunds.>' >"$tmp/last.out"
+check "stream get --last" grep -qx "a refund" "$tmp/last.out"
+"$LW" stream get ORDERS 99 >/dev/null 2>"$tmp/get99.err"
+check "stream get: no such message" grep -q "no message found" "$tmp/get99.err"
+"$LW" stream purge ORDERS --subject 'orders.*' >"$tmp/purge.out"
+check "stream purge --subject" grep -q "Purged 2 message(s)" "$tmp/purge.out"
+check "stream redrive: no dead letters" bash -c '"$0" stream redrive ORDERS | grep -q "Redriven 0 message(s) into ORDERS"' "$LW"
+"$LW" stream rm ORDERS >/dev/null
+"$LW" stream info ORDERS >/dev/null 2>"$tmp/gone.err"
+check "stream rm" grep -q "stream not found" "$tmp/gone.err"
+check "stream rm: files gone" test ! -e "$tmp/store/ORDERS"
+
+echo "# $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
