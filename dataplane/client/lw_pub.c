@@ -305,21 +305,17 @@ static bool inline_fit(const struct lw_pubmsg *m, size_t slen)
 	       slen + m->len <= LW_MSG_INLINE_MAX;
 }
 
-int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
+/* Checks the parts of @p m other than its subject (of @p slen bytes,
+ * already valid) and copies it into a new slot held at *hidx. */
+static int slot_prepare(lw_conn *c, const struct lw_pubmsg *m, size_t slen, uint32_t *id,
+			uint32_t *hidx)
 {
-	size_t slen, rlen = 0, room;
-	uint32_t id, hidx;
+	size_t rlen = 0, room;
 	struct lw_slot *s;
 	int rc;
 
-	if (c == NULL || m == NULL || m->subject == NULL || (m->len && m->data == NULL) ||
-	    (m->hdr_len && m->hdr == NULL))
-		return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL argument");
-	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
-		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
-	rc = check_subject(c, "publish", m->subject, &slen);
-	if (rc != LW_OK)
-		return rc;
+	if ((m->len && m->data == NULL) || (m->hdr_len && m->hdr == NULL))
+		return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL data or headers");
 	if (m->reply != NULL && m->reply[0] != '\0') {
 		rc = check_subject(c, "reply", m->reply, &rlen);
 		if (rc != LW_OK)
@@ -330,20 +326,11 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 				  m->hdr_len + m->len, c->dom.hdr->cfg.max_payload);
 	if (m->hdr_len && (m->hdr_len < 10 || memcmp(m->hdr, "NATS/1.0", 8) != 0))
 		return LW_SET_ERR(LW_EINVAL, "headers must start with \"NATS/1.0\"");
-	if (inline_fit(m, slen)) {
-		struct lw_mdesc d = {
-			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
-			.data_len = (uint8_t)m->len, .subject = m->subject, .data = m->data,
-			.origin = m->origin,
-		};
-
-		return deliver(c, &d, m->subject, slen, 0);
-	}
 	room = slen + 1 + rlen + 1 + m->hdr_len + m->len;
-	rc = take_slot(c, room, &id, &hidx);
+	rc = take_slot(c, room, id, hidx);
 	if (rc != LW_OK)
 		return rc;
-	s = lw_slot_ptr(&c->dom, id);
+	s = lw_slot_ptr(&c->dom, *id);
 	s->owner = c->idx;
 	s->subj_len = (uint16_t)slen;
 	s->reply_len = (uint16_t)rlen;
@@ -359,49 +346,85 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 		memcpy(s->bytes + slen + 1 + rlen + 1, m->hdr, m->hdr_len);
 	if (m->len)
 		memcpy(s->bytes + s->data_off, m->data, m->len);
+	return LW_OK;
+}
+
+int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
+{
+	uint32_t id, hidx;
+	size_t slen;
+	int rc;
+
+	if (c == NULL || m == NULL || m->subject == NULL)
+		return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL argument");
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
+		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
+	rc = check_subject(c, "publish", m->subject, &slen);
+	if (rc != LW_OK)
+		return rc;
+	if (inline_fit(m, slen)) {
+		struct lw_mdesc d = {
+			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
+			.data_len = (uint8_t)m->len, .subject = m->subject, .data = m->data,
+			.origin = m->origin,
+		};
+
+		if (m->len && m->data == NULL)
+			return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL data");
+		return deliver(c, &d, m->subject, slen, 0);
+	}
+	rc = slot_prepare(c, m, slen, &id, &hidx);
+	if (rc != LW_OK)
+		return rc;
 	return lw_deliver(c, id, hidx);
 }
 
-/* A run of inline messages to one subject: one match, one epoch, one ring
- * claim per target (more only when a ring fills). Returns the number of
- * subscriptions reached or a negative lw_status. */
-static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsigned run,
-		       unsigned *taken)
+/*
+ * A run of messages to one subject: one match, one epoch, one ring claim
+ * per target (more only when a ring fills). @p d holds the run's cells:
+ * all inline, or all slots held at @p hidx (their references are dropped
+ * here). With a queue group only the first message goes (each message
+ * picks its own member): *taken says how many did. Returns the number of
+ * subscriptions reached or a negative lw_status.
+ */
+static int deliver_run(lw_conn *c, const struct lw_mdesc *d, const uint32_t *hidx,
+		       const char *subject, size_t slen, unsigned run, unsigned *taken)
 {
 	const struct lw_domain *dom = &c->dom;
-	struct lw_mdesc d[BURST_MAX];
+	const bool by_ref = d[0].slot != LW_MCELL_INLINE;
 	uint32_t *t, *own;
 	int n, groups, reached = 0, status = LW_OK;
 
-	for (unsigned i = 0; i < run; i++)
-		d[i] = (struct lw_mdesc){
-			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
-			.data_len = (uint8_t)m[i].len, .origin = m[i].origin,
-			.subject = m[0].subject, .data = m[i].data,
-		};
+	*taken = 0;
 	if (!cache_ready(c))
 		return LW_SET_ERR(LW_ENOMEM, "match buffer");
 	lw_epoch_enter(c);
-	n = match(c, m[0].subject, slen, &groups);
+	n = match(c, subject, slen, &groups);
 	t = tl_mc.targets;
 	own = tl_mc.owners;
 	if (n < 0) {
 		lw_epoch_exit(c);
-		return LW_SET_ERR(n, "matching '%s'", m[0].subject);
+		return LW_SET_ERR(n, "matching '%s'", subject);
 	}
-	/* A queue group picks a member per message: then only the first
-	 * message goes with this match; the caller sends the rest again. */
 	if (groups > 0)
 		run = 1;
 	*taken = run;
+	/* All references first: a fast reader may free before we finish. */
+	if (by_ref)
+		for (unsigned i = 0; i < run; i++)
+			atomic_fetch_add_explicit(&lw_slot_ptr(dom, d[i].slot)->refcnt,
+						  (uint32_t)n, memory_order_relaxed);
 	for (int i = 0; i < n; i++) {
 		struct lw_sub_rec *sr = lw_dom_sub(dom, t[i]);
 		struct lw_mring *r = lw_dom_sub_ring(dom, t[i]);
 		unsigned k = 0, ok = 0;
 
 		own[i] = UINT32_MAX;
-		if (atomic_load_explicit(&sr->state, memory_order_acquire) != LW_SUB_ACTIVE)
+		if (atomic_load_explicit(&sr->state, memory_order_acquire) != LW_SUB_ACTIVE) {
+			for (; by_ref && k < run; k++)
+				lw_pool_put(dom, d[k].slot);
 			continue;
+		}
 		while (k < run) {
 			unsigned got = lw_mring_enqueue_burst(r, &d[k], run - k);
 			int rc;
@@ -413,14 +436,21 @@ static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsig
 			}
 			/* Full: the subscription's policy decides, per message. */
 			rc = enqueue_one(c, sr, r, &d[k]);
-			k++;
 			if (rc == LW_OK) {
 				ok++;
-			} else if (rc == LW_ETIMEDOUT || rc == LW_ECLOSED) {
+				k++;
+				continue;
+			}
+			if (by_ref)
+				lw_pool_put(dom, d[k].slot);
+			k++;
+			if (rc == LW_ETIMEDOUT || rc == LW_ECLOSED) {
 				if (rc == LW_ETIMEDOUT)
 					status = LW_SET_ERR(LW_ETIMEDOUT,
 							    "subscriber '%s' stayed full for %u ms",
 							    sr->subject, c->opts.block_timeout_ms);
+				for (; by_ref && k < run; k++)
+					lw_pool_put(dom, d[k].slot);
 				break;
 			}
 		}
@@ -433,16 +463,34 @@ static int deliver_run(lw_conn *c, const struct lw_pubmsg *m, size_t slen, unsig
 	for (int i = 0; i < n; i++)
 		if (own[i] < dom->hdr->cfg.max_clients)
 			lw_wake_client(c, own[i]);
+	if (by_ref)
+		for (unsigned i = 0; i < run; i++)
+			lw_held_release(c, hidx[i]);
 	count_published(c, run);
 	if (n == 0)
 		atomic_fetch_add_explicit(&dom->hdr->msgs_no_interest, run, memory_order_relaxed);
 	return status != LW_OK ? status : reached;
 }
 
+/* Messages p[0..] to the same subject as p[0] that travel the same way
+ * (inline or by slot): at most BURST_MAX. */
+static unsigned same_run(const struct lw_pubmsg *p, unsigned left, size_t slen, bool inl)
+{
+	unsigned run = 1;
+
+	while (run < left && run < BURST_MAX && p[run].subject != NULL &&
+	       strncmp(p[run].subject, p->subject, slen + 1) == 0 &&
+	       inline_fit(&p[run], slen) == inl)
+		run++;
+	return run;
+}
+
 int lw_publish_burst(lw_conn *c, const struct lw_pubmsg *m, unsigned n)
 {
+	struct lw_mdesc d[BURST_MAX];
+	uint32_t hidx[BURST_MAX];
 	unsigned done = 0;
-	int rc;
+	int rc = LW_OK;
 
 	if (c == NULL || (m == NULL && n > 0))
 		return LW_SET_ERR(LW_EINVAL, "lw_publish_burst: NULL argument");
@@ -450,33 +498,52 @@ int lw_publish_burst(lw_conn *c, const struct lw_pubmsg *m, unsigned n)
 		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
 	while (done < n) {
 		const struct lw_pubmsg *p = &m[done];
-		unsigned run = 1, taken = 0;
+		unsigned run, ready = 0, taken = 0;
 		size_t slen;
+		bool inl;
 
-		if (p->subject == NULL || (p->len && p->data == NULL)) {
-			rc = LW_SET_ERR(LW_EINVAL, "lw_publish_burst: message %u: NULL field", done);
+		if (p->subject == NULL) {
+			rc = LW_SET_ERR(LW_EINVAL, "lw_publish_burst: message %u: NULL subject", done);
 			break;
 		}
 		rc = check_subject(c, "publish", p->subject, &slen);
 		if (rc != LW_OK)
 			break;
-		if (!inline_fit(p, slen)) {
-			rc = lw_publish_msg(c, p);
-			if (rc < 0)
+		inl = inline_fit(p, slen);
+		run = same_run(p, n - done, slen, inl);
+		for (; ready < run; ready++) {
+			const struct lw_pubmsg *q = &p[ready];
+
+			if (inl) {
+				if (q->len && q->data == NULL) {
+					rc = LW_SET_ERR(LW_EINVAL, "lw_publish_burst: NULL data");
+					break;
+				}
+				d[ready] = (struct lw_mdesc){
+					.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
+					.data_len = (uint8_t)q->len, .origin = q->origin,
+					.subject = p->subject, .data = q->data,
+				};
+				continue;
+			}
+			/* By slot: a message that cannot be prepared ends the
+			 * run; it is reported when it comes first. */
+			rc = slot_prepare(c, q, slen, &d[ready].slot, &hidx[ready]);
+			if (rc != LW_OK)
 				break;
-			done++;
-			continue;
 		}
-		while (done + run < n && run < BURST_MAX && p[run].subject != NULL &&
-		       (p[run].len == 0 || p[run].data != NULL) &&
-		       strncmp(p[run].subject, p->subject, slen + 1) == 0 && inline_fit(&p[run], slen))
-			run++;
-		rc = deliver_run(c, p, slen, run, &taken);
+		if (ready == 0)
+			break;
+		rc = deliver_run(c, d, hidx, p->subject, slen, ready, &taken);
+		/* Prepared but not sent (a queue group took one at a time). */
+		for (unsigned i = taken; !inl && i < ready; i++)
+			lw_held_release(c, hidx[i]);
 		if (rc < 0 && rc != LW_ETIMEDOUT)
 			break;
 		done += taken;
+		rc = LW_OK;
 	}
-	if (done < n && done == 0)
+	if (done == 0 && rc < 0)
 		return rc;
 	return (int)done;
 }
