@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -24,6 +25,8 @@
 #include <jansson.h>
 
 #include "lw_gw_pvt.h"
+
+static void stall(struct gw_conn *c);
 
 #define IN_CHUNK 65536
 #define NO_RESPONDERS_HDR "NATS/1.0 503\r\n\r\n"
@@ -139,6 +142,33 @@ int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt)
 	return gw_outv_defer(c, v, cnt, false);
 }
 
+/*
+ * Caller holds mu; dispatcher thread only. A client whose pending output
+ * passed half of max_pending makes the dispatcher write for it and wait,
+ * for at most STALL_MS, before queueing more. The dispatcher then drains
+ * the fabric ring more slowly, the ring fills and LW_SLOW_BLOCK holds the
+ * publisher back: a fast producer is slowed to the consumer's pace (as
+ * nats-server stalls producers) instead of the consumer being cut off as
+ * soon as a burst outruns it. A consumer that stays stuck is still a slow
+ * consumer once max_pending is reached.
+ */
+#define STALL_MS 10
+
+static void stall(struct gw_conn *c)
+{
+	size_t high = c->gw->cfg.max_pending / 2;
+
+	for (int ms = 0; ms < STALL_MS && !c->dead && c->out_len - c->out_off > high; ms++) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+
+		if (write_locked(c) != 0 || c->out_len - c->out_off <= high)
+			break;
+		pthread_mutex_unlock(&c->mu);
+		poll(&pfd, 1, 1);
+		pthread_mutex_lock(&c->mu);
+	}
+}
+
 int gw_outv_defer(struct gw_conn *c, const struct iovec *v, int cnt, bool defer)
 {
 	size_t n = 0;
@@ -147,6 +177,8 @@ int gw_outv_defer(struct gw_conn *c, const struct iovec *v, int cnt, bool defer)
 	for (int i = 0; i < cnt; i++)
 		n += v[i].iov_len;
 	pthread_mutex_lock(&c->mu);
+	if (defer)
+		stall(c);
 	if (c->dead) {
 		rc = -1;
 		goto out;
