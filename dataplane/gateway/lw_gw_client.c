@@ -26,7 +26,6 @@
 
 #include "lw_gw_pvt.h"
 
-static void stall(struct gw_conn *c);
 
 #define IN_CHUNK 65536
 #define NO_RESPONDERS_HDR "NATS/1.0 503\r\n\r\n"
@@ -48,210 +47,6 @@ struct gw_conn *gw_conn_new(struct lw_gw *gw, int fd)
 	atomic_init(&c->headers, false);
 	pthread_mutex_init(&c->mu, NULL);
 	return c;
-}
-
-/* --- output ----------------------------------------------------------- */
-
-/* Caller holds mu. Sets EPOLLOUT interest to @p on. */
-static void arm_out(struct gw_conn *c, bool on)
-{
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
-				  .data.ptr = c };
-
-	if (c->out_armed == on)
-		return;
-	c->out_armed = on;
-	epoll_ctl(c->gw->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
-/* Caller holds mu. Writes what the socket takes; -1 on a dead socket. */
-static int write_locked(struct gw_conn *c)
-{
-	while (c->out_off < c->out_len) {
-		ssize_t n;
-
-		if (c->ssl != NULL)
-			n = gw_tls_send(c, c->out + c->out_off, c->out_len - c->out_off);
-		else
-			n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				/* A TLS write that needs input is resumed by the
-				 * reader (gw_conn_read); EPOLLOUT would only spin. */
-				arm_out(c, !c->tls_wr_wants_rd || c->tls_rd_wants_wr);
-				return 0;
-			}
-			c->dead = true;
-			return -1;
-		}
-		c->out_off += (size_t)n;
-	}
-	c->out_off = c->out_len = 0;
-	/* Nothing left to write; a TLS read may still wait for EPOLLOUT. */
-	arm_out(c, c->tls_rd_wants_wr);
-	return 0;
-}
-
-/* Caller holds mu. Room for @p n more bytes within max_pending. */
-static int reserve(struct gw_conn *c, size_t n)
-{
-	size_t pending = c->out_len - c->out_off;
-	size_t cap;
-	char *p;
-
-	if (c->out_off > 0 && c->out_len + n > c->out_cap) {
-		memmove(c->out, c->out + c->out_off, pending);
-		c->out_off = 0;
-		c->out_len = pending;
-	}
-	if (c->out_len + n <= c->out_cap)
-		return 0;
-	cap = c->out_cap ? c->out_cap : 4096;
-	while (cap < c->out_len + n)
-		cap *= 2;
-	p = realloc(c->out, cap);
-	if (p == NULL)
-		return -1;
-	c->out = p;
-	c->out_cap = cap;
-	return 0;
-}
-
-static void slow_consumer(struct gw_conn *c, size_t pending)
-{
-	struct lw_gw *gw = c->gw;
-
-	c->dead = true;
-	atomic_fetch_add(&gw->slow_consumers, 1);
-	gw_log(1, "client %u (%s:%d) is a slow consumer: %zu bytes pending, max_pending %u; "
-	       "closing it", c->cid, c->ip, c->port, pending, gw->cfg.max_pending);
-	/* Wakes the gateway thread (EPOLLHUP) to free the connection. */
-	shutdown(c->fd, SHUT_RDWR);
-}
-
-/* Below this many pending bytes a deferred append waits for the end of
- * the batch; above it, it writes at once (big enough to fill a segment
- * train, small enough to keep memory and latency bounded). */
-#define DEFER_MAX (64 * 1024)
-
-int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt)
-{
-	return gw_outv_defer(c, v, cnt, false);
-}
-
-/*
- * Caller holds mu; dispatcher thread only. A client whose pending output
- * passed half of max_pending makes the dispatcher write for it and wait,
- * for at most STALL_MS, before queueing more. The dispatcher then drains
- * the fabric ring more slowly, the ring fills and LW_SLOW_BLOCK holds the
- * publisher back: a fast producer is slowed to the consumer's pace (as
- * nats-server stalls producers) instead of the consumer being cut off as
- * soon as a burst outruns it. A consumer that stays stuck is still a slow
- * consumer once max_pending is reached.
- */
-#define STALL_MS 10
-
-static void stall(struct gw_conn *c)
-{
-	size_t high = c->gw->cfg.max_pending / 2;
-
-	for (int ms = 0; ms < STALL_MS && !c->dead && c->out_len - c->out_off > high; ms++) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-
-		if (write_locked(c) != 0 || c->out_len - c->out_off <= high)
-			break;
-		pthread_mutex_unlock(&c->mu);
-		poll(&pfd, 1, 1);
-		pthread_mutex_lock(&c->mu);
-	}
-}
-
-int gw_outv_defer(struct gw_conn *c, const struct iovec *v, int cnt, bool defer)
-{
-	size_t n = 0;
-	int rc = 0;
-
-	for (int i = 0; i < cnt; i++)
-		n += v[i].iov_len;
-	pthread_mutex_lock(&c->mu);
-	if (defer)
-		stall(c);
-	if (c->dead) {
-		rc = -1;
-		goto out;
-	}
-	if (c->out_len - c->out_off + n > c->gw->cfg.max_pending) {
-		slow_consumer(c, c->out_len - c->out_off + n);
-		rc = -1;
-		goto out;
-	}
-	if (reserve(c, n) != 0) {
-		slow_consumer(c, n);
-		rc = -1;
-		goto out;
-	}
-	for (int i = 0; i < cnt; i++) {
-		if (v[i].iov_len)
-			memcpy(c->out + c->out_len, v[i].iov_base, v[i].iov_len);
-		c->out_len += v[i].iov_len;
-	}
-	/* Deferred: more messages for this client are already queued, so
-	 * one send() after the last of them instead of one per message (a
-	 * syscall and a loopback segment each: 89% of the gateway's time in
-	 * perf before). The last message of a run, or DEFER_MAX bytes,
-	 * writes; the gateway's tick flushes anything left behind. */
-	if (!c->out_armed && !(defer && c->out_len - c->out_off < DEFER_MAX))
-		rc = write_locked(c);
-out:
-	pthread_mutex_unlock(&c->mu);
-	return rc;
-}
-
-static void out_str(struct gw_conn *c, const char *s)
-{
-	struct iovec v = { (void *)s, strlen(s) };
-
-	gw_outv(c, &v, 1);
-}
-
-static void send_err(struct gw_conn *c, const char *fmt, const char *arg)
-{
-	char line[GW_MAX_SUBJECT + 128];
-	int n = snprintf(line, sizeof(line), "-ERR '");
-
-	n += snprintf(line + n, sizeof(line) - (size_t)n, fmt, arg);
-	if ((size_t)n > sizeof(line) - 4)
-		n = (int)sizeof(line) - 4;
-	memcpy(line + n, "'\r\n", 4);
-	out_str(c, line);
-}
-
-static void ok(struct gw_conn *c)
-{
-	if (c->verbose)
-		out_str(c, "+OK\r\n");
-}
-
-int gw_conn_flush(struct gw_conn *c)
-{
-	int rc;
-
-	pthread_mutex_lock(&c->mu);
-	rc = c->dead ? -1 : write_locked(c);
-	if (rc == 0 && c->draining && c->out_off == c->out_len && !c->wr_shut) {
-		/* Everything is out: half-close so the client reads the -ERR
-		 * before it sees the end (a close with unread input would reset
-		 * the connection and could lose it). */
-		if (c->ssl != NULL)
-			gw_tls_close_notify(c);
-		shutdown(c->fd, SHUT_WR);
-		c->wr_shut = true;
-	}
-	pthread_mutex_unlock(&c->mu);
-	return rc;
 }
 
 /* --- subscriptions ---------------------------------------------------- */
@@ -356,14 +151,14 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 	int rc;
 
 	if (sub_find(c, cmd->sid) != NULL) {
-		ok(c); /* nats-server ignores a SUB that reuses a live sid */
+		gw_ok(c); /* nats-server ignores a SUB that reuses a live sid */
 		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL || (s->sid = dupn(cmd->sid)) == NULL ||
 	    (s->subject = dupn(cmd->subject)) == NULL ||
 	    (cmd->queue.n && (s->queue = dupn(cmd->queue)) == NULL)) {
-		send_err(c, "%s", "Server Out Of Memory");
+		gw_send_err(c, "%s", "Server Out Of Memory");
 		goto fail;
 	}
 	s->conn = c;
@@ -375,7 +170,7 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		else
 			snprintf(what, sizeof(what), "\"%s\"", s->subject);
 		gw_log(1, "client %u (%s): subscription to %s denied", c->cid, c->user, what);
-		send_err(c, "Permissions Violation for Subscription to %s", what);
+		gw_send_err(c, "Permissions Violation for Subscription to %s", what);
 		goto fail;
 	}
 	lw_sub_opts_init(&o);
@@ -389,15 +184,15 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 	rc = lw_subscribe(c->gw->lc, s->subject, &o, &s->ls);
 	if (rc != LW_OK) {
 		if (rc == LW_EBADSUBJECT)
-			send_err(c, "%s", "Invalid Subject");
+			gw_send_err(c, "%s", "Invalid Subject");
 		else if (rc == LW_ELIMIT)
-			send_err(c, "%s", "Maximum Subscriptions Exceeded");
+			gw_send_err(c, "%s", "Maximum Subscriptions Exceeded");
 		else
-			send_err(c, "Subscription Failed: %s", lw_strerror(rc));
+			gw_send_err(c, "Subscription Failed: %s", lw_strerror(rc));
 		sub_free(c, s);
 		return;
 	}
-	ok(c);
+	gw_ok(c);
 	return;
 fail:
 	if (s != NULL) {
@@ -412,7 +207,7 @@ static void do_unsub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 {
 	struct gw_sub *s = sub_find(c, cmd->sid);
 
-	ok(c);
+	gw_ok(c);
 	if (s == NULL)
 		return;
 	if (cmd->max_msgs != 0) {
@@ -484,14 +279,14 @@ static int pub_prepare(struct gw_conn *c, const struct lw_gw_cmd *cmd, struct lw
 		/* nats-server checks publish subjects only in pedantic mode;
 		 * the fabric cannot route an invalid one either way. */
 		if (c->pedantic)
-			send_err(c, "%s", "Invalid Publish Subject");
+			gw_send_err(c, "%s", "Invalid Publish Subject");
 		else
-			ok(c);
+			gw_ok(c);
 		return 0;
 	}
 	if (c->auth != NULL && !gw_perm_ok(&c->auth->pub, subj)) {
 		gw_log(1, "client %u (%s): publish to \"%s\" denied", c->cid, c->user, subj);
-		send_err(c, "Permissions Violation for Publish to \"%s\"", subj);
+		gw_send_err(c, "Permissions Violation for Publish to \"%s\"", subj);
 		return 0;
 	}
 	if (cmd->reply.n)
@@ -518,9 +313,9 @@ static void pub_result(struct gw_conn *c, const struct lw_pubmsg *m, int rc)
 	if (rc == LW_EBADSUBJECT) {
 		/* A wildcard or malformed subject: as pub_prepare says. */
 		if (c->pedantic)
-			send_err(c, "%s", "Invalid Publish Subject");
+			gw_send_err(c, "%s", "Invalid Publish Subject");
 		else
-			ok(c);
+			gw_ok(c);
 		return;
 	}
 	if (rc < 0 && rc != LW_ETIMEDOUT) {
@@ -528,7 +323,7 @@ static void pub_result(struct gw_conn *c, const struct lw_pubmsg *m, int rc)
 		gw_log(1, "client %u: publish to '%s' dropped: %s", c->cid, m->subject,
 		       lw_errmsg());
 	}
-	ok(c);
+	gw_ok(c);
 }
 
 static void do_pub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
@@ -569,7 +364,7 @@ static void batch_flush(struct gw_conn *c, struct pub_batch *b)
 			continue;
 		}
 		for (int i = 0; i < rc; i++)
-			ok(c);
+			gw_ok(c);
 		done += (unsigned)rc;
 	}
 	b->n = 0;
@@ -654,7 +449,7 @@ static int do_connect(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		return -1;
 	}
 	c->connected = true;
-	ok(c);
+	gw_ok(c);
 	return 0;
 }
 
@@ -689,7 +484,7 @@ static int handle(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		do_unsub(c, cmd);
 		break;
 	case LW_GW_OP_PING:
-		out_str(c, "PONG\r\n");
+		gw_out_str(c, "PONG\r\n");
 		break;
 	case LW_GW_OP_PONG:
 		c->pings_out = 0;
@@ -786,7 +581,7 @@ static ssize_t read_some(struct gw_conn *c, bool *more)
 	n = gw_tls_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 	err = errno;
 	if (n < 0 && c->tls_rd_wants_wr)
-		arm_out(c, true);
+		gw_arm_out(c, true);
 	if (n > 0)
 		*more = gw_tls_pending(c);
 	pthread_mutex_unlock(&c->mu);
@@ -834,7 +629,7 @@ int gw_conn_read(struct gw_conn *c)
 		 * (a TLS write can need a read) goes now. */
 		pthread_mutex_lock(&c->mu);
 		if (!c->dead && c->out_off < c->out_len && !c->out_armed)
-			rc = write_locked(c);
+			rc = gw_write_locked(c);
 		pthread_mutex_unlock(&c->mu);
 	}
 	return rc;
@@ -844,7 +639,7 @@ int gw_conn_read(struct gw_conn *c)
 
 void gw_conn_fatal(struct gw_conn *c, const char *err)
 {
-	send_err(c, "%s", err);
+	gw_send_err(c, "%s", err);
 	c->close_reason = err;
 	c->draining = true;
 	c->drain_deadline_ns = gw_now_ns() + 2000000000ull;
@@ -894,7 +689,7 @@ int gw_conn_tick(struct gw_conn *c, uint64_t now)
 		return 0;
 	}
 	c->pings_out++;
-	out_str(c, "PING\r\n");
+	gw_out_str(c, "PING\r\n");
 	return 0;
 }
 

@@ -165,6 +165,14 @@ void gw_conn_fatal(struct gw_conn *c, const char *err);
  * (any thread). Returns 0, or -1 when the client is dead/slow. */
 struct iovec;
 int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt);
+/* Queue a protocol line / "-ERR '<fmt % arg>'" / "+OK" (verbose only). */
+void gw_out_str(struct gw_conn *c, const char *s);
+void gw_send_err(struct gw_conn *c, const char *fmt, const char *arg);
+void gw_ok(struct gw_conn *c);
+/* Caller holds mu: EPOLLOUT interest on/off; write what the socket takes
+ * (-1 on a dead socket). */
+void gw_arm_out(struct gw_conn *c, bool on);
+int gw_write_locked(struct gw_conn *c);
 /* gw_outv that, with @p defer, only appends while the batch is small:
  * the caller knows more output for this client follows at once. */
 int gw_outv_defer(struct gw_conn *c, const struct iovec *v, int cnt, bool defer);
