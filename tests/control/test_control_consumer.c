@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lw-control consumers end to end with the real nats.c JetStream API:
+ * pull consumers (fetch + ack, redelivery after ack_wait), -NAK and
+ * max_deliver with its advisory and dead letters, work-queue retention,
+ * replay from a sequence and a time, push consumers, and the same flow
+ * from a shared-memory client.
+ */
+#include "js_fixture.h"
+
+static void test_pull_consumer(void **state)
+{
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	natsMsgList list = { 0 };
+	jsErrCode ec = 0;
+	jsConsumerInfo *ci = NULL;
+	natsStatus s;
+
+	(void)state;
+	add_stream("WORK", "work.*", NULL);
+	for (int i = 0; i < 7; i++)
+		pub("work.a", "job", NULL, NULL);
+	jsSubOptions_Init(&so);
+	so.Stream = "WORK";
+	so.Config.AckWait = 400 * 1000000LL;
+	s = js_PullSubscribe(&sub, g_js, "work.a", "worker", NULL, &so, &ec);
+	if (s != NATS_OK)
+		fprintf(stderr, "js_PullSubscribe: %s (%d) %s\n", natsStatus_GetText(s), ec,
+			nats_GetLastError(NULL));
+	assert_int_equal(s, NATS_OK);
+	s = natsSubscription_Fetch(&list, sub, 5, 2000, &ec);
+	assert_int_equal(s, NATS_OK);
+	assert_int_equal(list.Count, 5);
+	for (int i = 0; i < list.Count; i++) {
+		jsMsgMetaData *md = NULL;
+
+		assert_int_equal(natsMsg_GetMetaData(&md, list.Msgs[i]), NATS_OK);
+		assert_int_equal(md->Sequence.Stream, (uint64_t)i + 1);
+		assert_int_equal(md->NumDelivered, 1);
+		assert_string_equal(md->Stream, "WORK");
+		assert_string_equal(md->Consumer, "worker");
+		jsMsgMetaData_Destroy(md);
+		assert_int_equal(natsMsg_Ack(list.Msgs[i], NULL), NATS_OK);
+	}
+	natsMsgList_Destroy(&list);
+	/* Two left, the third fetch slot times out. */
+	s = natsSubscription_Fetch(&list, sub, 3, 500, &ec);
+	assert_true(s == NATS_OK || s == NATS_TIMEOUT);
+	assert_int_equal(list.Count, 2);
+	/* Ack only the first: the second is redelivered after ack_wait. */
+	assert_int_equal(natsMsg_AckSync(list.Msgs[0], NULL, &ec), NATS_OK);
+	natsMsgList_Destroy(&list);
+	lw_test_sleep_ms(500);
+	s = natsSubscription_Fetch(&list, sub, 1, 2000, &ec);
+	assert_int_equal(s, NATS_OK);
+	assert_int_equal(list.Count, 1);
+	{
+		jsMsgMetaData *md = NULL;
+
+		assert_int_equal(natsMsg_GetMetaData(&md, list.Msgs[0]), NATS_OK);
+		assert_int_equal(md->Sequence.Stream, 7);
+		assert_int_equal(md->NumDelivered, 2);
+		jsMsgMetaData_Destroy(md);
+	}
+	assert_int_equal(natsMsg_Ack(list.Msgs[0], NULL), NATS_OK);
+	natsMsgList_Destroy(&list);
+	lw_test_sleep_ms(50);
+	assert_int_equal(js_GetConsumerInfo(&ci, g_js, "WORK", "worker", NULL, &ec), NATS_OK);
+	assert_int_equal(ci->NumAckPending, 0);
+	assert_int_equal(ci->NumPending, 0);
+	assert_int_equal(ci->Delivered.Stream, 7);
+	assert_int_equal(ci->AckFloor.Stream, 7);
+	assert_int_equal(ci->NumRedelivered, 1);
+	jsConsumerInfo_Destroy(ci);
+	natsSubscription_Destroy(sub);
+
+	/* Consumer state survives a restart: nothing is delivered again. */
+	restart(SIGTERM);
+	assert_int_equal(js_GetConsumerInfo(&ci, g_js, "WORK", "worker", NULL, &ec), NATS_OK);
+	assert_int_equal(ci->Delivered.Stream, 7);
+	assert_int_equal(ci->NumAckPending, 0);
+	jsConsumerInfo_Destroy(ci);
+	pub("work.a", "late", NULL, NULL);
+	sub = NULL;
+	assert_int_equal(js_PullSubscribe(&sub, g_js, "work.a", "worker", NULL, &so, &ec), NATS_OK);
+	s = natsSubscription_Fetch(&list, sub, 5, 1000, &ec);
+	assert_true(s == NATS_OK || s == NATS_TIMEOUT);
+	assert_int_equal(list.Count, 1);
+	assert_memory_equal(natsMsg_GetData(list.Msgs[0]), "late", 4);
+	natsMsg_Ack(list.Msgs[0], NULL);
+	natsMsgList_Destroy(&list);
+	natsSubscription_Destroy(sub);
+}
+
+/* max_deliver: after two unacked deliveries the message is dropped from
+ * the consumer and a MAX_DELIVERIES advisory is published; -NAK
+ * redelivers at once. */
+static void test_nak_max_deliver(void **state)
+{
+	natsSubscription *sub = NULL, *adv = NULL;
+	jsSubOptions so;
+	natsMsgList list = { 0 };
+	jsErrCode ec = 0;
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	(void)state;
+	add_stream("MAXD", "maxd", NULL);
+	pub("maxd", "poison", NULL, NULL);
+	assert_int_equal(natsConnection_SubscribeSync(&adv, g_nc,
+		"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.MAXD.>"), NATS_OK);
+	natsConnection_Flush(g_nc);
+	jsSubOptions_Init(&so);
+	so.Stream = "MAXD";
+	so.Config.AckWait = 200 * 1000000LL;
+	so.Config.MaxDeliver = 3;
+	assert_int_equal(js_PullSubscribe(&sub, g_js, "maxd", "md", NULL, &so, &ec), NATS_OK);
+	assert_int_equal(natsSubscription_Fetch(&list, sub, 1, 2000, &ec), NATS_OK);
+	assert_int_equal(list.Count, 1);
+	/* -NAK: back at once, second delivery. */
+	assert_int_equal(natsMsg_Nak(list.Msgs[0], NULL), NATS_OK);
+	natsMsgList_Destroy(&list);
+	assert_int_equal(natsSubscription_Fetch(&list, sub, 1, 2000, &ec), NATS_OK);
+	{
+		jsMsgMetaData *md = NULL;
+
+		natsMsg_GetMetaData(&md, list.Msgs[0]);
+		assert_int_equal(md->NumDelivered, 2);
+		jsMsgMetaData_Destroy(md);
+	}
+	natsMsgList_Destroy(&list);
+	/* Not acked: third delivery after ack_wait, then no more. */
+	assert_int_equal(natsSubscription_Fetch(&list, sub, 1, 2000, &ec), NATS_OK);
+	natsMsgList_Destroy(&list);
+	lw_test_sleep_ms(300);
+	s = natsSubscription_Fetch(&list, sub, 1, 600, &ec);
+	assert_int_equal(s, NATS_TIMEOUT);
+	natsMsgList_Destroy(&list);
+	assert_int_equal(natsSubscription_NextMsg(&m, adv, 2000), NATS_OK);
+	assert_non_null(strstr(natsMsg_GetData(m), "\"stream_seq\":1"));
+	assert_non_null(strstr(natsMsg_GetData(m), "max_deliver"));
+	natsMsg_Destroy(m);
+	natsSubscription_Destroy(adv);
+
+	/* The dead letter: in DLQ_MAXD with why, when and where from,
+	 * readable without consuming it. */
+	const char *v = NULL;
+	jsStreamInfo *si = info("DLQ_MAXD");
+
+	assert_int_equal(si->State.Msgs, 1);
+	jsStreamInfo_Destroy(si);
+	assert_int_equal(js_GetMsg(&m, g_js, "DLQ_MAXD", 1, NULL, &ec), NATS_OK);
+	assert_memory_equal(natsMsg_GetData(m), "poison", 6);
+	assert_int_equal(natsMsgHeader_Get(m, "Lw-Dead-Reason", &v), NATS_OK);
+	assert_string_equal(v, "max_deliver");
+	assert_int_equal(natsMsgHeader_Get(m, "Lw-Dead-Stream-Seq", &v), NATS_OK);
+	assert_string_equal(v, "1");
+	assert_int_equal(natsMsgHeader_Get(m, "Lw-Dead-Consumer", &v), NATS_OK);
+	assert_string_equal(v, "md");
+	assert_int_equal(natsMsgHeader_Get(m, "Lw-Dead-Deliveries", &v), NATS_OK);
+	assert_string_equal(v, "3");
+	assert_int_equal(natsMsgHeader_Get(m, "Lw-Dead-Time", &v), NATS_OK);
+	natsMsg_Destroy(m);
+
+	/* Redrive: back into MAXD as a new message, delivered again. */
+	{
+		lw_conn *c = lw_test_connect(&g_t.d);
+		lw_msg *r = NULL;
+
+		assert_int_equal(lw_request(c, "$JS.API.STREAM.REDRIVE.MAXD", "", 0, 2000, &r), LW_OK);
+		assert_non_null(memmem(lw_msg_data(r), lw_msg_len(r), "\"redriven\":1", 12));
+		lw_msg_free(r);
+		lw_close(c);
+	}
+	si = info("DLQ_MAXD");
+	assert_int_equal(si->State.Msgs, 0);
+	jsStreamInfo_Destroy(si);
+	assert_int_equal(natsSubscription_Fetch(&list, sub, 1, 2000, &ec), NATS_OK);
+	{
+		jsMsgMetaData *md = NULL;
+
+		natsMsg_GetMetaData(&md, list.Msgs[0]);
+		assert_int_equal(md->Sequence.Stream, 2);
+		assert_int_equal(md->NumDelivered, 1);
+		jsMsgMetaData_Destroy(md);
+	}
+	assert_memory_equal(natsMsg_GetData(list.Msgs[0]), "poison", 6);
+	assert_int_equal(natsMsgHeader_Get(list.Msgs[0], "Lw-Dead-Reason", &v), NATS_NOT_FOUND);
+	natsMsg_Ack(list.Msgs[0], NULL);
+	natsMsgList_Destroy(&list);
+	natsSubscription_Destroy(sub);
+}
+
+static void wq(jsStreamConfig *c) { c->Retention = js_WorkQueuePolicy; }
+
+/* Work-queue retention: an acked message leaves the stream. */
+static void test_workqueue(void **state)
+{
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	natsMsgList list = { 0 };
+	jsErrCode ec = 0;
+	jsStreamInfo *si;
+
+	(void)state;
+	add_stream("WQ", "wq.*", wq);
+	for (int i = 0; i < 4; i++)
+		pub("wq.job", "task", NULL, NULL);
+	jsSubOptions_Init(&so);
+	so.Stream = "WQ";
+	assert_int_equal(js_PullSubscribe(&sub, g_js, "wq.job", "wqw", NULL, &so, &ec), NATS_OK);
+	assert_int_equal(natsSubscription_Fetch(&list, sub, 3, 2000, &ec), NATS_OK);
+	assert_int_equal(list.Count, 3);
+	for (int i = 0; i < list.Count; i++)
+		assert_int_equal(natsMsg_AckSync(list.Msgs[i], NULL, &ec), NATS_OK);
+	natsMsgList_Destroy(&list);
+	si = info("WQ");
+	assert_int_equal(si->State.Msgs, 1);
+	assert_int_equal(si->State.FirstSeq, 4);
+	jsStreamInfo_Destroy(si);
+	natsSubscription_Destroy(sub);
+}
+
+/* Replay from a sequence and from a time; a push consumer. */
+static void test_replay_and_push(void **state)
+{
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	natsMsgList list = { 0 };
+	jsErrCode ec = 0;
+	natsMsg *m = NULL;
+
+	(void)state;
+	add_stream("REPLAY", "replay.*", NULL);
+	for (int i = 1; i <= 5; i++)
+		pub("replay.a", "old", NULL, NULL);
+	/* New messages, until one has a stored time (the server's clock: vCPU
+	 * clocks may differ) later than the one before it and a fraction of a
+	 * second >= 0.1: nats.c 3.4 encodes opt_start_time's nanoseconds
+	 * without zero padding (".029" becomes ".29"), nats-server would read
+	 * it wrong the same way. */
+	uint64_t start = 0, last = 0;
+	int64_t tstart = 0, tprev = 0;
+
+	for (int n = 0; n < 200 && (n < 3 || start == 0); n++) {
+		natsMsg *gm = NULL;
+		int64_t t;
+
+		lw_test_sleep_ms(15);
+		last = pub("replay.a", "new", NULL, NULL);
+		assert_int_equal(js_GetMsg(&gm, g_js, "REPLAY", last, NULL, &ec), NATS_OK);
+		t = natsMsg_GetTime(gm);
+		natsMsg_Destroy(gm);
+		if (start == 0 && tprev > 0 && t > tprev && t % 1000000000LL >= 100000000LL) {
+			start = last;
+			tstart = t;
+		}
+		tprev = t;
+	}
+	assert_true(start > 5);
+
+	jsSubOptions_Init(&so);
+	so.Stream = "REPLAY";
+	so.Config.DeliverPolicy = js_DeliverByStartSequence;
+	so.Config.OptStartSeq = 4;
+	assert_int_equal(js_PullSubscribe(&sub, g_js, "replay.a", "from4", NULL, &so, &ec), NATS_OK);
+	assert_int_equal(natsSubscription_Fetch(&list, sub, 256, 500, &ec), NATS_OK);
+	assert_int_equal(list.Count, (int)(last - 3));
+	{
+		jsMsgMetaData *md = NULL;
+
+		natsMsg_GetMetaData(&md, list.Msgs[0]);
+		assert_int_equal(md->Sequence.Stream, 4);
+		jsMsgMetaData_Destroy(md);
+	}
+	natsMsgList_Destroy(&list);
+	natsSubscription_Destroy(sub);
+
+	jsSubOptions_Init(&so);
+	so.Stream = "REPLAY";
+	so.Config.DeliverPolicy = js_DeliverByStartTime;
+	so.Config.OptStartTime = tstart;
+	sub = NULL;
+	assert_int_equal(js_PullSubscribe(&sub, g_js, "replay.a", "fromt", NULL, &so, &ec), NATS_OK);
+	{
+		natsStatus fs = natsSubscription_Fetch(&list, sub, 256, 500, &ec);
+
+		if (fs != NATS_OK)
+			fprintf(stderr, "fetch: %s, %d msgs, %s\n", natsStatus_GetText(fs), list.Count,
+				nats_GetLastError(NULL));
+		assert_int_equal(fs, NATS_OK);
+	}
+	assert_int_equal(list.Count, (int)(last - start + 1));
+	{
+		jsMsgMetaData *md = NULL;
+
+		natsMsg_GetMetaData(&md, list.Msgs[0]);
+		assert_int_equal(md->Sequence.Stream, start);
+		jsMsgMetaData_Destroy(md);
+	}
+	assert_memory_equal(natsMsg_GetData(list.Msgs[0]), "new", 3);
+	natsMsgList_Destroy(&list);
+	natsSubscription_Destroy(sub);
+
+	/* Push: nats.c creates a consumer with a deliver subject. */
+	jsSubOptions_Init(&so);
+	so.Stream = "REPLAY";
+	so.Config.DeliverPolicy = js_DeliverLast;
+	sub = NULL;
+	assert_int_equal(js_SubscribeSync(&sub, g_js, "replay.a", NULL, &so, &ec), NATS_OK);
+	assert_int_equal(natsSubscription_NextMsg(&m, sub, 2000), NATS_OK);
+	{
+		jsMsgMetaData *md = NULL;
+
+		natsMsg_GetMetaData(&md, m);
+		assert_int_equal(md->Sequence.Stream, last);
+		jsMsgMetaData_Destroy(md);
+	}
+	natsMsg_Ack(m, NULL);
+	natsMsg_Destroy(m);
+	pub("replay.a", "live", NULL, NULL);
+	assert_int_equal(natsSubscription_NextMsg(&m, sub, 2000), NATS_OK);
+	assert_memory_equal(natsMsg_GetData(m), "live", 4);
+	natsMsg_Ack(m, NULL);
+	natsMsg_Destroy(m);
+	natsSubscription_Destroy(sub);
+}
+
+static const char *shm_api(lw_conn *c, const char *subj, const char *body)
+{
+	static char out[4096];
+	lw_msg *r = NULL;
+
+	assert_int_equal(lw_request(c, subj, body, strlen(body), 2000, &r), LW_OK);
+	snprintf(out, sizeof(out), "%.*s", (int)lw_msg_len(r), (const char *)lw_msg_data(r));
+	lw_msg_free(r);
+	return out;
+}
+
+/* The whole JetStream flow from a shared-memory client, no NATS client:
+ * create a stream and a durable, publish with PubAcks, pull with a bare
+ * number as the request body, ack on the $JS.ACK reply subject. */
+static void test_shm_consumer(void **state)
+{
+	lw_conn *c = lw_test_connect(&g_t.d);
+	struct lw_sub_opts so;
+	lw_sub *inbox = NULL;
+	lw_msg *m = NULL;
+
+	(void)state;
+	assert_non_null(c);
+	assert_non_null(strstr(shm_api(c, "$JS.API.STREAM.CREATE.SHMC",
+				       "{\"name\":\"SHMC\",\"subjects\":[\"shmc.>\"]}"),
+			       "\"did_create\":true"));
+	assert_non_null(strstr(shm_api(c, "$JS.API.CONSUMER.DURABLE.CREATE.SHMC.d",
+				       "{\"stream_name\":\"SHMC\",\"config\":{\"durable_name\":\"d\","
+				       "\"ack_policy\":\"explicit\"}}"),
+			       "\"num_pending\":0"));
+	for (int i = 1; i <= 3; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "{\"stream\":\"SHMC\",\"seq\":%d}", i);
+		assert_string_equal(shm_api(c, "shmc.job", "work"), want);
+	}
+	lw_sub_opts_init(&so);
+	assert_int_equal(lw_subscribe(c, "shm.inbox.1", &so, &inbox), LW_OK);
+	struct lw_pubmsg pm = { .subject = "$JS.API.CONSUMER.MSG.NEXT.SHMC.d",
+				.reply = "shm.inbox.1", .data = "2", .len = 1 };
+
+	assert_true(lw_publish_msg(c, &pm) >= 1);
+	for (int i = 1; i <= 2; i++) {
+		char prefix[64];
+
+		assert_int_equal(lw_next(inbox, &m, 2000), LW_OK);
+		snprintf(prefix, sizeof(prefix), "$JS.ACK.SHMC.d.1.%d.%d.", i, i);
+		assert_non_null(lw_msg_reply(m));
+		assert_memory_equal(lw_msg_reply(m), prefix, strlen(prefix));
+		assert_memory_equal(lw_msg_data(m), "work", 4);
+		assert_true(lw_publish(c, lw_msg_reply(m), "+ACK", 4) >= 1);
+		lw_msg_free(m);
+	}
+	assert_true(LW_TEST_WAIT(strstr(shm_api(c, "$JS.API.CONSUMER.INFO.SHMC.d", ""),
+					"\"num_ack_pending\":0") != NULL, 2000));
+	assert_non_null(strstr(shm_api(c, "$JS.API.CONSUMER.INFO.SHMC.d", ""), "\"num_pending\":1"));
+	lw_unsubscribe(inbox);
+	lw_close(c);
+}
+
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pull_consumer),
+		cmocka_unit_test(test_nak_max_deliver),
+		cmocka_unit_test(test_workqueue),
+		cmocka_unit_test(test_replay_and_push),
+		cmocka_unit_test(test_shm_consumer),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
