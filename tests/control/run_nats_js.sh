@@ -16,27 +16,8 @@ LW_CONTROL=${LW_CONTROL:?path to lw-control}
 
 die() { echo "control_nats_js: $*" >&2; exit 1; }
 
-for t in node npm; do
-	command -v "$t" >/dev/null 2>&1 || die "'$t' not found: run scripts/deps.sh"
-done
-
-mkdir -p "$work" || die "cannot create $work"
-cp "$src/package.json" "$src/package-lock.json" "$src"/*.test.js "$work/" || die "cannot copy the tests"
-stamp="$work/node_modules/.lw-lock-sha"
-sum=$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ] || [ ! -f "$work/node_modules/nats/package.json" ]; then
-	ok=0
-	for try in 1 2 3; do
-		if (cd "$work" && npm ci --no-audit --no-fund --loglevel=error); then
-			ok=1
-			break
-		fi
-		echo "control_nats_js: npm ci failed (try $try)" >&2
-		sleep 2
-	done
-	[ "$ok" -eq 1 ] || die "npm ci failed: cannot install nats.js"
-	echo "$sum" >"$stamp"
-fi
+. "$(dirname "$0")/../nats_js_setup.sh"
+nats_js_setup "$src" "$work" control_nats_js
 
 # Ports 57000-61999 from the pid: apart from the other gateway tests.
 port=$((57000 + ($$ % 2500) * 2))

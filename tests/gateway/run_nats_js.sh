@@ -18,31 +18,8 @@ LWD=${LWD:?path to lwd}
 
 die() { echo "gw_nats_js: $*" >&2; exit 1; }
 
-for t in node npm; do
-	command -v "$t" >/dev/null 2>&1 || die "'$t' not found: run scripts/deps.sh"
-done
-
-# --- the client: npm ci into a build-dir copy -------------------------
-mkdir -p "$work" || die "cannot create $work"
-cp "$src/package.json" "$src/package-lock.json" "$src"/*.test.js "$work/" || die "cannot copy the tests"
-stamp="$work/node_modules/.lw-lock-sha"
-sum=$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ] || [ ! -f "$work/node_modules/nats/package.json" ]; then
-	# npm ci installs exactly the lock file; a few tries ride out a slow
-	# registry, but a failure in the end fails the test.
-	ok=0
-	for try in 1 2 3; do
-		if (cd "$work" && npm ci --no-audit --no-fund --loglevel=error); then
-			ok=1
-			break
-		fi
-		echo "gw_nats_js: npm ci failed (try $try)" >&2
-		sleep 2
-	done
-	[ "$ok" -eq 1 ] || die "npm ci failed: cannot install nats.js"
-	echo "$sum" >"$stamp"
-fi
-node -e 'require(process.argv[1])' "$work/node_modules/nats" || die "nats.js does not load"
+. "$(dirname "$0")/../nats_js_setup.sh"
+nats_js_setup "$src" "$work" gw_nats_js
 echo "gw_nats_js: nats.js $(node -p 'require(process.argv[1]).version' "$work/node_modules/nats/package.json"), node $(node --version)"
 
 # --- certificates for the TLS test ------------------------------------
