@@ -266,7 +266,11 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	snprintf(ack, sizeof(ack), "$JS.ACK.%s.%s.%u.%llu.%llu.%lld.%llu", c->s->name, c->name,
 		 deliveries, (unsigned long long)sseq, (unsigned long long)c->dseq,
 		 (long long)r.ts, (unsigned long long)pending);
-	pm.subject = to;
+	/* Routed to the requester's inbox or the deliver subject, seen under
+	 * the stored subject: clients tell their status messages (subject ==
+	 * inbox) from messages that way, as with nats-server. */
+	pm.subject = r.subject;
+	pm.deliver_subject = to;
 	pm.reply = ack;
 	pm.hdr = r.hdr;
 	pm.hdr_len = r.hdr_len;

@@ -351,8 +351,9 @@ static int slot_prepare(lw_conn *c, const struct lw_pubmsg *m, size_t slen, uint
 
 int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 {
+	const char *route;
 	uint32_t id, hidx;
-	size_t slen;
+	size_t slen, rlen;
 	int rc;
 
 	if (c == NULL || m == NULL || m->subject == NULL)
@@ -362,6 +363,14 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 	rc = check_subject(c, "publish", m->subject, &slen);
 	if (rc != LW_OK)
 		return rc;
+	route = m->subject;
+	rlen = slen;
+	if (m->deliver_subject != NULL) {
+		route = m->deliver_subject;
+		rc = check_subject(c, "deliver", route, &rlen);
+		if (rc != LW_OK)
+			return rc;
+	}
 	if (inline_fit(m, slen)) {
 		struct lw_mdesc d = {
 			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
@@ -371,11 +380,16 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 
 		if (m->len && m->data == NULL)
 			return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL data");
-		return deliver(c, &d, m->subject, slen, 0);
+		return deliver(c, &d, route, rlen, 0);
 	}
 	rc = slot_prepare(c, m, slen, &id, &hidx);
 	if (rc != LW_OK)
 		return rc;
+	if (route != m->subject) {
+		struct lw_mdesc d = { .slot = id };
+
+		return deliver(c, &d, route, rlen, hidx);
+	}
 	return lw_deliver(c, id, hidx);
 }
 

@@ -99,6 +99,13 @@ struct lw_pubmsg {
 	/** Opaque tag handed to receivers by lw_msg_origin() (0 = none).
 	 *  Gateways use it to recognise their own messages (NATS echo). */
 	uint32_t origin;
+	/** Literal subject to route by instead of @c subject, or NULL.
+	 *  Receivers still see @c subject: this is how a server hands a stored
+	 *  message to one requester's inbox under its original subject, as
+	 *  nats-server does for JetStream consumers (clients tell their own
+	 *  status messages, sent to the inbox itself, from stored ones that
+	 *  way). Ignored by lw_publish_burst(). */
+	const char *deliver_subject;
 };
 
 /**

@@ -252,6 +252,42 @@ static void test_headers(void **state)
 	lw_close(c);
 }
 
+/* deliver_subject routes by one subject while receivers see another: a
+ * server handing a stored message to one requester's inbox. */
+static void test_deliver_subject(void **state)
+{
+	static const char big[200] = "payload that does not fit a ring cell inline";
+	lw_conn *c = lw_test_connect(&g_d);
+	lw_sub *inbox = sub(c, "_INBOX.ds.1", NULL), *orig = sub(c, "ds.orders.>", NULL);
+	struct lw_pubmsg pm = {
+		.subject = "ds.orders.new", .deliver_subject = "_INBOX.ds.1", .data = "x", .len = 1,
+	};
+	lw_msg *m;
+
+	(void)state;
+	/* inline-sized and slot-sized messages, with and without a reply */
+	assert_int_equal(lw_publish_msg(c, &pm), 1);
+	pm.data = big;
+	pm.len = sizeof(big);
+	pm.reply = "$JS.ACK.X.Y.1.1.1.0.0";
+	assert_int_equal(lw_publish_msg(c, &pm), 1);
+	assert_int_equal(lw_next(inbox, &m, 1000), LW_OK);
+	assert_string_equal(lw_msg_subject(m), "ds.orders.new");
+	assert_int_equal(lw_msg_len(m), 1);
+	lw_msg_free(m);
+	assert_int_equal(lw_next(inbox, &m, 1000), LW_OK);
+	assert_string_equal(lw_msg_subject(m), "ds.orders.new");
+	assert_string_equal(lw_msg_reply(m), "$JS.ACK.X.Y.1.1.1.0.0");
+	assert_memory_equal(lw_msg_data(m), big, sizeof(big));
+	lw_msg_free(m);
+	/* routed by the deliver subject only: the subject's own subscribers
+	 * see nothing */
+	assert_int_equal(lw_next(orig, &m, 50), LW_ETIMEDOUT);
+	pm.deliver_subject = "_INBOX.*";
+	assert_int_equal(lw_publish_msg(c, &pm), LW_EBADSUBJECT);
+	lw_close(c);
+}
+
 static void test_loan_zero_copy(void **state)
 {
 	lw_conn *c = lw_test_connect(&g_d);
@@ -453,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_queue_group),
 		cmocka_unit_test(test_request_reply),
 		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_deliver_subject),
 		cmocka_unit_test(test_loan_zero_copy),
 		cmocka_unit_test(test_callback),
 		cmocka_unit_test(test_errors),

@@ -5,10 +5,10 @@
 // and expectations, pull consumer fetch + ack, redelivery after ack_wait,
 // max_deliver, work-queue retention, replay from a sequence and a time.
 //
-// Pull consumers use nats.js's js.fetch() / js.pull(). The newer
-// js.consumers.get().fetch() does not work: it tells protocol messages from
-// user messages by "subject == inbox", and the fabric delivers every message
-// with the inbox as its subject (see docs/streams.md).
+// Pull consumers through both nats.js APIs: the older js.fetch() / js.pull()
+// and the consumers API (js.consumers.get() then fetch / next / consume,
+// ordered consumers), which tells status messages from stored ones by
+// "subject == inbox": lw-control delivers under the stored subject.
 //
 // run_nats_js.sh starts a private lwd + lw-control and sets NATS_URL.
 'use strict';
@@ -152,4 +152,47 @@ test('replay from a sequence and from a time', async (t) => {
 	});
 	got = await fetchAll(js, 'RP', 'tm', 10, 1000);
 	assert.deepEqual(got.map((m) => sc.decode(m.data)), ts4 === ts5 ? ['old4', 'new5'] : ['new5']);
+});
+
+test('consumers API: fetch, next, consume, ordered consumer, stored subjects', async (t) => {
+	const { jsm, js } = await setup(t, 'CAPI');
+
+	for (let i = 1; i <= 10; i++)
+		await js.publish(i % 2 ? 'capi.odd' : 'capi.even', sc.encode(`c${i}`));
+	await jsm.consumers.add('CAPI', { durable_name: 'd', ack_policy: AckPolicy.Explicit });
+	const c = await js.consumers.get('CAPI', 'd');
+	const got = [];
+
+	for await (const m of await c.fetch({ max_messages: 4, expires: 1000 })) {
+		got.push(m);
+		m.ack();
+	}
+	assert.deepEqual(got.map((m) => m.seq), [1, 2, 3, 4]);
+	assert.deepEqual(got.map((m) => m.subject), ['capi.odd', 'capi.even', 'capi.odd', 'capi.even']);
+	const one = await c.next({ expires: 1000 });
+	assert.equal(one.seq, 5);
+	assert.equal(sc.decode(one.data), 'c5');
+	await one.ackAck();
+	const seen = [];
+	const msgs = await c.consume({ max_messages: 3 });
+
+	for await (const m of msgs) {
+		seen.push(m.seq);
+		m.ack();
+		if (seen.length === 5)
+			break;
+	}
+	assert.deepEqual(seen, [6, 7, 8, 9, 10]);
+	// nothing left: next() answers null once its expiry passes, no error
+	assert.equal(await c.next({ expires: 1000 }), null);
+	const oc = await js.consumers.get('CAPI');
+	const all = [];
+
+	for await (const m of await oc.fetch({ max_messages: 20, expires: 1000 }))
+		all.push(m.seq);
+	assert.deepEqual(all, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+	const ci = await c.info();
+	assert.equal(ci.num_pending, 0);
+	assert.equal(ci.num_ack_pending, 0);
+	assert.equal(ci.delivered.stream_seq, 10);
 });
