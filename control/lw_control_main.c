@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 	struct lw_conn_opts co;
 	struct lw_sub_opts so;
 	const char *domain = NULL, *dir = NULL;
-	lw_sub *ack_sub = NULL;
+	lw_sub *ack_sub = NULL, *fc_sub = NULL;
 	int64_t last_sync, last_tick, last_alive;
 	int opt, rc, n;
 
@@ -199,6 +199,11 @@ int main(int argc, char **argv)
 	so.cb_arg = &ctl;
 	if (lw_subscribe(ctl.c, "$JS.ACK.>", &so, &ack_sub) != LW_OK) {
 		fprintf(stderr, "lw-control: error: subscribe $JS.ACK.>: %s\n", lw_errmsg());
+		lw_close(ctl.c);
+		return 1;
+	}
+	if (lw_subscribe(ctl.c, "$JS.FC.>", &so, &fc_sub) != LW_OK) {
+		fprintf(stderr, "lw-control: error: subscribe $JS.FC.>: %s\n", lw_errmsg());
 		lw_close(ctl.c);
 		return 1;
 	}

@@ -294,6 +294,77 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	return (int64_t)(pm.len + pm.hdr_len);
 }
 
+/* nats-server's window: 32 MiB at most, starting at 1/16 of it. */
+#define FC_LIMIT (32LL << 20)
+
+void lw_cons_fc_reset(struct lw_consumer *c)
+{
+	c->fc_limit = FC_LIMIT;
+	c->maxpb = c->fc ? FC_LIMIT / 16 : 0;
+	c->pbytes = 0;
+	c->fcsz = 0;
+	c->fcid[0] = '\0';
+}
+
+/* After a push delivery of @p sz bytes: asks for flow control once half
+ * the window is in flight and none is outstanding. */
+static void fc_account(struct lw_consumer *c, int64_t sz)
+{
+	struct lw_pubmsg pm = { .hdr = "NATS/1.0 100 FlowControl Request\r\n\r\n", .hdr_len = 36 };
+	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	unsigned r = (unsigned)random();
+	char id[5];
+
+	c->pbytes += sz;
+	if (c->fcid[0] != '\0') {
+		/* Bytes sent after the request are settled by the next one. */
+		if (c->pbytes - c->fcsz >= c->maxpb)
+			c->fcsz += sz;
+		return;
+	}
+	if (c->pbytes <= c->maxpb / 2)
+		return;
+	for (int i = 0; i < 4; i++, r /= 36)
+		id[i] = digits[r % 36];
+	id[4] = '\0';
+	snprintf(c->fcid, sizeof(c->fcid), "$JS.FC.%s.%s.%s", c->s->name, c->name, id);
+	c->fcsz = c->pbytes;
+	pm.subject = c->deliver_subject;
+	pm.reply = c->fcid;
+	lw_publish_msg(c->s->ctl->c, &pm);
+}
+
+/* The client answered flow-control request @p subj. */
+static void cons_fc_reply(struct lw_consumer *c, const char *subj)
+{
+	if (c->fcid[0] == '\0' || strcmp(subj, c->fcid) != 0)
+		return;
+	if (c->maxpb < c->fc_limit)
+		c->maxpb = c->maxpb * 2 < c->fc_limit ? c->maxpb * 2 : c->fc_limit;
+	c->pbytes = c->pbytes > c->fcsz ? c->pbytes - c->fcsz : 0;
+	c->fcsz = 0;
+	c->fcid[0] = '\0';
+	lw_cons_deliver(c);
+}
+
+static void push_heartbeat(struct lw_consumer *c, int64_t now)
+{
+	char h[LW_SUBJECT_MAX + 160];
+	struct lw_pubmsg pm = { .subject = c->deliver_subject, .hdr = h };
+	int n = snprintf(h, sizeof(h), "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %llu\r\n"
+			 "Nats-Last-Stream: %llu\r\n", (unsigned long long)c->dseq,
+			 (unsigned long long)(c->next_sseq > 0 ? c->next_sseq - 1 : 0));
+
+	/* Tells the client delivery waits for its flow-control answer (it
+	 * may have missed the request). */
+	if (c->fcid[0] != '\0')
+		n += snprintf(h + n, sizeof(h) - (size_t)n, "Nats-Consumer-Stalled: %s\r\n", c->fcid);
+	n += snprintf(h + n, sizeof(h) - (size_t)n, "\r\n");
+	pm.hdr_len = (size_t)n;
+	lw_publish_msg(c->s->ctl->c, &pm);
+	c->last_push = now;
+}
+
 /* Picks the next message to deliver: a due redelivery first, then the
  * last_per_subject list, then new ones. *redeliver tells which. */
 static uint64_t pick(struct lw_consumer *c, int64_t now, bool *redeliver, uint32_t *deliveries)
@@ -343,9 +414,12 @@ void lw_cons_deliver(struct lw_consumer *c)
 		uint64_t q;
 		int64_t sent;
 
-		if (c->deliver_subject != NULL)
+		if (c->deliver_subject != NULL) {
+			/* Stalled until the client answers flow control. */
+			if (c->fc && c->pbytes > c->maxpb)
+				return;
 			to = c->deliver_subject;
-		else if (c->nw > 0)
+		} else if (c->nw > 0)
 			to = c->w[0].reply;
 		else
 			return;
@@ -357,6 +431,11 @@ void lw_cons_deliver(struct lw_consumer *c)
 		if (redeliver)
 			c->num_redelivered++;
 		sent = send_one(c, to, q, deliveries, lw_cons_pending(c));
+		if (c->deliver_subject != NULL && sent >= 0) {
+			c->last_push = now;
+			if (c->fc)
+				fc_account(c, sent);
+		}
 		if (c->ack == AP_NONE) {
 			update_floor(c);
 			lw_stream_acked(c->s, q);
@@ -480,6 +559,8 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 				w->next_hb = now + w->hb_ns;
 			}
 		}
+		if (c->deliver_subject != NULL && c->hb_ns > 0 && now - c->last_push >= c->hb_ns)
+			push_heartbeat(c, now);
 		/* Redeliveries that came due. */
 		if (c->np > 0 && (c->nw > 0 || c->deliver_subject != NULL))
 			lw_cons_deliver(c);
@@ -531,6 +612,16 @@ void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg)
 	snprintf(buf, sizeof(buf), "%s", subj);
 	for (char *t = strtok(buf, "."); t != NULL && nt < 16; t = strtok(NULL, "."))
 		tok[nt++] = t;
+	if (nt == 5 && strcmp(tok[1], "FC") == 0) {
+		/* $JS.FC.<stream>.<consumer>.<id>: a flow-control answer */
+		pthread_mutex_lock(&ctl->mu);
+		s = lw_stream_find(ctl, tok[2]);
+		c = s ? lw_cons_find(s, tok[3]) : NULL;
+		if (c != NULL)
+			cons_fc_reply(c, subj);
+		pthread_mutex_unlock(&ctl->mu);
+		return;
+	}
 	if (nt != 9)
 		return;
 	pthread_mutex_lock(&ctl->mu);

@@ -80,8 +80,25 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 	}
 	if (cint(in, "ack_wait", 0) < 0)
 		FAIL(400, 10183, "consumer ack wait needs to be positive");
+	if (push) {
+		/* Deliveries the stream would capture again: nats-server refuses
+		 * them too (and here the stream's own subscription would fill). */
+		json_array_foreach(json_object_get(s->cfg, "subjects"), i, v)
+			if (lw_subjects_overlap(cstr(in, "deliver_subject", ""), json_string_value(v)))
+				FAIL(400, 10081, "consumer deliver subject forms a cycle");
+	}
 	if (push && cint(in, "max_waiting", 0) > 0)
 		FAIL(400, 10080, "consumer in push mode can not set max waiting");
+	if (cint(in, "idle_heartbeat", 0) > 0 && cint(in, "idle_heartbeat", 0) < 100000000)
+		FAIL(400, 10083, "consumer idle heartbeat needs to be >= 100ms");
+	if (json_is_true(json_object_get(in, "flow_control"))) {
+		if (!push)
+			FAIL(400, 10089, "consumer flow control requires a push based consumer");
+		if (cint(in, "idle_heartbeat", 0) <= 0)
+			FAIL(400, 10108, "consumer with flow control also needs heartbeats");
+	}
+	if (!push && cint(in, "idle_heartbeat", 0) > 0)
+		FAIL(400, 10088, "consumer idle heartbeat requires a push based consumer");
 	json_object_set_new(c, "deliver_policy", json_string(dp));
 	json_object_set_new(c, "ack_policy", json_string(ap));
 	if (strcmp(ap, "none") != 0) {
@@ -130,6 +147,11 @@ static void apply_cfg(struct lw_consumer *c, json_t *cfg)
 	free(c->deliver_subject);
 	c->deliver_subject = cstr(cfg, "deliver_subject", NULL) ?
 			     strdup(cstr(cfg, "deliver_subject", NULL)) : NULL;
+	c->hb_ns = cint(cfg, "idle_heartbeat", 0);
+	if (c->fc != json_is_true(json_object_get(cfg, "flow_control"))) {
+		c->fc = !c->fc;
+		lw_cons_fc_reset(c);
+	}
 }
 
 /* Where a new consumer starts, from its deliver policy. */

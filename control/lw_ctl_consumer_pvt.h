@@ -39,6 +39,14 @@ struct lw_consumer {
 	json_t *backoff;
 	bool headers_only;
 	int64_t created_ns, last_active;
+	/* push: idle heartbeats and flow control (nats-server's scheme: a
+	 * "100 FlowControl Request" with reply $JS.FC.<s>.<c>.<id> once half
+	 * the window is in flight; delivery stalls beyond the window until
+	 * the client answers, and each answer doubles it up to fc_limit). */
+	int64_t hb_ns, last_push;
+	bool fc;
+	int64_t pbytes, maxpb, fc_limit, fcsz;
+	char fcid[LW_SUBJECT_MAX + 1];
 	/* state */
 	uint64_t next_sseq, dseq, floor_s, floor_c, num_redelivered;
 	struct pend *p;             /* outstanding, ordered by sseq */
@@ -81,5 +89,7 @@ void lw_cons_end_no_wait(struct lw_consumer *c);
 /** Unlinks and frees; @p destroy removes the state file too. */
 void lw_cons_delete(struct lw_consumer *c, bool destroy);
 struct pend *lw_cons_pend_add(struct lw_consumer *c, uint64_t sseq);
+/** Sets the flow-control window of a push consumer to its start value. */
+void lw_cons_fc_reset(struct lw_consumer *c);
 
 #endif

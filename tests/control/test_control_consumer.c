@@ -327,6 +327,125 @@ static void test_replay_and_push(void **state)
 	natsSubscription_Destroy(sub);
 }
 
+/* Push flow control and idle heartbeats: without answers delivery stalls
+ * at the window (heartbeats then name the pending request), an answer
+ * resumes it; nats.c's own push subscription answers by itself. */
+#define FC_MSGS 3000
+#define FC_SIZE 1024
+
+static void test_push_flow_control(void **state)
+{
+	static char body[FC_SIZE];
+	natsSubscription *raw = NULL, *sub = NULL;
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
+	jsSubOptions so;
+	jsErrCode ec = 0;
+	natsMsg *m = NULL;
+	char fc_reply[256] = "";
+	int data = 0, stalled_hb = 0;
+
+	(void)state;
+	memset(body, 'f', sizeof(body));
+	add_stream("FCS", "fcs.>", NULL);
+	for (int i = 0; i < FC_MSGS; i++)
+		assert_int_equal(natsConnection_Publish(g_nc, "fcs.data", body, FC_SIZE), NATS_OK);
+	for (int i = 0; i < 200; i++) {
+		jsStreamInfo *si = info("FCS");
+		uint64_t n = si->State.Msgs;
+
+		jsStreamInfo_Destroy(si);
+		if (n == FC_MSGS)
+			break;
+		lw_test_sleep_ms(20);
+	}
+	/* flow control needs heartbeats, and a push consumer; a deliver
+	 * subject inside the stream's subjects would loop */
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = "fcloop";
+	cc.DeliverSubject = "fcs.out";
+	assert_int_not_equal(js_AddConsumer(&ci, g_js, "FCS", &cc, NULL, &ec), NATS_OK);
+	assert_int_equal(ec, 10081);
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = "fcbad";
+	cc.DeliverSubject = "fcout.bad";
+	cc.FlowControl = true;
+	assert_int_not_equal(js_AddConsumer(&ci, g_js, "FCS", &cc, NULL, &ec), NATS_OK);
+	assert_int_equal(ec, 10108);
+	cc.DeliverSubject = NULL;
+	cc.Heartbeat = 200000000;
+	assert_int_not_equal(js_AddConsumer(&ci, g_js, "FCS", &cc, NULL, &ec), NATS_OK);
+	assert_int_equal(ec, 10089);
+
+	assert_int_equal(natsConnection_SubscribeSync(&raw, g_nc, "fcout.raw"), NATS_OK);
+	natsSubscription_SetPendingLimits(raw, -1, -1);
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = "fcraw";
+	cc.DeliverSubject = "fcout.raw";
+	cc.AckPolicy = js_AckNone;
+	cc.FlowControl = true;
+	cc.Heartbeat = 200000000; /* 200 ms */
+	assert_int_equal(js_AddConsumer(&ci, g_js, "FCS", &cc, NULL, &ec), NATS_OK);
+	jsConsumerInfo_Destroy(ci);
+	/* Not answering: delivery stops short of the stream, and an idle
+	 * heartbeat says which request it waits for. */
+	while (stalled_hb == 0 && natsSubscription_NextMsg(&m, raw, 1500) == NATS_OK) {
+		const char *st = NULL, *desc = NULL, *stalled = NULL;
+
+		natsMsgHeader_Get(m, "Status", &st);
+		natsMsgHeader_Get(m, "Description", &desc);
+		if (st == NULL) {
+			assert_string_equal(natsMsg_GetSubject(m), "fcs.data");
+			data++;
+		} else if (strcmp(st, "100") == 0 && natsMsg_GetReply(m) != NULL) {
+			assert_string_equal(desc, "FlowControl Request");
+			assert_int_equal(strncmp(natsMsg_GetReply(m), "$JS.FC.FCS.fcraw.", 17), 0);
+			snprintf(fc_reply, sizeof(fc_reply), "%s", natsMsg_GetReply(m));
+		} else if (strcmp(st, "100") == 0 &&
+			   natsMsgHeader_Get(m, "Nats-Consumer-Stalled", &stalled) == NATS_OK) {
+			assert_string_equal(desc, "Idle Heartbeat");
+			assert_string_equal(stalled, fc_reply);
+			stalled_hb++;
+		}
+		natsMsg_Destroy(m);
+	}
+	assert_int_equal(stalled_hb, 1);
+	assert_true(fc_reply[0] != '\0');
+	assert_true(data > 500);
+	assert_true(data < FC_MSGS);
+	/* Answering (as clients do) lets the rest through. */
+	assert_int_equal(natsConnection_Publish(g_nc, fc_reply, NULL, 0), NATS_OK);
+	while (data < FC_MSGS && natsSubscription_NextMsg(&m, raw, 2000) == NATS_OK) {
+		const char *st = NULL;
+
+		if (natsMsgHeader_Get(m, "Status", &st) != NATS_OK)
+			data++;
+		else if (natsMsg_GetReply(m) != NULL)
+			natsConnection_Publish(g_nc, natsMsg_GetReply(m), NULL, 0);
+		natsMsg_Destroy(m);
+	}
+	assert_int_equal(data, FC_MSGS);
+	natsSubscription_Destroy(raw);
+
+	/* nats.c's push subscription with flow control and heartbeats */
+	jsSubOptions_Init(&so);
+	so.Stream = "FCS";
+	so.Config.FlowControl = true;
+	so.Config.Heartbeat = 200000000;
+	so.Config.AckPolicy = js_AckNone;
+	assert_int_equal(js_SubscribeSync(&sub, g_js, "fcs.data", NULL, &so, &ec), NATS_OK);
+	natsSubscription_SetPendingLimits(sub, -1, -1);
+	data = 0;
+	while (data < FC_MSGS && natsSubscription_NextMsg(&m, sub, 2000) == NATS_OK) {
+		data++;
+		natsMsg_Destroy(m);
+	}
+	assert_int_equal(data, FC_MSGS);
+	/* then idle heartbeats only, which nats.c does not hand to the user */
+	assert_int_equal(natsSubscription_NextMsg(&m, sub, 500), NATS_TIMEOUT);
+	natsSubscription_Destroy(sub);
+}
+
 static const char *shm_api(lw_conn *c, const char *subj, const char *body)
 {
 	static char out[4096];
@@ -395,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_nak_max_deliver),
 		cmocka_unit_test(test_workqueue),
 		cmocka_unit_test(test_replay_and_push),
+		cmocka_unit_test(test_push_flow_control),
 		cmocka_unit_test(test_shm_consumer),
 	};
 

@@ -15,8 +15,8 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { connect, StringCodec, AckPolicy, DeliverPolicy, RetentionPolicy, nanos } =
-	require('nats');
+const { connect, StringCodec, AckPolicy, DeliverPolicy, RetentionPolicy, nanos, consumerOpts,
+	createInbox } = require('nats');
 
 const URL = process.env.NATS_URL;
 const sc = StringCodec();
@@ -195,4 +195,35 @@ test('consumers API: fetch, next, consume, ordered consumer, stored subjects', a
 	assert.equal(ci.num_pending, 0);
 	assert.equal(ci.num_ack_pending, 0);
 	assert.equal(ci.delivered.stream_seq, 10);
+});
+
+test('push consumer with flow control and idle heartbeats (4 MiB, past the window)', async (t) => {
+	const { jsm, js } = await setup(t, 'PSH');
+	const big = new Uint8Array(4096);
+	const acks = [];
+
+	for (let i = 0; i < 1000; i++)
+		acks.push(js.publish('psh.a', big));
+	await Promise.all(acks);
+	const opts = consumerOpts();
+
+	opts.flowControl();
+	opts.idleHeartbeat(500);
+	opts.deliverTo(createInbox());
+	opts.ackExplicit();
+	opts.durable('pd');
+	const sub = await js.subscribe('psh.a', opts);
+	let n = 0;
+
+	for await (const m of sub) {
+		assert.equal(m.subject, 'psh.a');
+		assert.equal(m.seq, n + 1);
+		m.ack();
+		if (++n === 1000)
+			break;
+	}
+	const ci = await jsm.consumers.info('PSH', 'pd');
+	assert.equal(ci.config.flow_control, true);
+	assert.equal(ci.config.idle_heartbeat, 500000000);
+	assert.equal(ci.delivered.stream_seq, 1000);
 });
