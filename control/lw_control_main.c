@@ -82,6 +82,102 @@ static int mkdir_p(const char *path)
 	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/*
+ * Subscribes to every stream's subjects, then $JS.ACK.>, $JS.FC.> and
+ * last $JS.API.>: a client that sees the API up can publish to every
+ * stream that existed before. Subscribing takes the library's
+ * subscription lock, which the dispatcher holds while a callback waits
+ * for ctl->mu: so not under mu (nothing else changes the stream list
+ * until the API is up).
+ */
+static int serve(struct lw_ctl *ctl)
+{
+	static const char *const own[] = { "$JS.ACK.>", "$JS.FC.>", "$JS.API.>" };
+	struct lw_sub_opts so;
+
+	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next) {
+		json_t *err = NULL;
+
+		if (lw_stream_subscribe(ctl, s, &err) != 0) {
+			fprintf(stderr, "lw-control: error: stream %s: %s\n", s->name,
+				json_string_value(json_object_get(json_object_get(err, "error"),
+								  "description")));
+			json_decref(err);
+			return -1;
+		}
+	}
+	lw_sub_opts_init(&so);
+	so.cb_arg = ctl;
+	for (int i = 0; i < 3; i++) {
+		lw_sub *sub;
+
+		/* acks and flow-control answers share one callback */
+		so.cb = i < 2 ? lw_ctl_ack_cb : lw_ctl_api_cb;
+		if (lw_subscribe(ctl->c, own[i], &so, &sub) != LW_OK) {
+			fprintf(stderr, "lw-control: error: subscribe %s: %s\n", own[i], lw_errmsg());
+			return -1;
+		}
+		if (i == 2)
+			ctl->api_sub = sub;
+	}
+	return 0;
+}
+
+/*
+ * lwd went away: the fabric and every subscription with it. The stores
+ * stay open (synced now); pull requests waiting on the old fabric are
+ * dropped (their clients reconnect and ask again). Connects again once
+ * a new lwd serves the domain and subscribes everything anew. Returns
+ * -1 when stopped by a signal first.
+ */
+static int reconnect(struct lw_ctl *ctl, const struct lw_conn_opts *co, const char *domain)
+{
+	fprintf(stderr, "lw-control: lwd of domain '%s' is gone; waiting for it to return\n",
+		domain);
+	pthread_mutex_lock(&ctl->mu);
+	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next)
+		lw_store_sync(s->st);
+	pthread_mutex_unlock(&ctl->mu);
+	/* Joins the dispatcher: no callback runs past this point. */
+	lw_close(ctl->c);
+	pthread_mutex_lock(&ctl->mu);
+	ctl->c = NULL;
+	ctl->api_sub = NULL;
+	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next) {
+		free(s->subs);
+		s->subs = NULL;
+		s->n_subs = 0;
+		lw_consumers_disconnected(s);
+	}
+	pthread_mutex_unlock(&ctl->mu);
+	while (!g_stop) {
+		struct timespec ts = { 0, 200 * 1000000L };
+		lw_conn *c;
+
+		nanosleep(&ts, NULL);
+		if (!lw_dom_daemon_alive(domain) || lw_connect(&c, co) != LW_OK)
+			continue;
+		pthread_mutex_lock(&ctl->mu);
+		ctl->c = c;
+		pthread_mutex_unlock(&ctl->mu);
+		if (serve(ctl) == 0) {
+			fprintf(stderr, "lw-control: reconnected to domain '%s'\n", domain);
+			return 0;
+		}
+		/* lwd went away again while we subscribed: start over */
+		lw_close(c);
+		pthread_mutex_lock(&ctl->mu);
+		ctl->c = NULL;
+		for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next) {
+			free(s->subs);
+			s->subs = NULL;
+			s->n_subs = 0;
+		}
+		pthread_mutex_unlock(&ctl->mu);
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -96,9 +192,7 @@ int main(int argc, char **argv)
 	};
 	struct lw_ctl ctl = { .sync = LW_SYNC_INTERVAL, .sync_interval_ms = 1000 };
 	struct lw_conn_opts co;
-	struct lw_sub_opts so;
 	const char *domain = NULL, *dir = NULL;
-	lw_sub *ack_sub = NULL, *fc_sub = NULL;
 	int64_t last_sync, last_tick, last_alive;
 	int opt, rc, n;
 
@@ -179,37 +273,7 @@ int main(int argc, char **argv)
 		lw_close(ctl.c);
 		return 1;
 	}
-	/* Subscribing takes the library's subscription lock, which the
-	 * dispatcher holds while a callback waits for mu: so not under mu.
-	 * Nothing else changes the stream list until the API is up. */
-	for (struct lw_stream *s = ctl.streams; s != NULL; s = s->next) {
-		json_t *err = NULL;
-
-		if (lw_stream_subscribe(&ctl, s, &err) != 0) {
-			fprintf(stderr, "lw-control: error: stream %s: %s\n", s->name,
-				json_string_value(json_object_get(json_object_get(err, "error"),
-								  "description")));
-			json_decref(err);
-			lw_close(ctl.c);
-			return 1;
-		}
-	}
-	lw_sub_opts_init(&so);
-	so.cb = lw_ctl_ack_cb;
-	so.cb_arg = &ctl;
-	if (lw_subscribe(ctl.c, "$JS.ACK.>", &so, &ack_sub) != LW_OK) {
-		fprintf(stderr, "lw-control: error: subscribe $JS.ACK.>: %s\n", lw_errmsg());
-		lw_close(ctl.c);
-		return 1;
-	}
-	if (lw_subscribe(ctl.c, "$JS.FC.>", &so, &fc_sub) != LW_OK) {
-		fprintf(stderr, "lw-control: error: subscribe $JS.FC.>: %s\n", lw_errmsg());
-		lw_close(ctl.c);
-		return 1;
-	}
-	so.cb = lw_ctl_api_cb;
-	if (lw_subscribe(ctl.c, "$JS.API.>", &so, &ctl.api_sub) != LW_OK) {
-		fprintf(stderr, "lw-control: error: subscribe $JS.API.>: %s\n", lw_errmsg());
+	if (serve(&ctl) != 0) {
 		lw_close(ctl.c);
 		return 1;
 	}
@@ -255,26 +319,20 @@ int main(int argc, char **argv)
 			close(fds[i]);
 		}
 		n_fds = 0;
-		/* Without lwd the fabric is gone: sync and exit with 3 so a
-		 * supervisor restarts us against the new lwd (there is no
-		 * reconnect: every subscription would have to be redone). */
+		/* Without lwd the fabric is gone: wait for a new lwd and
+		 * serve it (the streams stay open meanwhile). */
 		if (now - last_alive >= 200) {
 			last_alive = now;
-			if (!lw_dom_daemon_alive(domain) ||
-			    lw_publish(ctl.c, "_LW.CONTROL.ALIVE", "", 0) == LW_ECLOSED) {
-				fprintf(stderr, "lw-control: lwd of domain '%s' is gone; exiting\n",
-					domain);
-				pthread_mutex_lock(&ctl.mu);
-				for (struct lw_stream *s = ctl.streams; s != NULL; s = s->next)
-					lw_store_sync(s->st);
-				pthread_mutex_unlock(&ctl.mu);
-				_exit(3);
-			}
+			if ((!lw_dom_daemon_alive(domain) ||
+			     lw_publish(ctl.c, "_LW.CONTROL.ALIVE", "", 0) == LW_ECLOSED) &&
+			    reconnect(&ctl, &co, domain) != 0)
+				break;
 		}
 	}
 	/* lw_close joins the dispatcher (callbacks finish) and frees every
 	 * subscription; then the stores are synced and closed. */
-	lw_close(ctl.c);
+	if (ctl.c != NULL)
+		lw_close(ctl.c);
 	pthread_mutex_lock(&ctl.mu);
 	while (ctl.streams != NULL) {
 		struct lw_stream *s = ctl.streams;

@@ -153,6 +153,9 @@ void lw_consumers_free(struct lw_stream *s, bool destroy);
 void lw_consumers_notify(struct lw_stream *s);
 void lw_consumers_tick(struct lw_stream *s, int64_t now);
 void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg);
+/** The fabric went away (lwd restart): drops waiting pull requests and
+ *  resets push flow control; delivery resumes on the next connection. */
+void lw_consumers_disconnected(struct lw_stream *s);
 int lw_consumer_count(const struct lw_stream *s);
 /** Interest retention: every consumer interested in @p seq has acked it. */
 bool lw_consumers_all_acked(struct lw_stream *s, uint64_t seq);

@@ -486,6 +486,16 @@ bool lw_consumers_all_acked(struct lw_stream *s, uint64_t seq)
 	return true;
 }
 
+void lw_consumers_disconnected(struct lw_stream *s)
+{
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next) {
+		while (c->nw > 0)
+			waiting_del(c, c->nw - 1);
+		if (c->fc)
+			lw_cons_fc_reset(c);
+	}
+}
+
 void lw_consumers_notify(struct lw_stream *s)
 {
 	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next)

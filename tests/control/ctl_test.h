@@ -22,11 +22,11 @@ struct ctl_proc {
 	long fsize_limit; /* > 0: RLIMIT_FSIZE of lw-control (a full disk) */
 };
 
+static inline int ctl_wait_ready(struct ctl_proc *p);
+
 static inline int ctl_start(struct ctl_proc *p)
 {
 	const char *bin = getenv("LW_CONTROL");
-	lw_conn *c;
-	struct lw_conn_opts o;
 
 	if (bin == NULL)
 		bin = "lw-control";
@@ -51,6 +51,16 @@ static inline int ctl_start(struct ctl_proc *p)
 		       p->fsync ? p->fsync : "interval", (char *)NULL);
 		_exit(127);
 	}
+	return ctl_wait_ready(p);
+}
+
+/* lw-control answers $JS.API.INFO on p's domain (it is up, or back after
+ * an lwd restart); -1 when it exited or did not answer within ~10 s. */
+static inline int ctl_wait_ready(struct ctl_proc *p)
+{
+	lw_conn *c;
+	struct lw_conn_opts o;
+
 	lw_conn_opts_init(&o);
 	o.domain = p->domain;
 	if (lw_connect(&c, &o) != LW_OK)
