@@ -153,6 +153,8 @@ void lw_consumers_free(struct lw_stream *s, bool destroy);
 void lw_consumers_notify(struct lw_stream *s);
 void lw_consumers_tick(struct lw_stream *s, int64_t now);
 void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg);
+/** Publishes a NATS/1.0 status message (no payload) to @p to. */
+void lw_cons_status(struct lw_ctl *ctl, const char *to, const char *hdr);
 /** The fabric went away (lwd restart): drops waiting pull requests and
  *  resets push flow control; delivery resumes on the next connection. */
 void lw_consumers_disconnected(struct lw_stream *s);

@@ -338,6 +338,79 @@ static json_t *stream_api(struct lw_ctl *ctl, const char *op, const json_t *req)
 	return NULL;
 }
 
+/*
+ * $JS.API.DIRECT.GET.<stream> (body: seq / last_by_subj / next_by_subj)
+ * and $JS.API.DIRECT.GET.<stream>.<subject> (the last message on it):
+ * answered with the stored message itself, its headers followed by
+ * Nats-Stream, Nats-Subject, Nats-Sequence and Nats-Time-Stamp, or a
+ * status (404 Message Not Found, 408 Bad Request) as nats-server does.
+ * Served whatever allow_direct says; KV clients ask for it by that flag.
+ */
+static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, const json_t *req)
+{
+	char name[LW_JS_NAME_MAX + 1], t[40], *hdr;
+	const char *dot = strchr(arg, '.'), *last_by, *next_by;
+	size_t nl = dot ? (size_t)(dot - arg) : strlen(arg), hl;
+	struct lw_pubmsg pm = { .subject = reply };
+	struct lw_stream *s;
+	struct lw_store_rec r;
+	int64_t seq;
+	uint64_t q;
+
+	if (reply == NULL)
+		return;
+	if (nl == 0 || nl > LW_JS_NAME_MAX)
+		goto bad;
+	memcpy(name, arg, nl);
+	name[nl] = '\0';
+	s = lw_stream_find(ctl, name);
+	if (s == NULL)
+		goto not_found;
+	last_by = dot ? dot + 1 : req ? req_str(req, "last_by_subj") : NULL;
+	next_by = req ? req_str(req, "next_by_subj") : NULL;
+	seq = req ? req_int(req, "seq", 0) : 0;
+	if (dot != NULL && req != NULL)
+		goto bad;
+	if (last_by != NULL)
+		q = lw_store_last(s->st, last_by);
+	else if (next_by != NULL)
+		q = lw_store_next(s->st, seq > 0 ? (uint64_t)seq : 0, next_by);
+	else if (seq > 0)
+		q = (uint64_t)seq;
+	else
+		goto bad;
+	if (q == 0 || lw_store_get(s->st, q, &r) != 0)
+		goto not_found;
+	lw_fmt_time(r.ts, t, sizeof(t));
+	hl = r.hdr_len + strlen(r.subject) + strlen(name) + 160;
+	hdr = malloc(hl);
+	if (hdr != NULL) {
+		/* The stored block without its final blank line, then ours. */
+		size_t keep = r.hdr_len >= 12 ? r.hdr_len - 2 : 0;
+
+		if (keep)
+			memcpy(hdr, r.hdr, keep);
+		else
+			keep = (size_t)snprintf(hdr, hl, "NATS/1.0\r\n");
+		pm.hdr_len = keep + (size_t)snprintf(hdr + keep, hl - keep,
+						     "Nats-Stream: %s\r\nNats-Subject: %s\r\n"
+						     "Nats-Sequence: %llu\r\nNats-Time-Stamp: %s\r\n\r\n",
+						     name, r.subject, (unsigned long long)r.seq, t);
+		pm.hdr = hdr;
+		pm.data = r.data;
+		pm.len = r.data_len;
+		lw_publish_msg(ctl->c, &pm);
+		free(hdr);
+	}
+	lw_store_rec_free(&r);
+	return;
+not_found:
+	lw_cons_status(ctl, reply, "NATS/1.0 404 Message Not Found\r\n\r\n");
+	return;
+bad:
+	lw_cons_status(ctl, reply, "NATS/1.0 408 Bad Request\r\n\r\n");
+}
+
 static void no_responders(struct lw_ctl *ctl, const char *reply)
 {
 	static const char h[] = "NATS/1.0 503\r\n\r\n";
@@ -377,6 +450,10 @@ void lw_ctl_api_cb(lw_sub *sub, lw_msg *m, void *arg)
 	}
 	if (ctl->verbose)
 		fprintf(stderr, "lw-control: API %s\n", op);
+	if (strncmp(op, "DIRECT.GET.", 11) == 0) {
+		direct_get(ctl, op + 11, reply, req);
+		goto out;
+	}
 	if (strcmp(op, "INFO") == 0)
 		resp = account_info(ctl);
 	else if (strncmp(op, "STREAM.", 7) == 0)

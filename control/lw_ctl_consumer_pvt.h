@@ -78,8 +78,6 @@ struct lw_consumer *lw_cons_find(struct lw_stream *s, const char *name);
 bool lw_cons_match(const struct lw_consumer *c, const char *subj);
 /** Messages not yet delivered (num_pending). */
 uint64_t lw_cons_pending(struct lw_consumer *c);
-/** Publishes a NATS/1.0 status message (no payload) to @p to. */
-void lw_cons_status(struct lw_ctl *ctl, const char *to, const char *hdr);
 /** Writes a durable's state file. */
 void lw_cons_save(struct lw_consumer *c);
 /** Delivers what the waiting pull requests or the push subject can take. */

@@ -311,7 +311,7 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 	json_object_set_new(c, "deny_delete", json_boolean(get_bool(req, "deny_delete")));
 	json_object_set_new(c, "deny_purge", json_boolean(get_bool(req, "deny_purge")));
 	json_object_set_new(c, "allow_rollup_hdrs", json_boolean(get_bool(req, "allow_rollup_hdrs")));
-	json_object_set_new(c, "allow_direct", json_false());
+	json_object_set_new(c, "allow_direct", json_boolean(get_bool(req, "allow_direct")));
 	json_object_set_new(c, "mirror_direct", json_false());
 	json_object_set_new(c, "no_ack", json_boolean(get_bool(req, "no_ack")));
 	json_object_set_new(c, "discard_new_per_subject",

@@ -227,3 +227,35 @@ test('push consumer with flow control and idle heartbeats (4 MiB, past the windo
 	assert.equal(ci.config.idle_heartbeat, 500000000);
 	assert.equal(ci.delivered.stream_seq, 1000);
 });
+
+test('KV bucket (max_msgs_per_subject, allow_direct) and DIRECT.GET', async (t) => {
+	const { nc } = await setup(t, 'KVHOST');
+	const js = nc.jetstream();
+	const jsm = await nc.jetstreamManager();
+	const kv = await js.views.kv('cfg', { history: 2 });
+
+	await kv.put('a.b', sc.encode('one'));
+	await kv.put('a.b', sc.encode('two'));
+	await kv.put('a.b', sc.encode('three'));
+	await kv.put('c', sc.encode('see'));
+	const e = await kv.get('a.b');
+	assert.equal(sc.decode(e.value), 'three');
+	assert.equal(e.revision, 3);
+	assert.equal(await kv.get('nope'), null);
+	await kv.delete('c');
+	assert.equal((await kv.get('c')).operation, 'DEL');
+	const hist = [];
+	for await (const x of await kv.history({ key: 'a.b' }))
+		hist.push(sc.decode(x.value));
+	assert.deepEqual(hist, ['two', 'three']);   // history 2: the oldest went
+	const st = await kv.status();
+	assert.equal(st.streamInfo.config.allow_direct, true);
+	const m = await jsm.direct.getMessage('KV_cfg', { last_by_subj: '$KV.cfg.a.b' });
+	assert.equal(m.subject, '$KV.cfg.a.b');
+	assert.equal(m.seq, 3);
+	assert.equal(m.stream, 'KV_cfg');
+	assert.equal(sc.decode(m.data), 'three');
+	const bySeq = await jsm.direct.getMessage('KV_cfg', { seq: 2 });
+	assert.equal(sc.decode(bySeq.data), 'two');
+	await assert.rejects(jsm.direct.getMessage('KV_cfg', { seq: 99 }), /message not found/);
+});
