@@ -251,7 +251,8 @@ static void advisory_max_deliver(struct lw_consumer *c, struct pend *p)
 	lw_stream_dead_letter(c->s, c->name, p->sseq, p->deliveries, "max_deliver");
 }
 
-/* Sends stream message @p sseq to @p to; returns bytes sent or -1. */
+/* Sends stream message @p sseq to @p to; returns bytes sent, -1 when it
+ * is gone, -2 when a pull request's inbox has no subscriber (not sent). */
 static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, uint32_t deliveries,
 			uint64_t pending)
 {
@@ -276,7 +277,11 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	pm.hdr_len = r.hdr_len;
 	pm.data = c->headers_only ? NULL : r.data;
 	pm.len = c->headers_only ? 0 : r.data_len;
-	lw_publish_msg(c->s->ctl->c, &pm);
+	if (lw_publish_msg(c->s->ctl->c, &pm) == 0 && c->deliver_subject == NULL) {
+		c->dseq--;
+		lw_store_rec_free(&r);
+		return -2;
+	}
 	lw_store_rec_free(&r);
 	if (c->ack != AP_NONE) {
 		struct pend *p = pend_find(c, sseq);
@@ -365,6 +370,25 @@ static void push_heartbeat(struct lw_consumer *c, int64_t now)
 	c->last_push = now;
 }
 
+/* replay_policy original: may stream message @p q go out at @p now? The
+ * timer (every 20 ms) tries again when it is early. */
+static bool replay_due(struct lw_consumer *c, uint64_t q, int64_t now)
+{
+	struct lw_store_rec r;
+	int64_t ts;
+
+	if (!c->replay_orig || lw_store_get(c->s->st, q, &r) != 0)
+		return true;
+	ts = r.ts;
+	lw_store_rec_free(&r);
+	if (c->rp_ts0 == 0 || ts < c->rp_ts0) {
+		c->rp_ts0 = ts;
+		c->rp_wall0 = now;
+		return true;
+	}
+	return now - c->rp_wall0 >= ts - c->rp_ts0;
+}
+
 /* Picks the next message to deliver: a due redelivery first, then the
  * last_per_subject list, then new ones. *redeliver tells which. */
 static uint64_t pick(struct lw_consumer *c, int64_t now, bool *redeliver, uint32_t *deliveries)
@@ -395,12 +419,21 @@ static uint64_t pick(struct lw_consumer *c, int64_t now, bool *redeliver, uint32
 	if (c->ack != AP_NONE && c->max_ack_pending > 0 && (int64_t)c->np >= c->max_ack_pending)
 		return 0;
 	while (c->ipre < c->npre) {
-		uint64_t q = c->pre[c->ipre++];
+		uint64_t q = c->pre[c->ipre];
 
-		if (lw_store_subject(c->s->st, q) != NULL)
+		if (lw_store_subject(c->s->st, q) != NULL) {
+			if (!replay_due(c, q, now))
+				return 0;
+			c->ipre++;
 			return q;
+		}
+		c->ipre++;
 	}
-	return cnext(c, c->next_sseq);
+	{
+		uint64_t q = cnext(c, c->next_sseq);
+
+		return q != 0 && replay_due(c, q, now) ? q : 0;
+	}
 }
 
 void lw_cons_deliver(struct lw_consumer *c)
@@ -423,14 +456,26 @@ void lw_cons_deliver(struct lw_consumer *c)
 			to = c->w[0].reply;
 		else
 			return;
+		uint64_t next0 = c->next_sseq;
+		size_t ipre0 = c->ipre;
+
 		q = pick(c, now, &redeliver, &deliveries);
 		if (q == 0)
 			return;
 		if (!redeliver && q >= c->next_sseq)
 			c->next_sseq = q + 1;
+		sent = send_one(c, to, q, deliveries, lw_cons_pending(c));
+		if (sent == -2) {
+			/* Nobody listens on that pull request's inbox any more
+			 * (the client went away): drop the request, keep the
+			 * message for the next one, as nats-server does. */
+			c->next_sseq = next0;
+			c->ipre = ipre0;
+			waiting_del(c, 0);
+			continue;
+		}
 		if (redeliver)
 			c->num_redelivered++;
-		sent = send_one(c, to, q, deliveries, lw_cons_pending(c));
 		if (c->deliver_subject != NULL && sent >= 0) {
 			c->last_push = now;
 			if (c->fc)
@@ -529,6 +574,10 @@ void lw_cons_delete(struct lw_consumer *c, bool destroy)
 	if (destroy) {
 		char path[PATH_MAX];
 
+		/* Pull requests still waiting learn why nothing will come. */
+		for (size_t i = 0; i < c->nw; i++)
+			lw_cons_status(s->ctl, c->w[i].reply, "NATS/1.0 409 Consumer Deleted\r\n\r\n");
+
 		cpath(c, path, sizeof(path), false);
 		unlink(path);
 	}
@@ -571,8 +620,9 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 		}
 		if (c->deliver_subject != NULL && c->hb_ns > 0 && now - c->last_push >= c->hb_ns)
 			push_heartbeat(c, now);
-		/* Redeliveries that came due. */
-		if (c->np > 0 && (c->nw > 0 || c->deliver_subject != NULL))
+		/* Redeliveries (and replay_policy original messages) that
+		 * came due. */
+		if ((c->np > 0 || c->replay_orig) && (c->nw > 0 || c->deliver_subject != NULL))
 			lw_cons_deliver(c);
 		else if (c->np > 0)
 			for (size_t i = 0; i < c->np; i++)

@@ -111,6 +111,9 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 		json_object_set_new(c, "max_deliver", json_integer(-1));
 	if (!push && cint(in, "max_waiting", 0) <= 0)
 		json_object_set_new(c, "max_waiting", json_integer(512));
+	if (strcmp(cstr(in, "replay_policy", "instant"), "instant") != 0 &&
+	    strcmp(cstr(in, "replay_policy", "instant"), "original") != 0)
+		FAIL(400, 10025, "invalid JSON: invalid replay policy");
 	json_object_set_new(c, "replay_policy", json_string(cstr(in, "replay_policy", "instant")));
 	json_object_set_new(c, "num_replicas", json_integer(0));
 	if (json_array_size(json_object_get(in, "backoff")) > 0 && cint(in, "max_deliver", 0) > 0 &&
@@ -148,6 +151,8 @@ static void apply_cfg(struct lw_consumer *c, json_t *cfg)
 	c->deliver_subject = cstr(cfg, "deliver_subject", NULL) ?
 			     strdup(cstr(cfg, "deliver_subject", NULL)) : NULL;
 	c->hb_ns = cint(cfg, "idle_heartbeat", 0);
+	c->replay_orig = strcmp(cstr(cfg, "replay_policy", "instant"), "original") == 0;
+	c->rp_ts0 = 0;
 	if (c->fc != json_is_true(json_object_get(cfg, "flow_control"))) {
 		c->fc = !c->fc;
 		lw_cons_fc_reset(c);

@@ -46,6 +46,10 @@ struct lw_consumer {
 	int64_t hb_ns, last_push;
 	bool fc;
 	int64_t pbytes, maxpb, fc_limit, fcsz;
+	/* replay_policy original: new messages go out spaced as they were
+	 * stored, measured from the first one this consumer sent */
+	bool replay_orig;
+	int64_t rp_wall0, rp_ts0;
 	char fcid[LW_SUBJECT_MAX + 1];
 	/* state */
 	uint64_t next_sseq, dseq, floor_s, floor_c, num_redelivered;

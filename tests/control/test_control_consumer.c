@@ -482,11 +482,17 @@ static void test_shm_consumer(void **state)
 		snprintf(want, sizeof(want), "{\"stream\":\"SHMC\",\"seq\":%d}", i);
 		assert_string_equal(shm_api(c, "shmc.job", "work"), want);
 	}
+	/* A pull request whose inbox nobody listens on (its client is gone)
+	 * takes nothing: message 1 stays first, delivered once, below. */
+	struct lw_pubmsg pm = { .subject = "$JS.API.CONSUMER.MSG.NEXT.SHMC.d",
+				.reply = "shm.inbox.gone", .data = "2", .len = 1 };
+
+	assert_true(lw_publish_msg(c, &pm) >= 1);
+	assert_true(LW_TEST_WAIT(strstr(shm_api(c, "$JS.API.CONSUMER.INFO.SHMC.d", ""),
+					"\"num_waiting\":0") != NULL, 2000));
 	lw_sub_opts_init(&so);
 	assert_int_equal(lw_subscribe(c, "shm.inbox.1", &so, &inbox), LW_OK);
-	struct lw_pubmsg pm = { .subject = "$JS.API.CONSUMER.MSG.NEXT.SHMC.d",
-				.reply = "shm.inbox.1", .data = "2", .len = 1 };
-
+	pm.reply = "shm.inbox.1";
 	assert_true(lw_publish_msg(c, &pm) >= 1);
 	for (int i = 1; i <= 2; i++) {
 		char prefix[64];

@@ -15,8 +15,8 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { connect, StringCodec, AckPolicy, DeliverPolicy, RetentionPolicy, nanos, consumerOpts,
-	createInbox } = require('nats');
+const { connect, StringCodec, AckPolicy, DeliverPolicy, RetentionPolicy, ReplayPolicy, nanos,
+	consumerOpts, createInbox } = require('nats');
 
 const URL = process.env.NATS_URL;
 const sc = StringCodec();
@@ -258,4 +258,45 @@ test('KV bucket (max_msgs_per_subject, allow_direct) and DIRECT.GET', async (t) 
 	const bySeq = await jsm.direct.getMessage('KV_cfg', { seq: 2 });
 	assert.equal(sc.decode(bySeq.data), 'two');
 	await assert.rejects(jsm.direct.getMessage('KV_cfg', { seq: 99 }), /message not found/);
+});
+
+test('replay_policy original keeps the stored spacing; deleting a consumer ends its pulls', async (t) => {
+	const { jsm, js } = await setup(t, 'RPO');
+
+	for (let i = 0; i < 3; i++) {
+		await js.publish('rpo.a', sc.encode(`x${i}`));
+		await sleep(300);
+	}
+	await jsm.consumers.add('RPO', {
+		durable_name: 'o', ack_policy: AckPolicy.None, replay_policy: ReplayPolicy.Original,
+	});
+	const c = await js.consumers.get('RPO', 'o');
+	const t0 = Date.now();
+	const at = [];
+
+	for await (const m of await c.fetch({ max_messages: 3, expires: 3000 })) {
+		at.push(Date.now() - t0);
+		if (at.length === 3)
+			break;
+	}
+	assert.equal(at.length, 3);
+	assert.ok(at[1] - at[0] >= 250, `gap ${at[1] - at[0]} ms`);
+	assert.ok(at[2] - at[1] >= 250, `gap ${at[2] - at[1]} ms`);
+	await assert.rejects(jsm.consumers.add('RPO', { durable_name: 'bad', replay_policy: 'later' }),
+		/replay policy/);
+
+	await jsm.consumers.add('RPO', { durable_name: 'del', ack_policy: AckPolicy.Explicit,
+		deliver_policy: DeliverPolicy.New });
+	const d = await js.consumers.get('RPO', 'del');
+	const it = await d.fetch({ max_messages: 1, expires: 5000 });
+	const started = Date.now();
+
+	const deleted = sleep(300).then(() => jsm.consumers.delete('RPO', 'del'));
+
+	await assert.rejects((async () => {
+		for await (const m of it)
+			m.ack();
+	})(), /consumer deleted/);
+	assert.ok(Date.now() - started < 3000);
+	assert.equal(await deleted, true);
 });
