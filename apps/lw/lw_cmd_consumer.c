@@ -56,20 +56,37 @@ static bool valid_name(const char *n)
 	return *n != '\0' && strpbrk(n, ".*> \t\r\n") == NULL;
 }
 
-/* "30s", "1500ms", "1h": the largest unit that divides @p ns. */
+/* A duration as Go prints it: "30s", "1m30s", "1h0m5s", "1.5s"; below a
+ * second the largest of ms / us / ns that divides it ("250ms"). */
 static const char *fmt_dur(long long ns, char *buf, size_t n)
 {
-	static const struct { long long ns; const char *unit; } u[] = {
-		{ 3600000000000LL, "h" }, { 60000000000LL, "m" }, { 1000000000LL, "s" },
-		{ 1000000LL, "ms" }, { 1000LL, "us" },
-	};
+	long long s = ns / 1000000000LL, frac = ns % 1000000000LL;
+	int o = 0;
 
-	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
-		if (ns != 0 && ns % u[i].ns == 0) {
-			snprintf(buf, n, "%lld%s", ns / u[i].ns, u[i].unit);
-			return buf;
+	if (ns < 1000000000LL) {
+		if (ns > 0 && ns % 1000000LL == 0)
+			snprintf(buf, n, "%lldms", ns / 1000000LL);
+		else if (ns > 0 && ns % 1000LL == 0)
+			snprintf(buf, n, "%lldus", ns / 1000LL);
+		else
+			snprintf(buf, n, "%lldns", ns);
+		return buf;
+	}
+	if (s >= 3600)
+		o += snprintf(buf + o, n - (size_t)o, "%lldh", s / 3600);
+	if (s >= 60)
+		o += snprintf(buf + o, n - (size_t)o, "%lldm", s / 60 % 60);
+	o += snprintf(buf + o, n - (size_t)o, "%lld", s % 60);
+	if (frac != 0) {
+		int digits = 9;
+
+		while (frac % 10 == 0) {
+			frac /= 10;
+			digits--;
 		}
-	snprintf(buf, n, "%lldns", ns);
+		o += snprintf(buf + o, n - (size_t)o, ".%0*lld", digits, frac);
+	}
+	snprintf(buf + o, n - (size_t)o, "s");
 	return buf;
 }
 

@@ -53,6 +53,9 @@ exits "add: bad deliver policy" 2 "$LW" consumer add ORDERS c1 --deliver yesterd
 exits "add: bad deliver time" 2 "$LW" consumer add ORDERS c1 --deliver 2026-13-01T00:00:00Z
 exits "add: option without value" 2 "$LW" consumer add ORDERS c1 --filter
 exits "add: dotted name" 2 "$LW" consumer add ORDERS a.b
+for d in 1.5 s 1x -1s 1s2 . 99999999999h ''; do
+	exits "add: '$d' is not a duration" 2 "$LW" consumer add ORDERS c1 --inactive-threshold "$d"
+done
 exits "next: bad wait" 2 "$LW" consumer next ORDERS c1 --wait 0
 exits "next: bad count" 2 "$LW" consumer next ORDERS c1 --count none
 exits "info: too many args" 2 "$LW" consumer info ORDERS c1 extra
@@ -120,6 +123,14 @@ check "next empty: says no messages" grep -q "no messages" "$tmp/err"
 check "next empty: waited --wait, not much more (${took} ms)" test "$took" -ge 250 -a "$took" -lt 2500
 exits "next: unknown consumer" 1 "$LW" consumer next ORDERS nobody --wait 300ms
 check "next: unknown consumer says so" grep -q "consumer not found" "$tmp/err"
+
+# Durations as Go writes them (ack wait must stay above what the tests wait).
+exits "add: durations" 0 "$LW" consumer add ORDERS durs --ack-wait 1m30s --inactive-threshold 1.5s \
+	--backoff 250ms,2h --max-deliver 3
+check "durations: summary" bash -c 'grep -q "wait 1m30s, max deliver 3" "$0" && grep -q "backoff:      250ms, 2h0m0s" "$0" && grep -q "inactive:     1.5s" "$0"' "$tmp/out"
+"$LW" consumer info ORDERS durs --json >"$tmp/durs.json"
+check "durations: in ns" bash -c 'tr -d " \n" <"$0" | grep -q "\"ack_wait\":90000000000,.*\"inactive_threshold\":1500000000" && tr -d " \n" <"$0" | grep -q "\"backoff\":\[250000000,7200000000000\]"' "$tmp/durs.json"
+"$LW" consumer rm ORDERS durs >/dev/null
 
 # --- filters and deliver policies -------------------------------------------------
 exits "add with --filter" 0 "$LW" consumer add ORDERS olds --filter orders.old
