@@ -123,6 +123,12 @@ const char *lw_cli_policy_name(enum lw_slow_policy p);
  * error description ("lw: stream not found (error 10059)"). */
 json_t *lw_js_api(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout_ms);
 
+/* lw_js_api(), then shows the answer on stdout: the document itself with
+ * @p json_out, else print(answer) when @p print is set, else the line
+ * @p done ("Deleted ..."). Returns the exit code. */
+int lw_js_show(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout_ms,
+	       bool json_out, void (*print)(const json_t *doc), const char *done);
+
 /* Prints that no lw-control serves the domain (a request found no
  * responder). */
 void lw_js_no_control(void);

@@ -297,7 +297,7 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 	};
 	json_t *cfg = json_pack("{s:s, s:[], s:[]}", "ack_policy", "explicit", "filter_subjects",
 				"backoff");
-	json_t *filters, *r;
+	json_t *filters;
 	char api_subj[LW_SUBJECT_MAX + 1];
 	int o, rc;
 
@@ -328,13 +328,9 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 		 argv[optind + 1]);
 	/* action create: an existing consumer with another config is an error,
 	 * not a silent update. */
-	r = lw_js_api(g, api_subj, json_pack("{s:s, s:o, s:s}", "stream_name", argv[optind],
-					     "config", cfg, "action", "create"), timeout);
-	if (r == NULL)
-		return LW_EXIT_FAIL;
-	print_info(r);
-	json_decref(r);
-	return LW_EXIT_OK;
+	return lw_js_show(g, api_subj, json_pack("{s:s, s:o, s:s}", "stream_name", argv[optind],
+						 "config", cfg, "action", "create"),
+			  timeout, false, print_info, NULL);
 }
 
 static int by_name(const void *a, const void *b)
@@ -350,27 +346,31 @@ static int cmd_ls(const struct lw_cli *g, const char *stream, int timeout)
 	size_t i, n;
 
 	snprintf(api_subj, sizeof(api_subj), "CONSUMER.LIST.%s", stream);
-	/* Pages of `limit` from `offset`; a server that ignores offset (one
-	 * page with everything) ends the loop by answering offset 0 again. */
+	/* Pages of `limit` from `offset` until `total` (lw-control answers all
+	 * in one page today). A page for another offset than asked means the
+	 * server ignores offset: stop rather than list some twice. */
 	for (;;) {
 		size_t off = json_array_size(all);
 		json_t *r = lw_js_api(g, api_subj, json_pack("{s:I}", "offset", (json_int_t)off),
 				      timeout);
 		json_t *page;
+		bool more;
 
 		if (r == NULL) {
 			json_decref(all);
 			return LW_EXIT_FAIL;
 		}
 		page = json_object_get(r, "consumers");
-		json_array_extend(all, page);
-		n = json_array_size(page);
-		if (n == 0 || lw_js_int(r, "offset") != (long long)off ||
-		    json_array_size(all) >= (size_t)lw_js_int(r, "total")) {
+		if (lw_js_int(r, "offset") != (long long)off) {
 			json_decref(r);
 			break;
 		}
+		json_array_extend(all, page);
+		more = json_array_size(page) > 0 &&
+		       (long long)json_array_size(all) < lw_js_int(r, "total");
 		json_decref(r);
+		if (!more)
+			break;
 	}
 	n = json_array_size(all);
 	sorted = calloc(n ? n : 1, sizeof(*sorted));
@@ -466,10 +466,13 @@ static void status_text(const lw_msg *m, char *buf, size_t n)
 	const char *h = lw_msg_headers(m, &hlen);
 	size_t len = 0;
 
-	if (h != NULL && hlen > 9 && memcmp(h, "NATS/1.0 ", 9) == 0)
-		while (9 + len < hlen && h[9 + len] != '\r' && h[9 + len] != '\n')
-			len++;
-	snprintf(buf, n, "%.*s", (int)len, h != NULL ? h + 9 : "");
+	if (h == NULL || hlen <= 9 || memcmp(h, "NATS/1.0 ", 9) != 0) {
+		snprintf(buf, n, "status %d", lw_msg_status(m));
+		return;
+	}
+	while (9 + len < hlen && h[9 + len] != '\r' && h[9 + len] != '\n')
+		len++;
+	snprintf(buf, n, "%.*s", (int)len, h + 9);
 }
 
 struct pull {
@@ -625,8 +628,9 @@ static int cmd_next(const struct lw_cli *g, int argc, char **argv, int timeout)
 	lw_sub_opts_init(&so);
 	rc = lw_subscribe(p.c, p.inbox, &so, &p.sub);
 	if (rc != LW_OK) {
+		lw_cli_fail("subscribe", rc);
 		lw_close(p.c);
-		return lw_cli_fail("subscribe", rc);
+		return LW_EXIT_FAIL;
 	}
 	/* A batch never overfills the inbox: lw-control would block on it
 	 * while this process waits for an ack reply from lw-control. */
@@ -667,11 +671,10 @@ static int cmd_next(const struct lw_cli *g, int argc, char **argv, int timeout)
 
 int lw_cmd_consumer(const struct lw_cli *g, int argc, char **argv)
 {
-	char api_subj[LW_SUBJECT_MAX + 1];
+	char api_subj[LW_SUBJECT_MAX + 1], done[2 * LW_SUBJECT_MAX + 40];
 	int timeout = 5000, k;
 	bool info, json_out = false;
 	const char *sub;
-	json_t *r;
 
 	k = lw_js_args(g, &argc, &argv, consumer_usage, "add, ls, info, next, rm", &timeout);
 	if (k >= 0)
@@ -698,15 +701,6 @@ int lw_cmd_consumer(const struct lw_cli *g, int argc, char **argv)
 					  argv[1], argv[2]);
 	snprintf(api_subj, sizeof(api_subj), "CONSUMER.%s.%s.%s", info ? "INFO" : "DELETE",
 		 argv[1], argv[2]);
-	r = lw_js_api(g, api_subj, NULL, timeout);
-	if (r == NULL)
-		return LW_EXIT_FAIL;
-	if (json_out)
-		lw_js_print_json(r);
-	else if (info)
-		print_info(r);
-	else
-		printf("Deleted consumer %s of stream %s\n", argv[2], argv[1]);
-	json_decref(r);
-	return LW_EXIT_OK;
+	snprintf(done, sizeof(done), "Deleted consumer %s of stream %s", argv[2], argv[1]);
+	return lw_js_show(g, api_subj, NULL, timeout, json_out, info ? print_info : NULL, done);
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lw stream add|ls|info|rm|purge|get|redrive: the persistent streams of
- * lw-control,
- * driven through its JetStream API ($JS.API.STREAM.*) with lw_request, so
- * the CLI needs nothing but the domain. Replies are JSON (jansson); errors
+ * lw-control, driven through its JetStream API ($JS.API.STREAM.*, the
+ * helpers of lw_js.c) with lw_request, so the CLI needs nothing but the
+ * domain. Replies are JSON (jansson); errors
  * print lw-control's description and exit 1. "No responders" means no
  * lw-control serves the domain.
  */
@@ -108,7 +108,7 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 		{ "dupe-window", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	json_t *cfg = json_object(), *subjects = json_array(), *r;
+	json_t *cfg = json_object(), *subjects = json_array();
 	char api_subj[LW_SUBJECT_MAX];
 	int o;
 
@@ -180,12 +180,7 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 	else
 		json_decref(subjects);
 	snprintf(api_subj, sizeof(api_subj), "STREAM.CREATE.%s", argv[optind]);
-	r = lw_js_api(g, api_subj, cfg, timeout);
-	if (r == NULL)
-		return LW_EXIT_FAIL;
-	print_info(r);
-	json_decref(r);
-	return LW_EXIT_OK;
+	return lw_js_show(g, api_subj, cfg, timeout, false, print_info, NULL);
 }
 
 static int cmd_purge(const struct lw_cli *g, int argc, char **argv, int timeout)
@@ -332,6 +327,7 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 	}
 	if (!strcmp(sub, "info") || !strcmp(sub, "rm")) {
 		bool info = !strcmp(sub, "info");
+		char done[LW_SUBJECT_MAX + 32];
 
 		if (argc == 3 && info && !strcmp(argv[2], "--json"))
 			json_out = true;
@@ -339,17 +335,9 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 			return lw_cli_usage_error(g, "stream %s NAME", sub);
 		snprintf(api_subj, sizeof(api_subj), "STREAM.%s.%s", info ? "INFO" : "DELETE",
 			 argv[1]);
-		r = lw_js_api(g, api_subj, NULL, timeout);
-		if (r == NULL)
-			return LW_EXIT_FAIL;
-		if (json_out)
-			lw_js_print_json(r);
-		else if (info)
-			print_info(r);
-		else
-			printf("Deleted stream %s\n", argv[1]);
-		json_decref(r);
-		return LW_EXIT_OK;
+		snprintf(done, sizeof(done), "Deleted stream %s", argv[1]);
+		return lw_js_show(g, api_subj, NULL, timeout, json_out, info ? print_info : NULL,
+				  done);
 	}
 	return lw_cli_usage_error(g, "unknown stream command '%s'", sub);
 }

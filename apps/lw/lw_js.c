@@ -57,6 +57,23 @@ json_t *lw_js_api(const struct lw_cli *g, const char *api_subj, json_t *body, in
 	return resp;
 }
 
+int lw_js_show(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout_ms,
+	       bool json_out, void (*print)(const json_t *doc), const char *done)
+{
+	json_t *r = lw_js_api(g, api_subj, body, timeout_ms);
+
+	if (r == NULL)
+		return LW_EXIT_FAIL;
+	if (json_out)
+		lw_js_print_json(r);
+	else if (print != NULL)
+		print(r);
+	else
+		printf("%s\n", done);
+	json_decref(r);
+	return LW_EXIT_OK;
+}
+
 void lw_js_no_control(void)
 {
 	fprintf(stderr, "lw: no lw-control serves this domain (start lw-control)\n");
