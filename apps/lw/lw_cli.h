@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include <lightwire/lightwire.h>
 
 /* Exit codes of every subcommand. */
@@ -37,6 +39,7 @@ int lw_cmd_stats(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_top(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_bench(const struct lw_cli *g, int argc, char **argv);
 int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv);
+int lw_cmd_consumer(const struct lw_cli *g, int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM once lw_cli_catch_signals() ran. */
 extern volatile sig_atomic_t lw_cli_stop;
@@ -67,6 +70,10 @@ int lw_cli_parse_u64(const char *s, uint64_t *out);
 int lw_cli_parse_size(const char *s, uint64_t *out);
 /* lw_cli_parse_u64() bounded to [0, INT_MAX]. */
 int lw_cli_parse_int(const char *s, int *out);
+/* Durations as Go writes them, in nanoseconds: one or more of NUMBER UNIT
+ * ("1m30s", "1.5s", "500ms"; units h, m, s, ms, us, ns); a bare integer
+ * is seconds. At most INT64_MAX ns; -1 on error. */
+int lw_cli_parse_duration(const char *s, uint64_t *out_ns);
 
 /* Installs SIGINT/SIGTERM handlers that set lw_cli_stop (no SA_RESTART)
  * and ignores SIGPIPE so a closed stdout is an error we can clean up after. */
@@ -107,5 +114,37 @@ void lw_cli_print_headers(const char *h, size_t n);
 /* Parses block|drop-oldest|drop-newest; -1 when unknown. */
 int lw_cli_parse_policy(const char *s, enum lw_slow_policy *out);
 const char *lw_cli_policy_name(enum lw_slow_policy p);
+
+/* --- lw-control's JetStream API (lw_js.c), for lw stream and lw consumer --- */
+
+/* Sends @p body (consumed; NULL = empty) as a request to
+ * $JS.API.<api_subj> and returns the reply document, or NULL after
+ * printing why: no lw-control, a transport error, or lw-control's
+ * error description ("lw: stream not found (error 10059)"). */
+json_t *lw_js_api(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout_ms);
+
+/* lw_js_api(), then shows the answer on stdout: the document itself with
+ * @p json_out, else print(answer) when @p print is set, else the line
+ * @p done ("Deleted ..."). Returns the exit code. */
+int lw_js_show(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout_ms,
+	       bool json_out, void (*print)(const json_t *doc), const char *done);
+
+/* Prints that no lw-control serves the domain (a request found no
+ * responder). */
+void lw_js_no_control(void);
+
+/* Leading options of `lw stream` / `lw consumer` (-t/--timeout-ms N,
+ * -h/--help) and then the subcommand: on return -1, *argv[0] is the
+ * subcommand; otherwise an exit code (help printed, or a usage error
+ * naming @p commands). -h anywhere prints @p usage. */
+int lw_js_args(const struct lw_cli *g, int *argc, char ***argv, const char *usage,
+	       const char *commands, int *timeout_ms);
+
+/* Field @p k of object @p o: 0 / "" when missing (o may be NULL). */
+long long lw_js_int(const json_t *o, const char *k);
+const char *lw_js_str(const json_t *o, const char *k);
+
+/* The document indented, on stdout (--json). */
+void lw_js_print_json(const json_t *doc);
 
 #endif

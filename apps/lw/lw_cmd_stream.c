@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lw stream add|ls|info|rm|purge|get|redrive: the persistent streams of
- * lw-control,
- * driven through its JetStream API ($JS.API.STREAM.*) with lw_request, so
- * the CLI needs nothing but the domain. Replies are JSON (jansson); errors
+ * lw-control, driven through its JetStream API ($JS.API.STREAM.*, the
+ * helpers of lw_js.c) with lw_request, so the CLI needs nothing but the
+ * domain. Replies are JSON (jansson); errors
  * print lw-control's description and exit 1. "No responders" means no
  * lw-control serves the domain.
  */
@@ -25,8 +25,8 @@ static const char stream_usage[] =
 	"  add NAME [options]        create a stream\n"
 	"      -s, --subjects LIST   comma-separated subjects (default NAME)\n"
 	"      --storage file|memory, --retention limits|interest|workqueue,\n"
-	"      --discard old|new, --max-msgs N, --max-bytes SIZE, --max-age SEC,\n"
-	"      --max-msg-size SIZE, --max-msgs-per-subject N, --dupe-window SEC\n"
+	"      --discard old|new, --max-msgs N, --max-bytes SIZE, --max-age DUR,\n"
+	"      --max-msg-size SIZE, --max-msgs-per-subject N, --dupe-window DUR\n"
 	"  ls                        list streams with their message counts\n"
 	"  info NAME [--json]        configuration and state\n"
 	"  rm NAME                   delete a stream and its messages\n"
@@ -38,67 +38,8 @@ static const char stream_usage[] =
 	"  redrive NAME [SEQ]        move dead letters (stream DLQ_NAME) back into\n"
 	"                            NAME: all, or the one at DLQ sequence SEQ\n"
 	"\n"
+	"DUR is seconds or a duration such as 1h, 1m30s, 500ms.\n"
 	"Options: -t, --timeout-ms N (default 5000), -d, --domain NAME, -h, --help\n";
-
-/* Sends @p body to $JS.API.<api>; returns the reply document or NULL
- * (error printed). */
-static json_t *api(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout)
-{
-	char subj[LW_SUBJECT_MAX + 1];
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_t *resp = NULL, *err;
-	json_error_t je;
-	lw_conn *c;
-	lw_msg *m;
-	int rc;
-
-	json_decref(body);
-	snprintf(subj, sizeof(subj), "$JS.API.%s", api_subj);
-	if (lw_cli_connect(g, LW_WAIT_BLOCK, &c) != LW_OK) {
-		free(text);
-		return NULL;
-	}
-	rc = lw_request(c, subj, text ? text : "", text ? strlen(text) : 0, timeout, &m);
-	free(text);
-	if (rc == LW_ENORESPONDERS) {
-		fprintf(stderr, "lw: no lw-control serves this domain (start lw-control)\n");
-		lw_close(c);
-		return NULL;
-	}
-	if (rc != LW_OK) {
-		lw_cli_fail("request", rc);
-		lw_close(c);
-		return NULL;
-	}
-	resp = json_loadb(lw_msg_data(m), lw_msg_len(m), 0, &je);
-	lw_msg_free(m);
-	lw_close(c);
-	if (resp == NULL) {
-		fprintf(stderr, "lw: bad reply from lw-control: %s\n", je.text);
-		return NULL;
-	}
-	err = json_object_get(resp, "error");
-	if (err != NULL) {
-		fprintf(stderr, "lw: %s (error %lld)\n",
-			json_string_value(json_object_get(err, "description")),
-			(long long)json_integer_value(json_object_get(err, "err_code")));
-		json_decref(resp);
-		return NULL;
-	}
-	return resp;
-}
-
-static long long jint(const json_t *o, const char *k)
-{
-	return (long long)json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
 
 static void print_info(const json_t *r)
 {
@@ -106,27 +47,28 @@ static void print_info(const json_t *r)
 	json_t *v;
 	size_t i;
 
-	printf("Stream %s\n", jstr(cfg, "name"));
+	printf("Stream %s\n", lw_js_str(cfg, "name"));
 	printf("  subjects:     ");
 	json_array_foreach(json_object_get(cfg, "subjects"), i, v)
 		printf("%s%s", i ? ", " : "", json_string_value(v));
-	printf("\n  storage:      %s, retention %s, discard %s\n", jstr(cfg, "storage"),
-	       jstr(cfg, "retention"), jstr(cfg, "discard"));
+	printf("\n  storage:      %s, retention %s, discard %s\n", lw_js_str(cfg, "storage"),
+	       lw_js_str(cfg, "retention"), lw_js_str(cfg, "discard"));
 	printf("  limits:       max_msgs %lld, max_bytes %lld, max_age %llds, "
-	       "max_msg_size %lld, per subject %lld\n", jint(cfg, "max_msgs"),
-	       jint(cfg, "max_bytes"), jint(cfg, "max_age") / 1000000000LL,
-	       jint(cfg, "max_msg_size"), jint(cfg, "max_msgs_per_subject"));
-	printf("  dupe window:  %llds\n", jint(cfg, "duplicate_window") / 1000000000LL);
-	printf("  created:      %s\n", jstr(r, "created"));
+	       "max_msg_size %lld, per subject %lld\n", lw_js_int(cfg, "max_msgs"),
+	       lw_js_int(cfg, "max_bytes"), lw_js_int(cfg, "max_age") / 1000000000LL,
+	       lw_js_int(cfg, "max_msg_size"), lw_js_int(cfg, "max_msgs_per_subject"));
+	printf("  dupe window:  %llds\n", lw_js_int(cfg, "duplicate_window") / 1000000000LL);
+	printf("  created:      %s\n", lw_js_str(r, "created"));
 	printf("  messages:     %lld (%lld bytes), first %lld, last %lld, deleted %lld, "
-	       "subjects %lld, consumers %lld\n", jint(st, "messages"), jint(st, "bytes"),
-	       jint(st, "first_seq"), jint(st, "last_seq"), jint(st, "num_deleted"),
-	       jint(st, "num_subjects"), jint(st, "consumer_count"));
-	printf("  first / last: %s / %s\n", jstr(st, "first_ts"), jstr(st, "last_ts"));
+	       "subjects %lld, consumers %lld\n", lw_js_int(st, "messages"),
+	       lw_js_int(st, "bytes"), lw_js_int(st, "first_seq"), lw_js_int(st, "last_seq"),
+	       lw_js_int(st, "num_deleted"), lw_js_int(st, "num_subjects"),
+	       lw_js_int(st, "consumer_count"));
+	printf("  first / last: %s / %s\n", lw_js_str(st, "first_ts"), lw_js_str(st, "last_ts"));
 	if (json_object_get(st, "lost") != NULL)
 		printf("  LOST:         %zu message(s), %lld bytes (corruption, see lw-control's log)\n",
 		       json_array_size(json_object_get(json_object_get(st, "lost"), "msgs")),
-		       jint(json_object_get(st, "lost"), "bytes"));
+		       lw_js_int(json_object_get(st, "lost"), "bytes"));
 }
 
 static size_t b64_decode(const char *in, unsigned char *out)
@@ -166,7 +108,7 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 		{ "dupe-window", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	json_t *cfg = json_object(), *subjects = json_array(), *r;
+	json_t *cfg = json_object(), *subjects = json_array();
 	char api_subj[LW_SUBJECT_MAX];
 	int o;
 
@@ -193,16 +135,24 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 		case 'D':
 			json_object_set_new(cfg, "discard", json_string(optarg));
 			break;
-		case 'm': case 'p': case 'a': case 'w':
+		case 'm': case 'p':
 			if (lw_cli_parse_u64(optarg, &v) != 0) {
 				json_decref(cfg);
 				json_decref(subjects);
 				return lw_cli_usage_error(g, "'%s' is not a number", optarg);
 			}
-			json_object_set_new(cfg, o == 'm' ? "max_msgs" : o == 'p' ? "max_msgs_per_subject" :
-					    o == 'a' ? "max_age" : "duplicate_window",
-					    json_integer((json_int_t)(o == 'a' || o == 'w' ?
-								      v * 1000000000ULL : v)));
+			json_object_set_new(cfg, o == 'm' ? "max_msgs" : "max_msgs_per_subject",
+					    json_integer((json_int_t)v));
+			break;
+		case 'a': case 'w':
+			/* Seconds, or a duration such as 24h. */
+			if (lw_cli_parse_duration(optarg, &v) != 0) {
+				json_decref(cfg);
+				json_decref(subjects);
+				return lw_cli_usage_error(g, "'%s' is not a duration", optarg);
+			}
+			json_object_set_new(cfg, o == 'a' ? "max_age" : "duplicate_window",
+					    json_integer((json_int_t)v));
 			break;
 		case 'b': case 'z':
 			if (lw_cli_parse_size(optarg, &v) != 0) {
@@ -230,12 +180,7 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 	else
 		json_decref(subjects);
 	snprintf(api_subj, sizeof(api_subj), "STREAM.CREATE.%s", argv[optind]);
-	r = api(g, api_subj, cfg, timeout);
-	if (r == NULL)
-		return LW_EXIT_FAIL;
-	print_info(r);
-	json_decref(r);
-	return LW_EXIT_OK;
+	return lw_js_show(g, api_subj, cfg, timeout, false, print_info, NULL);
 }
 
 static int cmd_purge(const struct lw_cli *g, int argc, char **argv, int timeout)
@@ -270,10 +215,10 @@ static int cmd_purge(const struct lw_cli *g, int argc, char **argv, int timeout)
 		return lw_cli_usage_error(g, "stream purge: NAME required");
 	}
 	snprintf(api_subj, sizeof(api_subj), "STREAM.PURGE.%s", argv[optind]);
-	r = api(g, api_subj, req, timeout);
+	r = lw_js_api(g, api_subj, req, timeout);
 	if (r == NULL)
 		return LW_EXIT_FAIL;
-	printf("Purged %lld message(s) from %s\n", jint(r, "purged"), argv[optind]);
+	printf("Purged %lld message(s) from %s\n", lw_js_int(r, "purged"), argv[optind]);
 	json_decref(r);
 	return LW_EXIT_OK;
 }
@@ -295,20 +240,20 @@ static int cmd_get(const struct lw_cli *g, int argc, char **argv, int timeout)
 		return lw_cli_usage_error(g, "stream get NAME SEQ | stream get NAME --last SUBJECT");
 	}
 	snprintf(api_subj, sizeof(api_subj), "STREAM.MSG.GET.%s", argv[1]);
-	r = api(g, api_subj, req, timeout);
+	r = lw_js_api(g, api_subj, req, timeout);
 	if (r == NULL)
 		return LW_EXIT_FAIL;
 	msg = json_object_get(r, "message");
-	printf("Message %lld on %s at %s\n", jint(msg, "seq"), jstr(msg, "subject"),
-	       jstr(msg, "time"));
-	b64 = jstr(msg, "hdrs");
-	buf = malloc(strlen(b64) + strlen(jstr(msg, "data")) + 4);
+	printf("Message %lld on %s at %s\n", lw_js_int(msg, "seq"), lw_js_str(msg, "subject"),
+	       lw_js_str(msg, "time"));
+	b64 = lw_js_str(msg, "hdrs");
+	buf = malloc(strlen(b64) + strlen(lw_js_str(msg, "data")) + 4);
 	if (buf != NULL && *b64) {
 		n = b64_decode(b64, buf);
 		fwrite(buf, 1, n, stdout);
 	}
 	if (buf != NULL) {
-		n = b64_decode(jstr(msg, "data"), buf);
+		n = b64_decode(lw_js_str(msg, "data"), buf);
 		fwrite(buf, 1, n, stdout);
 		fputc('\n', stdout);
 	}
@@ -324,31 +269,13 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 	char api_subj[LW_SUBJECT_MAX];
 	bool json_out = false;
 	json_t *r;
-	int k = 1;
+	int k;
 
-	/* Leading common options of this command. */
-	while (k < argc && argv[k][0] == '-') {
-		if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
-			fputs(stream_usage, stdout);
-			return LW_EXIT_OK;
-		}
-		if ((!strcmp(argv[k], "-t") || !strcmp(argv[k], "--timeout-ms")) && k + 1 < argc &&
-		    lw_cli_parse_int(argv[k + 1], &timeout) == 0) {
-			k += 2;
-			continue;
-		}
-		return lw_cli_usage_error(g, "unknown option '%s'", argv[k]);
-	}
-	if (k >= argc)
-		return lw_cli_usage_error(g, "missing command (add, ls, info, rm, purge, get, redrive)");
-	sub = argv[k];
-	argc -= k;
-	argv += k;
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(stream_usage, stdout);
-			return LW_EXIT_OK;
-		}
+	k = lw_js_args(g, &argc, &argv, stream_usage, "add, ls, info, rm, purge, get, redrive",
+		       &timeout);
+	if (k >= 0)
+		return k;
+	sub = argv[0];
 	if (!strcmp(sub, "add"))
 		return cmd_add(g, argc, argv, timeout);
 	if (!strcmp(sub, "purge"))
@@ -364,10 +291,11 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 		if (argc < 2 || argc > 3 || (argc == 3 && lw_cli_parse_u64(argv[2], &seq) != 0))
 			return lw_cli_usage_error(g, "stream redrive NAME [SEQ]");
 		snprintf(api_subj, sizeof(api_subj), "STREAM.REDRIVE.%s", argv[1]);
-		r = api(g, api_subj, seq ? json_pack("{s:I}", "seq", (json_int_t)seq) : NULL, timeout);
+		r = lw_js_api(g, api_subj, seq ? json_pack("{s:I}", "seq", (json_int_t)seq) : NULL,
+			      timeout);
 		if (r == NULL)
 			return LW_EXIT_FAIL;
-		printf("Redriven %lld message(s) into %s\n", jint(r, "redriven"), argv[1]);
+		printf("Redriven %lld message(s) into %s\n", lw_js_int(r, "redriven"), argv[1]);
 		json_decref(r);
 		return LW_EXIT_OK;
 	}
@@ -377,7 +305,7 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 
 		if (argc != 1)
 			return lw_cli_usage_error(g, "stream ls takes no arguments");
-		r = api(g, "STREAM.LIST", NULL, timeout);
+		r = lw_js_api(g, "STREAM.LIST", NULL, timeout);
 		if (r == NULL)
 			return LW_EXIT_FAIL;
 		printf("%-24s %12s %14s %10s  %s\n", "STREAM", "MESSAGES", "BYTES", "LAST SEQ",
@@ -387,8 +315,9 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 			json_t *s;
 			size_t j;
 
-			printf("%-24s %12lld %14lld %10lld  ", jstr(cfg, "name"), jint(st, "messages"),
-			       jint(st, "bytes"), jint(st, "last_seq"));
+			printf("%-24s %12lld %14lld %10lld  ", lw_js_str(cfg, "name"),
+			       lw_js_int(st, "messages"), lw_js_int(st, "bytes"),
+			       lw_js_int(st, "last_seq"));
 			json_array_foreach(json_object_get(cfg, "subjects"), j, s)
 				printf("%s%s", j ? "," : "", json_string_value(s));
 			printf("\n");
@@ -398,6 +327,7 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 	}
 	if (!strcmp(sub, "info") || !strcmp(sub, "rm")) {
 		bool info = !strcmp(sub, "info");
+		char done[LW_SUBJECT_MAX + 32];
 
 		if (argc == 3 && info && !strcmp(argv[2], "--json"))
 			json_out = true;
@@ -405,17 +335,9 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 			return lw_cli_usage_error(g, "stream %s NAME", sub);
 		snprintf(api_subj, sizeof(api_subj), "STREAM.%s.%s", info ? "INFO" : "DELETE",
 			 argv[1]);
-		r = api(g, api_subj, NULL, timeout);
-		if (r == NULL)
-			return LW_EXIT_FAIL;
-		if (json_out)
-			json_dumpf(r, stdout, JSON_INDENT(2)), fputc('\n', stdout);
-		else if (info)
-			print_info(r);
-		else
-			printf("Deleted stream %s\n", argv[1]);
-		json_decref(r);
-		return LW_EXIT_OK;
+		snprintf(done, sizeof(done), "Deleted stream %s", argv[1]);
+		return lw_js_show(g, api_subj, NULL, timeout, json_out, info ? print_info : NULL,
+				  done);
 	}
 	return lw_cli_usage_error(g, "unknown stream command '%s'", sub);
 }

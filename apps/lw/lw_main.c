@@ -38,6 +38,7 @@ static const struct cmd cmds[] = {
 	{ "top", lw_cmd_top, "show the figures live, with rates" },
 	{ "bench", lw_cmd_bench, "measure latency and throughput between processes" },
 	{ "stream", lw_cmd_stream, "persistent streams of lw-control (add, ls, info, rm, purge, get, redrive)" },
+	{ "consumer", lw_cmd_consumer, "consumers of lw-control's streams (add, ls, info, next, rm)" },
 };
 
 static void usage(FILE *f)

@@ -76,6 +76,74 @@ int lw_cli_parse_int(const char *s, int *out)
 	return 0;
 }
 
+/* Nanoseconds of the unit at @p p (longest match first); 0 when none. */
+static uint64_t duration_unit(const char *p, size_t *len)
+{
+	static const struct { const char *name; uint64_t ns; } units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 }, { "ms", 1000000 },
+		{ "s", 1000000000ull }, { "m", 60000000000ull }, { "h", 3600000000000ull },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t n = strlen(units[i].name);
+
+		if (strncmp(p, units[i].name, n) == 0) {
+			*len = n;
+			return units[i].ns;
+		}
+	}
+	return 0;
+}
+
+int lw_cli_parse_duration(const char *s, uint64_t *out_ns)
+{
+	const char *p = s;
+	uint64_t total = 0;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	while (*p != '\0') {
+		uint64_t whole = 0, frac = 0, fdiv = 1, unit, v;
+		const char *start = p;
+		bool dot = false;
+		size_t ul = 0;
+
+		for (; isdigit((unsigned char)*p); p++) {
+			if (whole > (UINT64_MAX - 9) / 10)
+				return -1;
+			whole = whole * 10 + (uint64_t)(*p - '0');
+		}
+		if (*p == '.') {
+			dot = true;
+			/* Nine fraction digits are enough for any unit down to ns. */
+			for (p++; isdigit((unsigned char)*p); p++)
+				if (fdiv < 1000000000ull) {
+					frac = frac * 10 + (uint64_t)(*p - '0');
+					fdiv *= 10;
+				}
+		}
+		if (p == start || (dot && p == start + 1))
+			return -1;
+		unit = duration_unit(p, &ul);
+		if (unit == 0) {
+			/* A bare integer, alone, is seconds ("--ack-wait 30"). */
+			if (start != s || *p != '\0' || dot)
+				return -1;
+			unit = 1000000000ull;
+		}
+		p += ul;
+		if (whole > (uint64_t)INT64_MAX / unit)
+			return -1;
+		/* Units are powers of ten times 1, 60 or 3600: unit / fdiv is exact. */
+		v = whole * unit + (unit >= fdiv ? frac * (unit / fdiv) : frac * unit / fdiv);
+		if (v > (uint64_t)INT64_MAX - total)
+			return -1;
+		total += v;
+	}
+	*out_ns = total;
+	return 0;
+}
+
 int lw_cli_parse_policy(const char *s, enum lw_slow_policy *out)
 {
 	if (strcmp(s, "block") == 0)

@@ -25,7 +25,7 @@ check "no lw-control: exit 1 and says so" grep -q "no lw-control serves this dom
 ctl_pid=$!
 for _ in $(seq 200); do "$LW" stream ls >/dev/null 2>&1 && break; sleep 0.02; done
 
-check "stream add" "$LW" stream add ORDERS --subjects 'orders.*,refunds.>' --max-msgs 100 --dupe-window 30
+check "stream add" "$LW" stream add ORDERS --subjects 'orders.*,refunds.>' --max-msgs 100 --dupe-window 30 --max-age 1h30m
 "$LW" stream add ORDERS --subjects 'orders.*' --max-msgs 5 >/dev/null 2>"$tmp/add2.err"
 check "stream add: a different config is refused" grep -q "different configuration" "$tmp/add2.err"
 check "stream add: bad number is a usage error" bash -c '"$0" stream add X --max-msgs abc 2>/dev/null; test $? -eq 2' "$LW"
@@ -37,7 +37,9 @@ for _ in $(seq 100); do "$LW" stream info ORDERS | grep -q "messages:     3" && 
 "$LW" stream info ORDERS >"$tmp/info.out"
 check "stream info: subjects" grep -q "subjects:     orders.\*, refunds.>" "$tmp/info.out"
 check "stream info: counts" grep -q "messages:     3 (.* bytes), first 1, last 3" "$tmp/info.out"
-check "stream info: limits" grep -q "max_msgs 100" "$tmp/info.out"
+check "stream info: limits" grep -q "max_msgs 100, max_bytes -1, max_age 5400s," "$tmp/info.out"
+check "stream info: dupe window" grep -q "dupe window:  30s" "$tmp/info.out"
+check "stream add: bad duration is a usage error" bash -c '"$0" stream add X --max-age 3days 2>/dev/null; test $? -eq 2' "$LW"
 check "stream info --json" bash -c '"$0" stream info ORDERS --json | grep -q "\"type\": \"io.nats.jetstream.api.v1.stream_info_response\""' "$LW"
 "$LW" stream ls >"$tmp/ls.out"
 check "stream ls" grep -Eq "^ORDERS +3 " "$tmp/ls.out"

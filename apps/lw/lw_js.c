@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side of lw-control's JetStream API ($JS.API.*) that `lw
+ * stream` and `lw consumer` share: one request/reply with the JSON error
+ * of lw-control printed, the leading options and help of both commands,
+ * and small jansson accessors. Requests go over the shared-memory domain
+ * with lw_request (no TCP); a handful per command, so a fresh connection
+ * for each is fine.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lw_cli.h"
+
+json_t *lw_js_api(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout_ms)
+{
+	char subj[LW_SUBJECT_MAX + 1];
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_t *resp = NULL, *err;
+	json_error_t je;
+	lw_conn *c;
+	lw_msg *m;
+	int rc;
+
+	json_decref(body);
+	snprintf(subj, sizeof(subj), "$JS.API.%s", api_subj);
+	if (lw_cli_connect(g, LW_WAIT_BLOCK, &c) != LW_OK) {
+		free(text);
+		return NULL;
+	}
+	rc = lw_request(c, subj, text ? text : "", text ? strlen(text) : 0, timeout_ms, &m);
+	free(text);
+	if (rc == LW_ENORESPONDERS) {
+		lw_js_no_control();
+		lw_close(c);
+		return NULL;
+	}
+	if (rc != LW_OK) {
+		lw_cli_fail("request", rc);
+		lw_close(c);
+		return NULL;
+	}
+	resp = json_loadb(lw_msg_data(m), lw_msg_len(m), 0, &je);
+	lw_msg_free(m);
+	lw_close(c);
+	if (resp == NULL) {
+		fprintf(stderr, "lw: bad reply from lw-control: %s\n", je.text);
+		return NULL;
+	}
+	err = json_object_get(resp, "error");
+	if (err != NULL) {
+		fprintf(stderr, "lw: %s (error %lld)\n", lw_js_str(err, "description"),
+			lw_js_int(err, "err_code"));
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+int lw_js_show(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout_ms,
+	       bool json_out, void (*print)(const json_t *doc), const char *done)
+{
+	json_t *r = lw_js_api(g, api_subj, body, timeout_ms);
+
+	if (r == NULL)
+		return LW_EXIT_FAIL;
+	if (json_out)
+		lw_js_print_json(r);
+	else if (print != NULL)
+		print(r);
+	else
+		printf("%s\n", done);
+	json_decref(r);
+	return LW_EXIT_OK;
+}
+
+void lw_js_no_control(void)
+{
+	fprintf(stderr, "lw: no lw-control serves this domain (start lw-control)\n");
+}
+
+int lw_js_args(const struct lw_cli *g, int *argc, char ***argv, const char *usage,
+	       const char *commands, int *timeout_ms)
+{
+	char **av = *argv;
+	int ac = *argc, k = 1;
+
+	while (k < ac && av[k][0] == '-') {
+		if (!strcmp(av[k], "-h") || !strcmp(av[k], "--help")) {
+			fputs(usage, stdout);
+			return LW_EXIT_OK;
+		}
+		if ((!strcmp(av[k], "-t") || !strcmp(av[k], "--timeout-ms")) && k + 1 < ac &&
+		    lw_cli_parse_int(av[k + 1], timeout_ms) == 0) {
+			k += 2;
+			continue;
+		}
+		return lw_cli_usage_error(g, "unknown option '%s'", av[k]);
+	}
+	if (k >= ac)
+		return lw_cli_usage_error(g, "missing command (%s)", commands);
+	ac -= k;
+	av += k;
+	for (int i = 1; i < ac; i++)
+		if (!strcmp(av[i], "-h") || !strcmp(av[i], "--help")) {
+			fputs(usage, stdout);
+			return LW_EXIT_OK;
+		}
+	*argc = ac;
+	*argv = av;
+	return -1;
+}
+
+long long lw_js_int(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+const char *lw_js_str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+void lw_js_print_json(const json_t *doc)
+{
+	json_dumpf(doc, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+}
