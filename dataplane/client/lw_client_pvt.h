@@ -200,6 +200,11 @@ static inline void lw_subs_lock(lw_conn *c)
 /* Dispatcher thread for callback subscriptions (lw_sub.c). */
 int lw_dispatcher_start(lw_conn *c);
 void lw_dispatcher_stop(lw_conn *c);
+/** One pass of the callback dispatcher in the calling thread: runs the
+ *  callbacks of messages already queued. A server thread that just
+ *  published (lwd's gateway) delivers to its own subscribers this way
+ *  without waking the dispatcher thread. Returns messages handled. */
+int lw_dispatch_once(lw_conn *c);
 
 /* Takes one message from @p s without waiting: LW_OK / LW_EAGAIN / LW_ELIMIT. */
 int lw_sub_try(lw_sub *s, lw_msg **out);

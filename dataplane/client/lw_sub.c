@@ -489,6 +489,11 @@ out:
 	return work;
 }
 
+int lw_dispatch_once(lw_conn *c)
+{
+	return dispatch_round(c);
+}
+
 static int cb_queues_empty(lw_conn *c)
 {
 	int empty = 1;
