@@ -26,7 +26,8 @@
  *          timed after min(count/10, 500) warm-up ones, CLOCK_MONOTONIC:
  *          p50/p90/p99/p99.9/max in microseconds and pubs/s.
  *   fetch  fills the stream with --count messages (async, un-timed), then
- *          a durable pull consumer (js_PullSubscribe, --ack explicit: every
+ *          a durable pull consumer (js_AddConsumer, no filter unless
+ *          --filter, bound with js_PullSubscribe; --ack explicit: every
  *          message natsMsg_Ack'ed; all: the last of each batch) fetches
  *          them in batches of --batch (natsSubscription_Fetch). Timed from
  *          the first fetch to the flush after the last ack. Checks the
@@ -43,7 +44,7 @@
  *                 [--server-label NAME] [--cpu N] [--timeout S]
  * prints "RESULT js_pub_async_<size>B_<label> ...",
  *        "RESULT js_pub_sync_<size>B_<label> ...",
- *        "RESULT js_fetch_<size>B_<label> ..." lines for perf/median.py.
+ *        "RESULT js_fetch_[filtered_]<size>B_<label> ..." lines for perf/median.py.
  */
 #include <getopt.h>
 #include <stdarg.h>
@@ -267,10 +268,11 @@ static int run_sync(jsCtx *js, const char *buf, size_t size, long count)
 /* --- fetch ------------------------------------------------------------ */
 
 static int run_fetch(natsConnection *nc, jsCtx *js, const char *buf, size_t size, long count,
-		     int batch, bool ack_all)
+		     int batch, bool ack_all, const char *filter)
 {
 	natsSubscription *sub = NULL;
 	jsSubOptions so;
+	jsConsumerConfig cc;
 	jsConsumerInfo *ci = NULL;
 	uint64_t t0, t1, deadline;
 	long got = 0;
@@ -282,11 +284,20 @@ static int run_fetch(natsConnection *nc, jsCtx *js, const char *buf, size_t size
 		     (long long)atomic_load(&acked), (long long)atomic_load(&ack_errs), count);
 	check_stream(js, (uint64_t)count);
 
+	/* The durable is created first, then bound to: js_PullSubscribe
+	 * alone would make its subject the consumer's filter_subject. */
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = DURABLE;
+	cc.AckPolicy = ack_all ? js_AckAll : js_AckExplicit;
+	cc.MaxAckPending = (int64_t)batch * 16;
+	cc.FilterSubject = filter;
+	JCHECK(js_AddConsumer(&ci, js, STREAM, &cc, NULL, &ec_));
+	jsConsumerInfo_Destroy(ci);
+	ci = NULL;
 	jsSubOptions_Init(&so);
-	so.Stream = STREAM;		/* no stream lookup by subject */
-	so.Config.AckPolicy = ack_all ? js_AckAll : js_AckExplicit;
-	so.Config.MaxAckPending = (int64_t)batch * 16;
-	JCHECK(js_PullSubscribe(&sub, js, "bjs.>", DURABLE, NULL, &so, &ec_));
+	so.Stream = STREAM;
+	so.Consumer = DURABLE;
+	JCHECK(js_PullSubscribe(&sub, js, filter ? filter : "bjs.>", DURABLE, NULL, &so, &ec_));
 	t0 = perf_now_ns();
 	while (got < count) {
 		natsMsgList list = { 0 };
@@ -348,9 +359,10 @@ static int run_fetch(natsConnection *nc, jsCtx *js, const char *buf, size_t size
 	printf("bench_js: fetched and acked (%s) %ld messages of %zu B from %s (%s) in %.3f s, "
 	       "%lld fetches of up to %d\n", ack_all ? "ack all" : "ack explicit", count, size,
 	       server, url, secs, (long long)fetches, batch);
-	printf("RESULT js_fetch_%zuB_%s server=%s size=%zu n=%ld batch=%d ack=%s secs=%.3f "
-	       "msgs_s=%.0f MBps=%.2f fetches=%lld\n",
-	       size, server, server, size, count, batch, ack_all ? "all" : "explicit", secs,
+	printf("RESULT js_fetch_%s%zuB_%s server=%s size=%zu n=%ld batch=%d ack=%s filter=%s "
+	       "secs=%.3f msgs_s=%.0f MBps=%.2f fetches=%lld\n",
+	       filter ? "filtered_" : "", size, server, server, size, count, batch, ack_all ? "all" : "explicit",
+	       filter ? filter : "none", secs,
 	       (double)count / secs, (double)count * (double)size / secs / 1e6,
 	       (long long)fetches);
 	return 0;
@@ -367,6 +379,7 @@ static void usage(FILE *f)
 		"  -p, --max-pending N      async: un-acked publishes at most (default 4096)\n"
 		"  -b, --batch N            fetch: messages per fetch (default 256)\n"
 		"  -a, --ack POLICY         fetch: explicit (every message) | all (default explicit)\n"
+		"  -f, --filter SUBJECT     fetch: the consumer's filter_subject (default none)\n"
 		"  -l, --server-label NAME  server kind in the RESULT label (default 'server')\n"
 		"  -c, --cpu N              pin the process (all nats.c threads) to CPU N\n"
 		"  -T, --timeout S          kill the run after S seconds (default 120)\n");
@@ -382,13 +395,14 @@ int main(int argc, char **argv)
 		{ "max-pending", required_argument, NULL, 'p' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "ack", required_argument, NULL, 'a' },
+		{ "filter", required_argument, NULL, 'f' },
 		{ "server-label", required_argument, NULL, 'l' },
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *mode = NULL, *ack = "explicit";
+	const char *mode = NULL, *ack = "explicit", *filter = NULL;
 	size_t size = 16;
 	long count = -1;
 	int batch = 256, cpu = -1, timeout = 120, o, rc;
@@ -396,7 +410,7 @@ int main(int argc, char **argv)
 	jsCtx *js = NULL;
 	char *buf;
 
-	while ((o = getopt_long(argc, argv, "u:m:s:n:p:b:a:l:c:T:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "u:m:s:n:p:b:a:f:l:c:T:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'u': url = optarg; break;
 		case 'm': mode = optarg; break;
@@ -405,6 +419,7 @@ int main(int argc, char **argv)
 		case 'p': max_pending = strtoll(optarg, NULL, 0); break;
 		case 'b': batch = atoi(optarg); break;
 		case 'a': ack = optarg; break;
+		case 'f': filter = optarg; break;
 		case 'l': server = optarg; break;
 		case 'c': cpu = atoi(optarg); break;
 		case 'T': timeout = atoi(optarg); break;
@@ -445,7 +460,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "sync") == 0) {
 		rc = run_sync(js, buf, size, count);
 	} else {
-		rc = run_fetch(nc, js, buf, size, count, batch, strcmp(ack, "all") == 0);
+		rc = run_fetch(nc, js, buf, size, count, batch, strcmp(ack, "all") == 0, filter);
 	}
 	fflush(stdout);
 	drop_stream(js);
