@@ -22,6 +22,13 @@
  *          warm-up + count and zero ack errors.
  *          msgs_s = count / time, MBps = payload bytes / time / 1e6,
  *          pub_msgs_s = count / time of the publish calls alone.
+ *   raw    the same publishes without the JetStream API of nats.c: a PUB
+ *          with a unique reply subject under one wildcard inbox
+ *          subscription (what js_PublishAsync sends on the wire), at most
+ *          --max-pending un-answered, each answer checked to be a PubAck.
+ *          nats.c's js_PublishAsync costs the client ~3 us per message,
+ *          which caps what a 2-CPU machine can show; this mode costs it
+ *          less, so it shows more of the servers' own rates.
  *   sync   js_Publish one at a time (each waits for its PubAck), --count
  *          timed after min(count/10, 500) warm-up ones, CLOCK_MONOTONIC:
  *          p50/p90/p99/p99.9/max in microseconds and pubs/s.
@@ -39,14 +46,16 @@
  * service does. The client is one process; pin it (--cpu or taskset)
  * away from the server. A watchdog (--timeout) bounds every run.
  *
- * usage: bench_js --url URL --mode async|sync|fetch [--size B] [--count N]
+ * usage: bench_js --url URL --mode async|raw|sync|fetch [--size B] [--count N]
  *                 [--max-pending N] [--batch N] [--ack explicit|all]
  *                 [--server-label NAME] [--cpu N] [--timeout S]
  * prints "RESULT js_pub_async_<size>B_<label> ...",
+ *        "RESULT js_pub_raw_<size>B_<label> ...",
  *        "RESULT js_pub_sync_<size>B_<label> ...",
  *        "RESULT js_fetch_[filtered_]<size>B_<label> ..." lines for perf/median.py.
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -85,6 +94,7 @@
 static const char *url = "nats://127.0.0.1:4222";
 static const char *server = "server";
 static int64_t max_pending = 4096;
+static bool memory_storage;	/* --storage memory: diagnosis only */
 
 /* The ack handler runs on nats.c's delivery thread; main reads. */
 static _Atomic int64_t acked, ack_errs;
@@ -151,7 +161,7 @@ static void fresh_stream(jsCtx *js)
 	cfg.Name = STREAM;
 	cfg.Subjects = subjects;
 	cfg.SubjectsLen = 1;
-	cfg.Storage = js_FileStorage;
+	cfg.Storage = memory_storage ? js_MemoryStorage : js_FileStorage;
 	JCHECK(js_AddStream(&si, js, &cfg, NULL, &ec_));
 	jsStreamInfo_Destroy(si);
 }
@@ -217,6 +227,88 @@ static int run_async(jsCtx *js, const char *buf, size_t size, long count)
 	       size, server, server, size, count, (long long)max_pending, secs,
 	       (double)count / secs, (double)count * (double)size / secs / 1e6,
 	       (double)count / ((double)(t1 - t0) / 1e9), count + WARM_ASYNC);
+	return 0;
+}
+
+/* --- raw ------------------------------------------------------------- */
+
+/* Replies of the raw mode; main waits on raw_cv while the window is full. */
+static pthread_mutex_t raw_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t raw_cv = PTHREAD_COND_INITIALIZER;
+static int64_t raw_sent, raw_done;
+
+static void on_raw_ack(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+{
+	const char *d = natsMsg_GetData(msg);
+	int n = natsMsg_GetDataLength(msg);
+
+	(void)nc, (void)sub, (void)arg;
+	/* A PubAck is {"stream":"BENCH_JS","seq":N}; an error has "error". */
+	if (n > 10 && memcmp(d, "{\"stream\"", 9) == 0 && memmem(d, (size_t)n, "\"error\"", 7) == NULL)
+		atomic_fetch_add_explicit(&acked, 1, memory_order_relaxed);
+	else if (atomic_fetch_add(&ack_errs, 1) < 5)
+		fprintf(stderr, "bench_js: raw publish answer: %.*s\n", n, d);
+	natsMsg_Destroy(msg);
+	pthread_mutex_lock(&raw_mu);
+	/* Wake the publisher when half the window is free, not per reply. */
+	if (++raw_done == raw_sent || raw_sent - raw_done == max_pending / 2)
+		pthread_cond_signal(&raw_cv);
+	pthread_mutex_unlock(&raw_mu);
+}
+
+static int run_raw(natsConnection *nc, jsCtx *js, const char *buf, size_t size, long count)
+{
+	natsInbox *inbox = NULL;
+	natsSubscription *sub = NULL;
+	char wild[128], reply[160];
+	uint64_t t0, t1;
+	int rc = 0;
+
+	publish_async(js, buf, size, WARM_ASYNC);
+	atomic_store(&acked, 0);
+	CHECK(natsInbox_Create(&inbox));
+	snprintf(wild, sizeof(wild), "%s.*", (const char *)inbox);
+	CHECK(natsConnection_Subscribe(&sub, nc, wild, on_raw_ack, NULL));
+	CHECK(natsSubscription_SetPendingLimits(sub, -1, -1));
+	CHECK(natsConnection_Flush(nc));
+	t0 = perf_now_ns();
+	for (long i = 0; i < count; i++) {
+		pthread_mutex_lock(&raw_mu);
+		while (raw_sent - raw_done >= max_pending)
+			pthread_cond_wait(&raw_cv, &raw_mu);
+		raw_sent++;
+		pthread_mutex_unlock(&raw_mu);
+		snprintf(reply, sizeof(reply), "%s.%ld", (const char *)inbox, i);
+		CHECK(natsConnection_PublishRequest(nc, SUBJECT, reply, buf, (int)size));
+	}
+	CHECK(natsConnection_Flush(nc));
+	pthread_mutex_lock(&raw_mu);
+	while (raw_done < raw_sent && rc == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 30;
+		rc = pthread_cond_timedwait(&raw_cv, &raw_mu, &ts);
+	}
+	pthread_mutex_unlock(&raw_mu);
+	t1 = perf_now_ns();
+	natsSubscription_Unsubscribe(sub);
+	natsSubscription_Destroy(sub);
+	natsInbox_Destroy(inbox);
+	if (atomic_load(&ack_errs) != 0 || atomic_load(&acked) != count)
+		fail("%lld PubAcks and %lld errors for %ld raw publishes",
+		     (long long)atomic_load(&acked), (long long)atomic_load(&ack_errs), count);
+	check_stream(js, (uint64_t)(count + WARM_ASYNC));
+
+	double secs = (double)(t1 - t0) / 1e9;
+
+	printf("bench_js: %ld raw persisted publishes (PUB with a reply inbox) of %zu B to %s (%s) "
+	       "in %.3f s, max %lld pending, all acknowledged and stored\n", count, size, server,
+	       url, secs, (long long)max_pending);
+	printf("RESULT js_pub_raw_%zuB_%s server=%s size=%zu n=%ld max_pending=%lld secs=%.3f "
+	       "msgs_s=%.0f MBps=%.2f ack_errs=0 stored=%ld\n",
+	       size, server, server, size, count, (long long)max_pending, secs,
+	       (double)count / secs, (double)count * (double)size / secs / 1e6, count + WARM_ASYNC);
 	return 0;
 }
 
@@ -371,15 +463,17 @@ static int run_fetch(natsConnection *nc, jsCtx *js, const char *buf, size_t size
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: bench_js --url URL --mode async|sync|fetch [options]\n"
+		"usage: bench_js --url URL --mode async|raw|sync|fetch [options]\n"
 		"  -u, --url URL            NATS server with JetStream (default nats://127.0.0.1:4222)\n"
-		"  -m, --mode MODE          async | sync | fetch\n"
+		"  -m, --mode MODE          async | raw | sync | fetch\n"
 		"  -s, --size B             payload bytes (default 16)\n"
 		"  -n, --count N            messages (default 100000; sync: 5000)\n"
 		"  -p, --max-pending N      async: un-acked publishes at most (default 4096)\n"
 		"  -b, --batch N            fetch: messages per fetch (default 256)\n"
 		"  -a, --ack POLICY         fetch: explicit (every message) | all (default explicit)\n"
 		"  -f, --filter SUBJECT     fetch: the consumer's filter_subject (default none)\n"
+		"  -S, --storage file|memory the stream's storage (default file; memory only\n"
+		"                           to see what the disk path costs: label NAME-mem)\n"
 		"  -l, --server-label NAME  server kind in the RESULT label (default 'server')\n"
 		"  -c, --cpu N              pin the process (all nats.c threads) to CPU N\n"
 		"  -T, --timeout S          kill the run after S seconds (default 120)\n");
@@ -396,6 +490,7 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "ack", required_argument, NULL, 'a' },
 		{ "filter", required_argument, NULL, 'f' },
+		{ "storage", required_argument, NULL, 'S' },
 		{ "server-label", required_argument, NULL, 'l' },
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 'T' },
@@ -410,7 +505,7 @@ int main(int argc, char **argv)
 	jsCtx *js = NULL;
 	char *buf;
 
-	while ((o = getopt_long(argc, argv, "u:m:s:n:p:b:a:f:l:c:T:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "u:m:s:n:p:b:a:f:S:l:c:T:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'u': url = optarg; break;
 		case 'm': mode = optarg; break;
@@ -420,6 +515,7 @@ int main(int argc, char **argv)
 		case 'b': batch = atoi(optarg); break;
 		case 'a': ack = optarg; break;
 		case 'f': filter = optarg; break;
+		case 'S': memory_storage = strcmp(optarg, "memory") == 0; break;
 		case 'l': server = optarg; break;
 		case 'c': cpu = atoi(optarg); break;
 		case 'T': timeout = atoi(optarg); break;
@@ -427,9 +523,16 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	if (memory_storage) {
+		static char label[128];
+
+		snprintf(label, sizeof(label), "%s-mem", server);
+		server = label;
+	}
 	if (count < 0)
 		count = mode != NULL && strcmp(mode, "sync") == 0 ? 5000 : 100000;
 	if (mode == NULL || (strcmp(mode, "async") != 0 && strcmp(mode, "sync") != 0 &&
+			     strcmp(mode, "raw") != 0 &&
 			     strcmp(mode, "fetch") != 0) || optind < argc || count <= 0 || size > (1u << 20) || max_pending <= 0 ||
 	    batch <= 0 || (strcmp(ack, "explicit") != 0 && strcmp(ack, "all") != 0)) {
 		usage(stderr);
@@ -457,6 +560,8 @@ int main(int argc, char **argv)
 	fresh_stream(js);
 	if (strcmp(mode, "async") == 0) {
 		rc = run_async(js, buf, size, count);
+	} else if (strcmp(mode, "raw") == 0) {
+		rc = run_raw(nc, js, buf, size, count);
 	} else if (strcmp(mode, "sync") == 0) {
 		rc = run_sync(js, buf, size, count);
 	} else {

@@ -438,8 +438,9 @@ fi
 # Per run, in alternating order (nats-server first in odd runs): one
 # server on CPU B (nats-server; or lwd with its gateway plus lw-control),
 # bench_js (all of its nats.c threads) on CPU A: async persisted publish
-# 16 B and 256 B, sync publish latency, fetch through a durable pull
-# consumer without and with a filter subject. Store directories live
+# 16 B and 256 B, sync publish latency, raw async publish (PUB + reply
+# inbox, a lighter client), fetch through a durable pull consumer without
+# and with a filter subject. Store directories live
 # under OUT (the build directory's disk for both, not tmpfs) and are
 # removed after each server. Bounded: bench_js has a watchdog
 # (JS_TIMEOUT), the servers are stopped by pid like the NATS section's.
@@ -450,6 +451,7 @@ JS_BENCHES=(
 	"async-16|--mode async --size 16 --count $N_JS_ASYNC"
 	"async-256|--mode async --size 256 --count $N_JS_ASYNC"
 	"sync-16|--mode sync --size 16 --count $N_JS_SYNC"
+	"raw-16|--mode raw --size 16 --count $N_JS_ASYNC"
 	"fetch-16|--mode fetch --size 16 --count $N_JS_FETCH"
 	"fetch-filtered-16|--mode fetch --size 16 --count $N_JS_FILTERED --filter bjs.>"
 )
@@ -629,6 +631,7 @@ python3 "$repo/perf/median.py" "$RES" \
 	--ratio "js_async_256B_lw_vs_nats=js_pub_async_256B_lightwire.msgs_s/js_pub_async_256B_nats-server.msgs_s" \
 	--ratio "js_sync_p50_lw_vs_nats=js_pub_sync_16B_lightwire.p50_us/js_pub_sync_16B_nats-server.p50_us" \
 	--ratio "js_sync_p99_lw_vs_nats=js_pub_sync_16B_lightwire.p99_us/js_pub_sync_16B_nats-server.p99_us" \
+	--ratio "js_raw_16B_lw_vs_nats=js_pub_raw_16B_lightwire.msgs_s/js_pub_raw_16B_nats-server.msgs_s" \
 	--ratio "js_fetch_16B_lw_vs_nats=js_fetch_16B_lightwire.msgs_s/js_fetch_16B_nats-server.msgs_s" \
 	--ratio "js_fetch_filtered_16B_lw_vs_nats=js_fetch_filtered_16B_lightwire.msgs_s/js_fetch_filtered_16B_nats-server.msgs_s" \
 	--ratio "js_async_16B_lw_sync1s_vs_nats=js_pub_async_16B_lightwire-sync1s.msgs_s/js_pub_async_16B_nats-server.msgs_s" \
