@@ -22,6 +22,10 @@
 #   NATS_PORT=p first of three private TCP ports for the NATS section
 #               (nats-server, lwd's gateway, lwd's HTTP monitor; default
 #               derived from the pid, never 4222/8222)
+#   SECTIONS=l  comma-separated sections to run: shm (shared-memory
+#               benchmarks), nats (gateway vs nats-server), js (JetStream:
+#               lw-control vs nats-server -js); default shm,nats,js
+#   JS_TIMEOUT=s watchdog of each bench_js run (default 120)
 #
 # NATS section (after the shared-memory benchmarks, same RUNS): the same
 # nats.c client (perf/bench_nats, needs libnats-dev) against Debian's
@@ -30,6 +34,13 @@
 # on and an idle NATS client subscribed. nats-server is installed with
 # apt-get when missing and run.sh runs as root; otherwise that half is
 # skipped with a message.
+#
+# JetStream section (last, same RUNS): perf/bench_js (nats.c) against
+# nats-server -js and against lw-control behind a private lwd's gateway,
+# servers on CPU B, client on CPU A, store directories under OUT (the same
+# disk), the two servers in alternating order: async persisted publish
+# 16 B and 256 B, sync publish latency, pull-consumer fetch; at the same
+# fsync policy (see js_policies below).
 # Exit status: non-zero when a benchmark failed to run (a MISSed target is a
 # finding, not a failure).
 set -euo pipefail
@@ -43,6 +54,8 @@ CPUS=${CPUS:-0,1}
 CPU_A=${CPUS%%,*}
 CPU_B=${CPUS##*,}
 OUT=${OUT:-$BUILD/perf-$(date +%Y%m%d-%H%M%S)}
+SECTIONS=${SECTIONS:-shm,nats,js}
+section() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 
 # Counts: "normal QUICK" per benchmark; COUNT overrides both. Sized so one
 # normal run of everything takes well under a minute on the 2-vCPU VM.
@@ -58,6 +71,14 @@ N_RING_TPUT=$(count 5000000 200000)
 N_MATCH=$(count 3000000 200000)
 N_NATS_REQ=$(count 10000 1000)
 N_GW_FABRIC=$(( $(count 500000 20000) / 4 ))
+N_JS_ASYNC=$(count 200000 20000)
+N_JS_SYNC=$(count 5000 1000)
+N_JS_FETCH=$(count 200000 20000)
+# A filtered consumer costs lw-control O(stream) per delivery (see
+# docs/performance.md): kept small so the run stays bounded.
+if [ "$QUICK" = 1 ]; then N_JS_FILTERED=5000; else N_JS_FILTERED=10000; fi
+N_JS_ALWAYS=$(count 5000 1000)
+JS_TIMEOUT=${JS_TIMEOUT:-120}
 if [ "$QUICK" = 1 ]; then GW_PAIRS=2; else GW_PAIRS=4; fi
 if [ "$QUICK" = 1 ]; then NATS_SECS=${NATS_SECS:-1}; else NATS_SECS=${NATS_SECS:-3}; fi
 NATS_PORT=${NATS_PORT:-$((20000 + $$ % 2000 * 4))}
@@ -78,6 +99,8 @@ TARGET_NATS_RTT=0.8		# gateway request RTT p50 <= 0.8x nats-server's, same run
 TARGET_GW_SHM=1.10		# shared-memory round trip (ratio to the limit) with the
 				# gateway on <= 1.10x with it off: "must not get worse",
 				# with room for the ~7 % TSC step (docs/performance.md)
+TARGET_JS_PUB=2			# lw-control persisted (async) publish msgs/s >= 2x
+				# nats-server's at the same fsync policy, same run
 
 # --- build -----------------------------------------------------------------
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -89,10 +112,13 @@ targets="perf/bench_limit perf/bench_ring perf/bench_match perf/bench_fabric dat
 if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^apps/lw/lw:'; then
 	targets="$targets apps/lw/lw"
 fi
-# bench_nats exists only when meson found libnats (perf/meson.build).
-if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^perf/bench_nats:'; then
-	targets="$targets perf/bench_nats"
-fi
+# bench_nats and bench_js exist only when meson found libnats
+# (perf/meson.build); lw-control needs jansson (control/meson.build).
+for t in perf/bench_nats perf/bench_js control/lw-control; do
+	if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q "^$t:"; then
+		targets="$targets $t"
+	fi
+done
 echo "=== ninja -C $BUILD $targets"
 # shellcheck disable=SC2086
 ninja -C "$BUILD" $targets
@@ -121,7 +147,8 @@ print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildty
 		"$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || echo '?')"
 	echo "source:     $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(
 		[ -n "$(git -C "$repo" status --porcelain 2>/dev/null | head -1)" ] && echo ' (with local changes)')"
-	echo "config:     RUNS=$RUNS QUICK=$QUICK COUNT=${COUNT:-default} CPUS=$CPUS OUT=$OUT"
+	echo "config:     RUNS=$RUNS QUICK=$QUICK COUNT=${COUNT:-default} CPUS=$CPUS SECTIONS=$SECTIONS"
+	echo "            OUT=$OUT"
 } | tee -a "$LOG"
 
 # nats-server for the NATS section: Debian's package, installed here when
@@ -167,7 +194,7 @@ stop_bg() {
 	done
 	BG_PIDS=()
 }
-cleanup() { stop_bg; stop_lwd; }
+cleanup() { stop_bg; stop_lwd; [ -z "${JS_STORE:-}" ] || rm -rf "$JS_STORE"; }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
@@ -177,7 +204,7 @@ if [ ! -x "$LW" ]; then
 	echo "SKIP: $LW not found (apps/lw not built?): the lw bench" \
 		"benchmarks (pingpong, tput, fanout) will not run" | tee -a "$LOG"
 fi
-if [ "$HAVE_LW" = 1 ]; then
+if [ "$HAVE_LW" = 1 ] && section shm; then
 	"$LWD" --domain "$DOMAIN" --nats-port 0 --http-port 0 2> "$OUT/lwd.log" &
 	LWD_PID=$!
 	for _ in $(seq 150); do
@@ -217,7 +244,8 @@ bench() {
 	rm -f "$tmp"
 }
 
-for run in $(seq 1 "$RUNS"); do
+# (No runs when SECTIONS leaves out shm.)
+for run in $(section shm && seq 1 "$RUNS"); do
 	echo "#RUN $run" >> "$RES"
 	# The limit right before the pingpong, and a short probe right after,
 	# so the same-run ratio and its regime can be trusted (or not).
@@ -377,7 +405,7 @@ if both:
 PY
 }
 
-if [ "$HAVE_BENCH_NATS" = 1 ]; then
+if [ "$HAVE_BENCH_NATS" = 1 ] && section nats; then
 	echo "nats ports: nats-server $NS_PORT, lwd gateway $GW_PORT, lwd http $GW_HTTP;" \
 		"servers on CPU $CPU_B, clients on CPU $CPU_A" | tee -a "$LOG"
 	for run in $(seq 1 "$RUNS"); do
@@ -406,6 +434,176 @@ if [ "$HAVE_BENCH_NATS" = 1 ]; then
 	done
 fi
 
+# --- JetStream: lw-control against nats-server -js, same run -----------------
+# Per run, in alternating order (nats-server first in odd runs): one
+# server on CPU B (nats-server; or lwd with its gateway plus lw-control),
+# bench_js (all of its nats.c threads) on CPU A: async persisted publish
+# 16 B and 256 B, sync publish latency, raw async publish (PUB + reply
+# inbox, a lighter client), fetch through a durable pull consumer without
+# and with a filter subject. Store directories live
+# under OUT (the build directory's disk for both, not tmpfs) and are
+# removed after each server. Bounded: bench_js has a watchdog
+# (JS_TIMEOUT), the servers are stopped by pid like the NATS section's.
+LWCTL=$BUILD/control/lw-control
+JS_STORE=$OUT/js-store
+JS_CONF=$OUT/nats-server-js.conf
+JS_BENCHES=(
+	"async-16|--mode async --size 16 --count $N_JS_ASYNC"
+	"async-256|--mode async --size 256 --count $N_JS_ASYNC"
+	"sync-16|--mode sync --size 16 --count $N_JS_SYNC"
+	"raw-16|--mode raw --size 16 --count $N_JS_ASYNC"
+	"fetch-16|--mode fetch --size 16 --count $N_JS_FETCH"
+	"fetch-filtered-16|--mode fetch --size 16 --count $N_JS_FILTERED --filter bjs.>"
+)
+# The extra policies below run the publish benchmarks only (the first
+# three); a nats-server that syncs every message ("always": "a few hundred
+# msg/s" in its documentation) gets smaller counts, and so does lw-control
+# beside it, to stay within JS_TIMEOUT.
+JS_PUB_BENCHES=("${JS_BENCHES[@]:0:3}")
+JS_ALWAYS_BENCHES=("async-16|--mode async --size 16 --count $N_JS_ALWAYS"
+	"sync-16|--mode sync --size 16 --count $((N_JS_ALWAYS / 5))")
+
+# js_benches LABEL URL SPEC...: bench_js against one server; SPEC is
+# "name|bench_js arguments".
+js_benches() {
+	local label=$1 url=$2 spec
+	shift 2
+	for spec in "$@"; do
+		# shellcheck disable=SC2086
+		bench "js-${spec%%|*}-$label" $C_A "$P/bench_js" --url "$url" \
+			--server-label "$label" --timeout "$JS_TIMEOUT" ${spec#*|}
+	done
+}
+
+# bg_ready LOG TEXT WHAT: the newest background process (BG_PIDS) wrote
+# TEXT to LOG, or the failure is reported with the log.
+bg_ready() {
+	wait_log "$1" "$2" "${BG_PIDS[-1]}" && return 0
+	echo "FAIL: $3 did not start:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+# start_js_nats SYNC: nats-server with JetStream on CPU B, file store in
+# JS_STORE; SYNC is a jetstream sync_interval value, or empty for the
+# server's built-in policy.
+start_js_nats() {
+	local log=$OUT/nats-server-js-$run.log
+	rm -rf "$JS_STORE" "$log"
+	{
+		echo "listen: 127.0.0.1:$NS_PORT"
+		echo "jetstream {"
+		echo "  store_dir: \"$JS_STORE\""
+		[ -z "$1" ] || echo "  sync_interval: $1"
+		echo "}"
+	} > "$JS_CONF"
+	taskset -c "$CPU_B" nats-server -c "$JS_CONF" -l "$log" &
+	BG_PIDS+=($!)
+	bg_ready "$log" "Server is ready" "nats-server -c $JS_CONF" || { stop_bg; return 1; }
+}
+
+# start_js_lw LW-CONTROL-ARGS...: a private lwd with its gateway on
+# GW_PORT and lw-control (both on CPU B), store in JS_STORE.
+start_js_lw() {
+	local log=$OUT/lw-control-$run.log
+	rm -rf "$JS_STORE"
+	start_gw_lwd perfjs$$ "$GW_PORT" 0 "$OUT/lwd-js-$run.log" || return 1
+	taskset -c "$CPU_B" "$LWCTL" --domain perfjs$$ --store-dir "$JS_STORE" "$@" 2> "$log" &
+	BG_PIDS+=($!)
+	bg_ready "$log" "serving" "lw-control $*" || { stop_bg; stop_lwd; return 1; }
+}
+
+# js_side nats-server|lightwire LABEL POLICY SPEC...: one server with one
+# fsync policy (POLICY: nats-server's sync_interval value, or
+# lw-control's arguments), its benchmarks, then stop it and drop its store.
+js_side() {
+	local kind=$1 label=$2 policy=$3
+	shift 3
+	if [ "$kind" = nats-server ]; then
+		if start_js_nats "$policy"; then
+			js_benches "$label" "nats://127.0.0.1:$NS_PORT" "$@"
+		else
+			FAILED+=("run $run: nats-server -js")
+		fi
+	else
+		# shellcheck disable=SC2086
+		if start_js_lw $policy; then
+			js_benches "$label" "nats://127.0.0.1:$GW_PORT" "$@"
+		else
+			FAILED+=("run $run: lwd + lw-control")
+		fi
+	fi
+	stop_bg
+	stop_lwd
+	rm -rf "$JS_STORE"
+}
+
+HAVE_JS=0
+if ! section js; then
+	:
+elif [ ! -x "$P/bench_js" ] || [ ! -x "$LWCTL" ]; then
+	echo "SKIP: $P/bench_js or $LWCTL not built (libnats-dev or jansson" \
+		"missing?): the JetStream section will not run" | tee -a "$LOG"
+else
+	HAVE_JS=1
+fi
+# The fsync policies compared (js_policies): lw-control's default is
+# "interval" with a 1 s period (docs/streams.md). nats-server 2.10+ takes
+# jetstream { sync_interval: 1s | always }: then both run at 1 s (the
+# comparison that carries the target) and both at "always". Debian 12's
+# 2.9.10 has no such option ("unknown field") and a fixed background
+# sync every 2 minutes (strace: fsync of the block files 120 s after
+# start, none before; the 2.10 docs give 2 min as the default), so
+# lw-control runs at "interval" with 120 s for the target (the same
+# policy), and at its default 1 s and "always" against the same
+# nats-server figures, for information.
+JS_NS_SYNC=
+if [ "$HAVE_JS" = 1 ] && [ "$HAVE_NATS_SERVER" = 1 ]; then
+	printf 'jetstream {\n  store_dir: "%s"\n  sync_interval: 1s\n}\n' "$JS_STORE" > "$JS_CONF"
+	if nats-server -c "$JS_CONF" -t >> "$LOG" 2>&1; then JS_NS_SYNC=1s; fi
+	rm -f "$JS_CONF"
+fi
+# lines: "label suffix|nats-server sync_interval or - (none)|lw-control
+# args|benchmarks: all, pub or always (the lists above)"
+if [ -n "$JS_NS_SYNC" ]; then
+	js_policies=("|1s|--fsync interval --sync-interval-ms 1000|all"
+		"-always|always|--fsync always|always")
+else
+	js_policies=("||--fsync interval --sync-interval-ms 120000|all"
+		"-sync1s|-|--fsync interval --sync-interval-ms 1000|pub"
+		"-always|-|--fsync always|pub")
+fi
+
+if [ "$HAVE_JS" = 1 ]; then
+	echo "jetstream:  nats-server on $NS_PORT (sync_interval ${JS_NS_SYNC:-not supported})," \
+		"lwd gateway $GW_PORT + lw-control; servers on CPU $CPU_B, client on CPU $CPU_A;" \
+		"stores in $JS_STORE" | tee -a "$LOG"
+	for run in $(seq 1 "$RUNS"); do
+		echo "#RUN $run" >> "$RES"
+		for pol in "${js_policies[@]}"; do
+			IFS='|' read -r suffix ns_sync lw_args which <<< "$pol"
+			case $which in
+			all) specs=("${JS_BENCHES[@]}") ;;
+			pub) specs=("${JS_PUB_BENCHES[@]}") ;;
+			*) specs=("${JS_ALWAYS_BENCHES[@]}") ;;
+			esac
+			if [ "$HAVE_NATS_SERVER" = 1 ] && [ "$ns_sync" != - ]; then
+				sides="nats-server lightwire"
+				[ $((run % 2)) = 1 ] || sides="lightwire nats-server"
+			else
+				sides=lightwire
+			fi
+			for side in $sides; do
+				if [ "$side" = nats-server ]; then
+					js_side nats-server "nats-server$suffix" "$ns_sync" "${specs[@]}"
+				else
+					js_side lightwire "lightwire$suffix" "$lw_args" "${specs[@]}"
+				fi
+			done
+		done
+	done
+fi
+
 # --- summary ---------------------------------------------------------------
 echo "=== summary ($RUNS run(s); all RESULT lines in $RES)"
 python3 "$repo/perf/median.py" "$RES" \
@@ -429,6 +627,19 @@ python3 "$repo/perf/median.py" "$RES" \
 	--target "nats_tput_16B_lwd_lossless=nats_tput_16B_lwd.lost<=0" \
 	--target "nats_tput_256B_lwd_lossless=nats_tput_256B_lwd.lost<=0" \
 	--target "shm_rtt_gateway_on_le_${TARGET_GW_SHM}x_off=gw_shm_on_vs_off.ratio_to_limit_on_vs_off<=$TARGET_GW_SHM" \
+	--ratio "js_async_16B_lw_vs_nats=js_pub_async_16B_lightwire.msgs_s/js_pub_async_16B_nats-server.msgs_s" \
+	--ratio "js_async_256B_lw_vs_nats=js_pub_async_256B_lightwire.msgs_s/js_pub_async_256B_nats-server.msgs_s" \
+	--ratio "js_sync_p50_lw_vs_nats=js_pub_sync_16B_lightwire.p50_us/js_pub_sync_16B_nats-server.p50_us" \
+	--ratio "js_sync_p99_lw_vs_nats=js_pub_sync_16B_lightwire.p99_us/js_pub_sync_16B_nats-server.p99_us" \
+	--ratio "js_raw_16B_lw_vs_nats=js_pub_raw_16B_lightwire.msgs_s/js_pub_raw_16B_nats-server.msgs_s" \
+	--ratio "js_fetch_16B_lw_vs_nats=js_fetch_16B_lightwire.msgs_s/js_fetch_16B_nats-server.msgs_s" \
+	--ratio "js_fetch_filtered_16B_lw_vs_nats=js_fetch_filtered_16B_lightwire.msgs_s/js_fetch_filtered_16B_nats-server.msgs_s" \
+	--ratio "js_async_16B_lw_sync1s_vs_nats=js_pub_async_16B_lightwire-sync1s.msgs_s/js_pub_async_16B_nats-server.msgs_s" \
+	--ratio "js_async_16B_lw_always_vs_nats=js_pub_async_16B_lightwire-always.msgs_s/js_pub_async_16B_nats-server.msgs_s" \
+	--ratio "js_async_16B_lw_always_vs_nats_always=js_pub_async_16B_lightwire-always.msgs_s/js_pub_async_16B_nats-server-always.msgs_s" \
+	--target "js_async_16B_ge_${TARGET_JS_PUB}x_nats_server=ratio_js_async_16B_lw_vs_nats.value>=$TARGET_JS_PUB" \
+	--target "js_async_256B_ge_${TARGET_JS_PUB}x_nats_server=ratio_js_async_256B_lw_vs_nats.value>=$TARGET_JS_PUB" \
+	--target "js_async_16B_always_ge_${TARGET_JS_PUB}x_nats_server_always=ratio_js_async_16B_lw_always_vs_nats_always.value>=$TARGET_JS_PUB" \
 	| tee "$OUT/summary.txt"
 echo "(vs_peers: factor > 1 means Lightwire is better; the peers' figures are recorded" \
 	"in /work/shared/anchors/RESULTS.md, not measured in this run)" | tee -a "$OUT/summary.txt"
