@@ -259,6 +259,10 @@ int main(int argc, char **argv)
 	lw_conn_opts_init(&co);
 	co.domain = domain;
 	co.name = "lw-control";
+	/* A receiver whose ring stays full holds up every stream while we
+	 * wait (the state lock is held): give up soon; deliveries retry
+	 * from the timer, a lost reply is retried by its client. */
+	co.block_timeout_ms = 200;
 	rc = lw_connect(&ctl.c, &co);
 	if (rc != LW_OK) {
 		fprintf(stderr, "lw-control: error: cannot connect to the domain: %s\n", lw_errmsg());
@@ -291,8 +295,9 @@ int main(int argc, char **argv)
 
 		nanosleep(&ts, NULL);
 		pthread_mutex_lock(&ctl.mu);
-		if (ctl.n_acks > 0)
-			lw_ctl_flush_acks(&ctl);
+		/* The batch a quiet stream callback left (and the group
+		 * commit's 5 ms bound). */
+		lw_ctl_flush_acks(&ctl);
 		if (ctl.sync == LW_SYNC_INTERVAL && now - last_sync >= ctl.sync_interval_ms) {
 			/* fdatasync outside the lock (on duplicated descriptors)
 			 * so publishes and API calls do not wait for the disk. */
@@ -331,6 +336,11 @@ int main(int argc, char **argv)
 	}
 	/* lw_close joins the dispatcher (callbacks finish) and frees every
 	 * subscription; then the stores are synced and closed. */
+	/* Answer what is held back before the fabric goes. */
+	pthread_mutex_lock(&ctl.mu);
+	if (ctl.c != NULL)
+		lw_ctl_flush_acks(&ctl);
+	pthread_mutex_unlock(&ctl.mu);
 	if (ctl.c != NULL)
 		lw_close(ctl.c);
 	pthread_mutex_lock(&ctl.mu);

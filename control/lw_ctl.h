@@ -55,14 +55,19 @@ struct lw_stream {
 	struct lw_dedup_ent *dq;     /**< FIFO by time for expiry */
 	size_t dq_head, dq_len, dq_cap;
 	struct lw_consumer *consumers;
+	bool notify;                 /**< new messages for consumers at the next flush */
+	uint64_t fail_from;          /**< acks from this seq fail (set by a flush) */
 	struct lw_ctl *ctl;
 	struct lw_stream *next;
 };
 
-/** A PubAck held back until the store is synced (fsync always). */
+/** A PubAck held back until its message is written (and synced under
+ *  fsync always): see lw_ctl_flush_acks. */
 struct lw_pending_ack {
 	char *reply;
 	char *body;
+	struct lw_stream *s;         /**< stream of a stored message, or NULL */
+	uint64_t seq;
 };
 
 struct lw_ctl {
@@ -78,6 +83,7 @@ struct lw_ctl {
 	/* group commit of PubAcks under fsync always */
 	struct lw_pending_ack *acks;
 	size_t n_acks, cap_acks;
+	bool unflushed;              /**< appended since the last lw_ctl_flush_acks */
 	uint64_t api_total, api_errors;
 	bool verbose;
 };
@@ -138,7 +144,8 @@ bool lw_subjects_overlap(const char *a, const char *b);
 /** Removes what max_age / the dedup window let go; from the timer. */
 void lw_stream_expire(struct lw_stream *s, int64_t now);
 void lw_ctl_flush_acks(struct lw_ctl *ctl);
-void lw_ctl_queue_ack(struct lw_ctl *ctl, const char *reply, char *body);
+void lw_ctl_queue_ack(struct lw_ctl *ctl, const char *reply, char *body, struct lw_stream *s,
+		      uint64_t seq);
 /** Removes message @p seq because a consumer acked it (workqueue/interest). */
 void lw_stream_acked(struct lw_stream *s, uint64_t seq);
 
@@ -151,6 +158,9 @@ void lw_consumers_load(struct lw_stream *s);
 void lw_consumers_free(struct lw_stream *s, bool destroy);
 /** A message was stored: serve waiting pull requests. */
 void lw_consumers_notify(struct lw_stream *s);
+/** Messages from @p from on left the store unwritten (disk full):
+ *  consumers take those sequences again. */
+void lw_consumers_rewind(struct lw_stream *s, uint64_t from);
 void lw_consumers_tick(struct lw_stream *s, int64_t now);
 void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg);
 /** Publishes a NATS/1.0 status message (no payload) to @p to. */

@@ -80,17 +80,44 @@ static uint64_t cnext(struct lw_consumer *c, uint64_t from)
 	return 0;
 }
 
-uint64_t lw_cons_pending(struct lw_consumer *c)
+/* Matching live messages in [from, to]. */
+static uint64_t count_range(struct lw_consumer *c, uint64_t from, uint64_t to)
 {
 	uint64_t n = 0;
 
-	if (json_array_size(c->filters) <= 1)
-		n = lw_store_count(c->s->st, c->next_sseq, json_array_size(c->filters) ?
-				   json_string_value(json_array_get(c->filters, 0)) : NULL);
-	else
-		for (uint64_t q = cnext(c, c->next_sseq); q != 0; q = cnext(c, q + 1))
+	for (uint64_t q = from; q <= to; q++) {
+		const char *subj = lw_store_subject(c->s->st, q);
+
+		if (subj != NULL && lw_cons_match(c, subj))
 			n++;
-	return n + (c->npre - c->ipre);
+	}
+	return n;
+}
+
+/* Asked at every delivery (the ack subject carries it): without a filter
+ * the store answers from its counters; with one, a full count each time
+ * made a fetch through a long stream quadratic. */
+uint64_t lw_cons_pending(struct lw_consumer *c)
+{
+	struct lw_store_state ss;
+	uint64_t from;
+
+	if (json_array_size(c->filters) == 0)
+		return lw_store_count(c->s->st, c->next_sseq, NULL) + (c->npre - c->ipre);
+	lw_store_get_state(c->s->st, &ss);
+	from = c->next_sseq > ss.first_seq ? c->next_sseq : ss.first_seq;
+	if (!c->pc_valid || c->pc_kills != lw_store_kills(c->s->st) || from < c->pc_from ||
+	    ss.last_seq < c->pc_last) {
+		c->pc_n = count_range(c, from, ss.last_seq);
+	} else {
+		c->pc_n -= count_range(c, c->pc_from, from - 1);
+		c->pc_n += count_range(c, c->pc_last + 1, ss.last_seq);
+	}
+	c->pc_from = from;
+	c->pc_last = ss.last_seq;
+	c->pc_kills = lw_store_kills(c->s->st);
+	c->pc_valid = true;
+	return c->pc_n + (c->npre - c->ipre);
 }
 
 static struct pend *pend_find(struct lw_consumer *c, uint64_t sseq)
@@ -252,10 +279,13 @@ static void advisory_max_deliver(struct lw_consumer *c, struct pend *p)
 }
 
 /* Sends stream message @p sseq to @p to; returns bytes sent, -1 when it
- * is gone, -2 when a pull request's inbox has no subscriber (not sent). */
+ * is gone, -2 when a pull request's inbox has no subscriber, -3 when the
+ * fabric refused it for now (pool exhausted, receiver's ring full past
+ * the block timeout): not sent, nothing recorded. */
 static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, uint32_t deliveries,
 			uint64_t pending)
 {
+	int rc;
 	struct lw_store_rec r;
 	char ack[LW_SUBJECT_MAX * 2];
 	struct lw_pubmsg pm = { 0 };
@@ -277,10 +307,11 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	pm.hdr_len = r.hdr_len;
 	pm.data = c->headers_only ? NULL : r.data;
 	pm.len = c->headers_only ? 0 : r.data_len;
-	if (lw_publish_msg(c->s->ctl->c, &pm) == 0 && c->deliver_subject == NULL) {
+	rc = lw_publish_msg(c->s->ctl->c, &pm);
+	if ((rc == 0 && c->deliver_subject == NULL) || rc < 0) {
 		c->dseq--;
 		lw_store_rec_free(&r);
-		return -2;
+		return rc < 0 ? -3 : -2;
 	}
 	lw_store_rec_free(&r);
 	if (c->ack != AP_NONE) {
@@ -474,6 +505,13 @@ void lw_cons_deliver(struct lw_consumer *c)
 			waiting_del(c, 0);
 			continue;
 		}
+		if (sent == -3) {
+			/* Try again from the timer rather than lose it. */
+			c->next_sseq = next0;
+			c->ipre = ipre0;
+			c->retry = true;
+			return;
+		}
 		if (redeliver)
 			c->num_redelivered++;
 		if (c->deliver_subject != NULL && sent >= 0) {
@@ -538,6 +576,17 @@ void lw_consumers_disconnected(struct lw_stream *s)
 			waiting_del(c, c->nw - 1);
 		if (c->fc)
 			lw_cons_fc_reset(c);
+	}
+}
+
+void lw_consumers_rewind(struct lw_stream *s, uint64_t from)
+{
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next) {
+		if (c->next_sseq > from)
+			c->next_sseq = from;
+		while (c->np > 0 && c->p[c->np - 1].sseq >= from)
+			c->np--;
+		c->pc_valid = false;
 	}
 }
 
@@ -622,9 +671,11 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 			push_heartbeat(c, now);
 		/* Redeliveries (and replay_policy original messages) that
 		 * came due. */
-		if ((c->np > 0 || c->replay_orig) && (c->nw > 0 || c->deliver_subject != NULL))
+		if ((c->np > 0 || c->replay_orig || c->retry) &&
+		    (c->nw > 0 || c->deliver_subject != NULL)) {
+			c->retry = false;
 			lw_cons_deliver(c);
-		else if (c->np > 0)
+		} else if (c->np > 0)
 			for (size_t i = 0; i < c->np; i++)
 				if (c->max_deliver > 0 && c->p[i].deadline <= now &&
 				    (int64_t)c->p[i].deliveries >= c->max_deliver) {

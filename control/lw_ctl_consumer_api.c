@@ -151,6 +151,7 @@ static void apply_cfg(struct lw_consumer *c, json_t *cfg)
 	c->deliver_subject = cstr(cfg, "deliver_subject", NULL) ?
 			     strdup(cstr(cfg, "deliver_subject", NULL)) : NULL;
 	c->hb_ns = cint(cfg, "idle_heartbeat", 0);
+	c->pc_valid = false;
 	c->replay_orig = strcmp(cstr(cfg, "replay_policy", "instant"), "original") == 0;
 	c->rp_ts0 = 0;
 	if (c->fc != json_is_true(json_object_get(cfg, "flow_control"))) {

@@ -49,6 +49,7 @@ struct lw_consumer {
 	/* replay_policy original: new messages go out spaced as they were
 	 * stored, measured from the first one this consumer sent */
 	bool replay_orig;
+	bool retry;                 /* the fabric refused a delivery: timer retries */
 	int64_t rp_wall0, rp_ts0;
 	char fcid[LW_SUBJECT_MAX + 1];
 	/* state */
@@ -57,6 +58,11 @@ struct lw_consumer {
 	size_t np, capp;
 	uint64_t *pre;              /* last_per_subject: seqs to deliver first */
 	size_t npre, ipre;
+	/* num_pending of a filtered consumer, kept up to date by counting
+	 * only what changed: matches in [pc_from, pc_last] while the store
+	 * removed nothing (pc_kills); else counted again */
+	uint64_t pc_n, pc_from, pc_last, pc_kills;
+	bool pc_valid;
 	struct waiting *w;
 	size_t nw, capw;
 	bool dirty;

@@ -9,10 +9,13 @@
  *                       <store-dir>/<name>/consumers/   one JSON per durable
  *
  * Publish path, one message per call on the dispatcher thread: checks ->
- * head removal for discard old -> lw_store_append -> PubAck. Under fsync
- * "always" the PubAck is queued and sent after one fdatasync for the whole
- * batch (group commit), when the subscription's ring is empty or 256 acks
- * are waiting, so a burst costs one sync instead of one per message.
+ * head removal for discard old -> lw_store_append (into the store's write
+ * buffer) -> PubAck queued. At the end of a batch (the subscription's ring
+ * is empty, or 256 acks wait, or the 5 ms timer) lw_ctl_flush_acks writes
+ * each stream's buffer with one write (and one fdatasync under fsync
+ * "always": group commit), then sends the PubAcks and wakes consumers: a
+ * burst costs one write and at most one sync, and nothing is acknowledged
+ * or delivered before it is in the file.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -74,7 +77,8 @@ bool lw_stream_overlaps(struct lw_ctl *ctl, const json_t *subjects, const char *
 
 /* --- acks ------------------------------------------------------------------ */
 
-void lw_ctl_queue_ack(struct lw_ctl *ctl, const char *reply, char *body)
+void lw_ctl_queue_ack(struct lw_ctl *ctl, const char *reply, char *body, struct lw_stream *s,
+		      uint64_t seq)
 {
 	if (ctl->n_acks == ctl->cap_acks) {
 		size_t nc = ctl->cap_acks ? ctl->cap_acks * 2 : 64;
@@ -87,26 +91,66 @@ void lw_ctl_queue_ack(struct lw_ctl *ctl, const char *reply, char *body)
 		ctl->acks = na;
 		ctl->cap_acks = nc;
 	}
-	ctl->acks[ctl->n_acks].reply = strdup(reply);
-	ctl->acks[ctl->n_acks].body = body;
+	ctl->acks[ctl->n_acks] = (struct lw_pending_ack){ .reply = strdup(reply), .body = body,
+							   .s = s, .seq = seq };
 	ctl->n_acks++;
 }
 
+/* A failed write took messages from @p from on out of the store: they
+ * were never acknowledged; forget their Nats-Msg-Ids and make consumers
+ * read those sequences again (the store gives them to new messages). */
+static void rolled_back(struct lw_stream *s, uint64_t from)
+{
+	const char *id;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(s->dedup, tmp, id, v)
+		if ((uint64_t)json_integer_value(v) >= from)
+			json_object_del(s->dedup, id);
+	lw_consumers_rewind(s, from);
+	if (s->fail_from == 0 || from < s->fail_from)
+		s->fail_from = from;
+}
+
+/*
+ * The end of a batch: writes what the streams gathered (one write per
+ * stream), syncs under fsync "always" (group commit), then sends the
+ * PubAcks held back meanwhile and lets consumers see the new messages. A
+ * publisher is told "stored" only once its message is in the file; one
+ * whose write failed (disk full) gets error 10077 instead.
+ */
 void lw_ctl_flush_acks(struct lw_ctl *ctl)
 {
-	int rc = 0;
+	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next) {
+		uint64_t from = lw_store_unflushed_from(s->st), back;
+		int rc = 0;
 
-	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next)
-		if (lw_store_dirty(s->st) && lw_store_sync(s->st) != 0)
-			rc = -1;
+		s->fail_from = 0;
+		if (ctl->sync == LW_SYNC_ALWAYS) {
+			if (lw_store_dirty(s->st))
+				rc = lw_store_sync(s->st);
+		} else {
+			rc = lw_store_flush(s->st);
+		}
+		back = lw_store_take_rollback(s->st);
+		if (back != 0)
+			rolled_back(s, back);
+		/* A failed sync after a good write: nothing is known durable. */
+		if (rc != 0 && back == 0)
+			s->fail_from = from != 0 ? from : 1;
+		if (rc != 0)
+			fprintf(stderr, "lw-control: stream %s: store failed: %s\n", s->name,
+				lw_errmsg());
+	}
 	for (size_t i = 0; i < ctl->n_acks; i++) {
 		struct lw_pending_ack *a = &ctl->acks[i];
 
-		if (rc != 0) {
-			/* Not durable: the publisher must not believe it is. */
+		if (a->s != NULL && a->s->fail_from != 0 && a->seq >= a->s->fail_from) {
+			/* Not stored: the publisher must not believe it is. */
 			free(a->body);
 			a->body = strdup("{\"error\":{\"code\":503,\"err_code\":10077,"
-					 "\"description\":\"fsync failed\"}}");
+					 "\"description\":\"store write failed\"}}");
 		}
 		if (a->reply != NULL && a->body != NULL) {
 			struct lw_pubmsg pm = { .subject = a->reply, .data = a->body,
@@ -118,6 +162,12 @@ void lw_ctl_flush_acks(struct lw_ctl *ctl)
 		free(a->body);
 	}
 	ctl->n_acks = 0;
+	ctl->unflushed = false;
+	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next)
+		if (s->notify) {
+			s->notify = false;
+			lw_consumers_notify(s);
+		}
 }
 
 /* Sends a PubAck (or queues it for the group commit). */
@@ -130,7 +180,7 @@ static void send_ack(struct lw_stream *s, const char *reply, json_t *body)
 		return;
 	}
 	if (ctl->sync == LW_SYNC_ALWAYS && json_object_get(body, "error") == NULL) {
-		lw_ctl_queue_ack(ctl, reply, json_dumps(body, JSON_COMPACT));
+		lw_ctl_queue_ack(ctl, reply, json_dumps(body, JSON_COMPACT), NULL, 0);
 		json_decref(body);
 		return;
 	}
@@ -148,13 +198,9 @@ static void send_ack_ok(struct lw_stream *s, const char *reply, uint64_t seq, bo
 		return;
 	n = snprintf(body, sizeof(body), "{\"stream\":\"%s\",\"seq\":%llu%s}", s->name,
 		     (unsigned long long)seq, dup ? ",\"duplicate\":true" : "");
-	if (ctl->sync == LW_SYNC_ALWAYS) {
-		lw_ctl_queue_ack(ctl, reply, strdup(body));
-		return;
-	}
-	struct lw_pubmsg pm = { .subject = reply, .data = body, .len = (size_t)n };
-
-	lw_publish_msg(ctl->c, &pm);
+	(void)n;
+	/* Sent once the message is written: lw_ctl_flush_acks. */
+	lw_ctl_queue_ack(ctl, reply, strdup(body), s, seq);
 }
 
 static json_t *pub_err(int code, int err_code, const char *desc)
@@ -332,6 +378,11 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 	}
 	seq = lw_store_append(s->st, subj, hdr, hl, lw_msg_data(m), dl, now);
 	if (seq < 0) {
+		uint64_t back = lw_store_take_rollback(s->st);
+
+		/* The append's write of the batch before it failed. */
+		if (back != 0)
+			rolled_back(s, back);
 		snprintf(desc, sizeof(desc), "%s", strerror((int)-seq));
 		fprintf(stderr, "lw-control: stream %s: store failed: %s\n", s->name, lw_errmsg());
 		send_ack(s, reply, pub_err(503, 10077, desc));
@@ -340,7 +391,8 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 	if (have_id)
 		dedup_add(s, id, (uint64_t)seq, now);
 	send_ack_ok(s, reply, (uint64_t)seq, false);
-	lw_consumers_notify(s);
+	s->notify = true;
+	s->ctl->unflushed = true;
 }
 
 static void stream_msg_cb(lw_sub *sub, lw_msg *m, void *arg)
@@ -351,7 +403,7 @@ static void stream_msg_cb(lw_sub *sub, lw_msg *m, void *arg)
 
 	pthread_mutex_lock(&ctl->mu);
 	ingest(s, m);
-	if (ctl->n_acks > 0 &&
+	if ((ctl->n_acks > 0 || ctl->unflushed) &&
 	    (ctl->n_acks >= ACK_BATCH || lw_sub_stats(sub, &ss) != LW_OK || ss.depth == 0))
 		lw_ctl_flush_acks(ctl);
 	pthread_mutex_unlock(&ctl->mu);
@@ -556,6 +608,8 @@ int lw_stream_delete(struct lw_ctl *ctl, struct lw_stream *s)
 {
 	char dir[PATH_MAX];
 
+	/* Held-back PubAcks point at their stream: answer them first. */
+	lw_ctl_flush_acks(ctl);
 	for (struct lw_stream **pp = &ctl->streams; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;

@@ -204,6 +204,7 @@ static void ent_kill(lw_store *s, uint64_t seq, struct ent *e)
 	if (!(e->flags & E_LIVE))
 		return;
 	e->flags &= ~(uint32_t)E_LIVE;
+	s->kills++;
 	s->msgs--;
 	s->bytes -= e->len;
 	if (--s->subjs[e->subj].live == 0)
@@ -653,10 +654,11 @@ void lw_store_close(lw_store *s)
 {
 	if (s == NULL)
 		return;
-	if (s->dirty)
+	if (s->dirty || s->wlen > 0)
 		lw_store_sync(s);
 	for (size_t i = 0; i < s->n_segs; i++)
 		close(s->segs[i].fd);
+	free(s->wbuf);
 	for (size_t i = 0; i < s->n_ents; i++)
 		free(s->ents[i].mem);
 	for (size_t i = 0; i < s->n_subjs; i++)
@@ -687,50 +689,151 @@ int lw_store_destroy(lw_store *s)
 		unlink(p);
 	}
 	s->dirty = false;
+	s->wlen = 0;
 	lw_store_close(s);
 	return rmdir(dir) == 0 ? 0 : -errno;
 }
 
 /* --- write path ---------------------------------------------------------- */
 
-/* Writes an encoded record to the active segment (rolling when full). */
+/* Writes all of @p b at @p off; on failure cuts the file back to @p off. */
+static int pwrite_all(lw_store *s, int fd, const uint8_t *b, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t k = pwrite(fd, b + done, len - done, (off_t)(off + done));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			int rc = k < 0 ? -errno : -EIO;
+
+			/* Leave no partial record behind. */
+			if (ftruncate(fd, (off_t)off) != 0)
+				(void)0;
+			return LW_SET_ERR(rc, "store %s: write: %s", s->dir, strerror(-rc));
+		}
+		done += (size_t)k;
+	}
+	return 0;
+}
+
+/*
+ * A failed flush: the buffered messages never reached the file, so they
+ * leave the index too (their sequences will be given again) and the
+ * caller reports the failure to their publishers. Deletions buffered
+ * with them stay done in memory; their messages come back at the next
+ * open (nothing accepted is lost, a removal may be undone).
+ */
+static void unbuffer(lw_store *s)
+{
+	struct seg *g = &s->segs[s->n_segs - 1];
+
+	g->size -= s->wlen;
+	while (s->wfirst != 0 && s->n_ents > 0 && s->last >= s->wfirst) {
+		struct ent *e = &s->ents[s->n_ents - 1];
+
+		if (e->flags & E_LIVE) {
+			if (--s->subjs[e->subj].live == 0)
+				s->live_subjects--;
+			s->msgs--;
+			s->bytes -= e->len;
+			g->live--;
+			s->kills++;
+		}
+		s->n_ents--;
+		s->last--;
+	}
+	if (s->msgs == 0)
+		s->first = s->last + 1;
+	if (s->wfirst != 0 && (s->rolled_from == 0 || s->wfirst < s->rolled_from))
+		s->rolled_from = s->wfirst;
+	s->wlen = 0;
+	s->wfirst = 0;
+}
+
+uint64_t lw_store_take_rollback(lw_store *s)
+{
+	uint64_t q = s->rolled_from;
+
+	s->rolled_from = 0;
+	return q;
+}
+
+int lw_store_flush(lw_store *s)
+{
+	struct seg *g;
+	int rc;
+
+	if (s->wlen == 0)
+		return 0;
+	g = &s->segs[s->n_segs - 1];
+	rc = pwrite_all(s, g->fd, s->wbuf, s->wlen, g->size - s->wlen);
+	if (rc != 0) {
+		unbuffer(s);
+		return rc;
+	}
+	s->wlen = 0;
+	s->wfirst = 0;
+	s->dirty = true;
+	return 0;
+}
+
+uint64_t lw_store_unflushed_from(const lw_store *s)
+{
+	return s->wfirst;
+}
+
+/* Small records gather in the write buffer up to this many bytes. */
+#define WBUF_MAX (256 * 1024)
+
+/* Appends an encoded record to the active segment (rolling when full):
+ * buffered, unless the store syncs every record or the record is big. */
 static int write_rec(lw_store *s, const uint8_t *b, size_t len, uint64_t seq, uint64_t *off,
 		     uint32_t *seg)
 {
 	struct seg *g = &s->segs[s->n_segs - 1];
-	size_t done = 0;
 	int rc;
 
 	if (g->size >= s->o.segment_bytes && b[8] == T_MSG) {
+		if ((rc = lw_store_flush(s)) != 0)
+			return rc;
 		if (s->o.sync != LW_SYNC_NEVER)
 			fdatasync(g->fd);
 		if ((rc = seg_create(s, seq)) != 0)
 			return rc;
 		g = &s->segs[s->n_segs - 1];
 	}
-	while (done < len) {
-		ssize_t k = pwrite(g->fd, b + done, len - done, (off_t)(g->size + done));
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			rc = k < 0 ? -errno : -EIO;
-			/* Leave no partial record behind. */
-			if (ftruncate(g->fd, (off_t)g->size) != 0)
-				(void)0;
-			return LW_SET_ERR(rc, "store %s: write: %s", s->dir, strerror(-rc));
-		}
-		done += (size_t)k;
-	}
-	if (s->o.sync == LW_SYNC_ALWAYS) {
-		if (fdatasync(g->fd) != 0) {
+	if (s->o.sync == LW_SYNC_ALWAYS || len > WBUF_MAX / 4) {
+		if ((rc = lw_store_flush(s)) != 0 || (rc = pwrite_all(s, g->fd, b, len, g->size)) != 0)
+			return rc;
+		if (s->o.sync == LW_SYNC_ALWAYS && fdatasync(g->fd) != 0) {
 			rc = -errno;
 			if (ftruncate(g->fd, (off_t)g->size) != 0)
 				(void)0;
 			return LW_SET_ERR(rc, "store %s: fdatasync: %s", s->dir, strerror(-rc));
 		}
+		if (s->o.sync != LW_SYNC_ALWAYS)
+			s->dirty = true;
 	} else {
-		s->dirty = true;
+		if (s->wlen + len > WBUF_MAX && (rc = lw_store_flush(s)) != 0)
+			return rc;
+		if (s->wlen + len > s->wcap) {
+			size_t nc = s->wcap ? s->wcap * 2 : 64 * 1024;
+			uint8_t *nb;
+
+			while (nc < s->wlen + len)
+				nc *= 2;
+			if ((nb = realloc(s->wbuf, nc)) == NULL)
+				return -ENOMEM;
+			s->wbuf = nb;
+			s->wcap = nc;
+		}
+		memcpy(s->wbuf + s->wlen, b, len);
+		s->wlen += len;
+		if (s->wfirst == 0 && b[8] == T_MSG)
+			s->wfirst = seq;
 	}
 	*off = g->size;
 	*seg = (uint32_t)(s->n_segs - 1 + s->seg_shift);
@@ -790,7 +893,13 @@ static int write_marker(lw_store *s, int type, uint64_t seq, uint64_t first)
 
 int lw_store_sync(lw_store *s)
 {
-	if (s->o.kind != LW_STORE_FILE || !s->dirty)
+	int rc;
+
+	if (s->o.kind != LW_STORE_FILE)
+		return 0;
+	if ((rc = lw_store_flush(s)) != 0)
+		return rc;
+	if (!s->dirty)
 		return 0;
 	s->dirty = false;
 	if (fdatasync(s->segs[s->n_segs - 1].fd) != 0)
@@ -800,7 +909,7 @@ int lw_store_sync(lw_store *s)
 
 int lw_store_sync_begin(lw_store *s)
 {
-	if (s->o.kind != LW_STORE_FILE || !s->dirty)
+	if (s->o.kind != LW_STORE_FILE || lw_store_flush(s) != 0 || !s->dirty)
 		return -1;
 	s->dirty = false;
 	return fcntl(s->segs[s->n_segs - 1].fd, F_DUPFD_CLOEXEC, 0);
@@ -808,7 +917,7 @@ int lw_store_sync_begin(lw_store *s)
 
 bool lw_store_dirty(const lw_store *s)
 {
-	return s->dirty;
+	return s->dirty || s->wlen > 0;
 }
 
 int lw_store_remove(lw_store *s, uint64_t seq, bool durable)

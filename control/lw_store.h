@@ -93,6 +93,22 @@ void lw_store_close(lw_store *s);
 /** Closes and removes the store's files and directory. */
 int lw_store_destroy(lw_store *s);
 
+/**
+ * Writes the records appended since the last flush (lw_store_append and
+ * removal markers gather in memory: one write per batch). Until then they
+ * are in the index but not in the file: lw_store_get of one flushes first,
+ * and lw_store_sync / lw_store_sync_begin / lw_store_close flush. On a
+ * failed write (disk full) the unwritten messages leave the index again:
+ * last_seq goes back to lw_store_unflushed_from() - 1, and their
+ * publishers must be told. @return 0 or -errno.
+ */
+int lw_store_flush(lw_store *s);
+/** The lowest sequence a failed flush took back since the last call
+ *  (0: none), whoever flushed; clears it. */
+uint64_t lw_store_take_rollback(lw_store *s);
+/** First message sequence not yet written by lw_store_flush (0: none). */
+uint64_t lw_store_unflushed_from(const lw_store *s);
+
 /** Bytes a message of these sizes counts against max_bytes. */
 uint64_t lw_store_rec_size(size_t subj_len, size_t hdr_len, size_t data_len);
 
@@ -166,6 +182,9 @@ int lw_store_remove(lw_store *s, uint64_t seq, bool durable);
 int64_t lw_store_purge(lw_store *s, uint64_t keep_from, const char *filter);
 
 void lw_store_get_state(lw_store *s, struct lw_store_state *st);
+/** Messages removed so far, for any reason: a count over a range of
+ *  sequences stays true while this does not change. */
+uint64_t lw_store_kills(const lw_store *s);
 
 /** Sequences lost to corruption (sorted); *n receives the count. */
 const uint64_t *lw_store_lost(const lw_store *s, size_t *n);

@@ -54,6 +54,7 @@ struct lw_store {
 	uint64_t base, first, last;
 	uint64_t floor;     /* highest first sequence any record declared */
 	uint64_t msgs, bytes;
+	uint64_t kills;     /* messages removed so far (any reason) */
 	/* segments, oldest first; the last is active */
 	struct seg *segs;
 	size_t n_segs, cap_segs;
@@ -67,6 +68,14 @@ struct lw_store {
 	uint64_t *lost;
 	size_t n_lost, cap_lost;
 	uint64_t lost_bytes;
+	/* Records appended since the last lw_store_flush(), in file order at
+	 * the end of the active segment (whose size already counts them):
+	 * one write per batch instead of one per record. wfirst is the first
+	 * message sequence among them (0: none). */
+	uint8_t *wbuf;
+	size_t wlen, wcap;
+	uint64_t wfirst;
+	uint64_t rolled_from; /* lowest sequence a failed flush took back (0: none) */
 	uint8_t *scratch;
 	size_t scratch_cap;
 	bool dirty;

@@ -23,6 +23,14 @@ int lw_store_get(lw_store *s, uint64_t seq, struct lw_store_rec *out)
 	memset(out, 0, sizeof(*out));
 	if (e == NULL || !(e->flags & E_LIVE))
 		return -ENOENT;
+	/* Nobody reads what is not in the file yet (a consumer would see a
+	 * message whose write might still fail). */
+	if (s->wfirst != 0 && seq >= s->wfirst) {
+		int rc = lw_store_flush(s);
+
+		if (rc != 0)
+			return rc;
+	}
 	b = malloc(e->len);
 	if (b == NULL)
 		return -ENOMEM;
@@ -137,6 +145,11 @@ uint64_t lw_store_subject_msgs(lw_store *s, const char *subject)
 	int64_t id = lw_store_subj_id(s, subject, strlen(subject), false);
 
 	return id < 0 ? 0 : s->subjs[id].live;
+}
+
+uint64_t lw_store_kills(const lw_store *s)
+{
+	return s->kills;
 }
 
 void lw_store_get_state(lw_store *s, struct lw_store_state *st)

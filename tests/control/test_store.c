@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,6 +173,65 @@ static void test_append_reopen(void **state)
 	assert_string_equal(lw_store_subject(s, 4), "orders.old");
 	assert_int_equal(lw_store_seq_at_time(s, 1050), 50);
 	put(s, 101, "orders.new", 101);
+	lw_store_close(s);
+	rm_dir(g_dir);
+}
+
+/* Appends gather in memory until lw_store_flush; a flush the disk refuses
+ * (a file-size limit, as a full disk) takes those messages out of the
+ * index again, keeps everything written before, and the store goes on
+ * once there is room. */
+static void test_flush_failure(void **state)
+{
+	struct lw_store_recovery rep;
+	struct lw_store_state st;
+	struct rlimit old, lim;
+	struct stat sb;
+	char seg[512];
+	lw_store *s;
+
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	s = open_file(0, &rep);
+	for (int i = 1; i <= 10; i++)
+		put(s, (uint64_t)i, "disk.x", i);
+	assert_int_equal(lw_store_unflushed_from(s), 1);
+	assert_int_equal(lw_store_flush(s), 0);
+	assert_int_equal(lw_store_unflushed_from(s), 0);
+	last_seg(seg, sizeof(seg));
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 100;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 11; i <= 60; i++)
+		put(s, (uint64_t)i, i % 2 ? "disk.x" : "disk.y", i);
+	assert_int_equal(lw_store_unflushed_from(s), 11);
+	/* a read of a buffered message writes first: here it fails */
+	{
+		struct lw_store_rec r;
+
+		assert_int_equal(lw_store_get(s, 30, &r), -EFBIG);
+	}
+	lw_store_get_state(s, &st);
+	assert_int_equal(st.msgs, 10);
+	assert_int_equal(st.last_seq, 10);
+	assert_int_equal(st.num_subjects, 1);
+	assert_int_equal(lw_store_unflushed_from(s), 0);
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_int_equal(lim.rlim_cur - 100, (rlim_t)sb.st_size); /* no partial record */
+	check(s, 10, 10);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	put(s, 11, "disk.x", 111);
+	assert_int_equal(lw_store_sync(s), 0);
+	lw_store_close(s);
+	s = open_file(0, &rep);
+	assert_int_equal(rep.records, 11);
+	assert_int_equal(rep.torn_bytes, 0);
+	lw_store_get_state(s, &st);
+	assert_int_equal(st.msgs, 11);
+	assert_int_equal(st.lost_msgs, 0);
+	check(s, 11, 111);
 	lw_store_close(s);
 	rm_dir(g_dir);
 }
@@ -414,6 +475,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test_teardown(test_append_reopen, teardown),
+		cmocka_unit_test_teardown(test_flush_failure, teardown),
 		cmocka_unit_test_teardown(test_torn_tail, teardown),
 		cmocka_unit_test_teardown(test_corrupt_middle, teardown),
 		cmocka_unit_test_teardown(test_segments_markers, teardown),
