@@ -271,11 +271,10 @@ static void sleep_for_message(lw_conn *c, lw_sub *s, uint64_t deadline)
 		t = deadline > now ? (int64_t)(deadline - now) : 0;
 	if (t > 100000000)
 		t = 100000000;
-	atomic_fetch_add_explicit(&c->rec->waiters, 1, memory_order_seq_cst);
-	seq = atomic_load_explicit(&c->rec->wake_seq, memory_order_seq_cst);
+	seq = lw_sleep_enter(c->rec);
 	if (!lw_sub_pending(s) && !sub_gone(s))
 		lw_futex_wait(&c->rec->wake_seq, seq, t);
-	atomic_fetch_sub_explicit(&c->rec->waiters, 1, memory_order_relaxed);
+	lw_sleep_exit(c->rec);
 }
 
 int lw_next(lw_sub *s, lw_msg **out, int timeout_ms)
@@ -532,11 +531,10 @@ static void *dispatcher_main(void *arg)
 		}
 		uint32_t seq;
 
-		atomic_fetch_add_explicit(&c->rec->waiters, 1, memory_order_seq_cst);
-		seq = atomic_load_explicit(&c->rec->wake_seq, memory_order_seq_cst);
+		seq = lw_sleep_enter(c->rec);
 		if (cb_queues_empty(c) && !atomic_load(&c->dispatcher_stop))
 			lw_futex_wait(&c->rec->wake_seq, seq, 100000000);
-		atomic_fetch_sub_explicit(&c->rec->waiters, 1, memory_order_relaxed);
+		lw_sleep_exit(c->rec);
 	}
 	return NULL;
 }

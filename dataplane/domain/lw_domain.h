@@ -40,7 +40,7 @@
 
 #define LW_DOM_MAGIC 0x4c57444f4d41494eULL /* "LWDOMAIN" */
 /* Bump on any change of a shared structure or of the layout rules. */
-#define LW_ABI_VERSION 4u
+#define LW_ABI_VERSION 5u
 
 #define LW_NAME_MAX 32
 #define LW_POOL_CLASSES_MAX 8
@@ -154,9 +154,12 @@ struct lw_client_rec {
 	char name[LW_NAME_MAX];
 	/* EBR: non-zero while the client is inside a publish (see lw_epoch). */
 	alignas(64) _Atomic uint64_t epoch;
-	/* Receivers of this client sleep on wake_seq when waiters > 0. */
+	/* Receivers of this client sleep on wake_seq when waiters > 0;
+	 * sleep_seq is the newest wake_seq value one of them sleeps on, so
+	 * only the first publisher after it pays the futex wake. */
 	alignas(64) _Atomic uint32_t wake_seq;
 	_Atomic uint32_t waiters;
+	_Atomic uint32_t sleep_seq;
 	/* Control mailbox: the client writes req then bumps req_seq; lwd
 	 * answers in resp and sets resp_seq = req_seq (futex word). */
 	alignas(64) _Atomic uint32_t req_seq;
