@@ -659,6 +659,7 @@ void lw_store_close(lw_store *s)
 	for (size_t i = 0; i < s->n_segs; i++)
 		close(s->segs[i].fd);
 	free(s->wbuf);
+	free(s->rbuf);
 	for (size_t i = 0; i < s->n_ents; i++)
 		free(s->ents[i].mem);
 	for (size_t i = 0; i < s->n_subjs; i++)
@@ -712,6 +713,7 @@ static int pwrite_all(lw_store *s, int fd, const uint8_t *b, size_t len, uint64_
 			/* Leave no partial record behind. */
 			if (ftruncate(fd, (off_t)off) != 0)
 				(void)0;
+			s->rlen = 0;
 			return LW_SET_ERR(rc, "store %s: write: %s", s->dir, strerror(-rc));
 		}
 		done += (size_t)k;

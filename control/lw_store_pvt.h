@@ -76,6 +76,14 @@ struct lw_store {
 	size_t wlen, wcap;
 	uint64_t wfirst;
 	uint64_t rolled_from; /* lowest sequence a failed flush took back (0: none) */
+	/* Read-ahead for lw_store_get: one pread serves the records that
+	 * follow (a consumer catching up reads in sequence). Segment rseg
+	 * (absolute id), file bytes [roff, roff + rlen); records there never
+	 * change, rlen = 0 when empty. */
+	uint8_t *rbuf;
+	uint32_t rseg;
+	uint64_t roff;
+	size_t rlen;
 	uint8_t *scratch;
 	size_t scratch_cap;
 	bool dirty;
