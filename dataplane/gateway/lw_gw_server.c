@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -405,6 +406,10 @@ static void *gw_main(void *arg)
 		now = gw_now_ns();
 		if (n > 0 || work > 0)
 			busy = now;
+		else if (now - busy < SPIN_NS)
+			/* Polling, but a thread sharing this CPU (lw-control,
+			 * the dispatcher) goes first: it is what we wait for. */
+			sched_yield();
 		if (atomic_load(&gw->sweep) || now - last_tick >= TICK_MS * 1000000ull) {
 			last_tick = now;
 			tick(gw);
