@@ -208,6 +208,7 @@ int lw_connect(lw_conn **out, const struct lw_conn_opts *opts)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return LW_SET_ERR(LW_ENOMEM, "lw_connect");
+	c->no_self_wake = UINT32_MAX;
 	if (opts != NULL)
 		c->opts = *opts;
 	else

@@ -237,7 +237,7 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 	 * waiters++, then re-check the ring). */
 	lw_epoch_exit(c);
 	for (int i = 0; i < n; i++)
-		if (own[i] < dom->hdr->cfg.max_clients)
+		if (own[i] < dom->hdr->cfg.max_clients && own[i] != c->no_self_wake)
 			lw_wake_client(c, own[i]);
 	if (by_ref)
 		lw_held_release(c, held_idx);
@@ -475,7 +475,7 @@ static int deliver_run(lw_conn *c, const struct lw_mdesc *d, const uint32_t *hid
 	}
 	lw_epoch_exit(c);
 	for (int i = 0; i < n; i++)
-		if (own[i] < dom->hdr->cfg.max_clients)
+		if (own[i] < dom->hdr->cfg.max_clients && own[i] != c->no_self_wake)
 			lw_wake_client(c, own[i]);
 	if (by_ref)
 		for (unsigned i = 0; i < run; i++)

@@ -493,6 +493,11 @@ int lw_dispatch_once(lw_conn *c)
 	return dispatch_round(c);
 }
 
+void lw_conn_self_dispatch(lw_conn *c)
+{
+	c->no_self_wake = c->idx;
+}
+
 static int cb_queues_empty(lw_conn *c)
 {
 	int empty = 1;

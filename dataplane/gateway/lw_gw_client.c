@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "lw_gw_pvt.h"
+#include "lw_client_pvt.h" /* lw_sub_pending */
 
 
 #define IN_CHUNK 65536
@@ -51,7 +52,68 @@ struct gw_conn *gw_conn_new(struct lw_gw *gw, int fd)
 
 /* --- subscriptions ---------------------------------------------------- */
 
-/* Dispatcher thread: one fabric message for this subscription. */
+/* Appends @p s; NULL when @p end would be passed. */
+static char *put_str(char *p, const char *end, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (p == NULL || (size_t)(end - p) < n)
+		return NULL;
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_u64(char *p, const char *end, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (p == NULL || end - p < n)
+		return NULL;
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* "MSG <subject> <sid>[ <reply>] <bytes>\r\n", or HMSG with the header
+ * length first. Without printf: it was a sixth of lwd's time at 1.7 M
+ * messages/s. Returns the length, 0 when the line does not fit. */
+static size_t msg_line(char *b, size_t cap, const char *subj, const char *sid, const char *reply,
+		       size_t hlen, size_t dlen)
+{
+	const char *end = b + cap;
+	char *p = put_str(b, end, hlen ? "HMSG " : "MSG ");
+
+	p = put_str(p, end, subj);
+	p = put_str(p, end, " ");
+	p = put_str(p, end, sid);
+	if (reply != NULL) {
+		p = put_str(p, end, " ");
+		p = put_str(p, end, reply);
+	}
+	p = put_str(p, end, " ");
+	if (hlen) {
+		p = put_u64(p, end, hlen);
+		p = put_str(p, end, " ");
+	}
+	p = put_u64(p, end, hlen + dlen);
+	p = put_str(p, end, "\r\n");
+	return p != NULL ? (size_t)(p - b) : 0;
+}
+
+/* Counters that only dispatching threads change, one at a time (under
+ * liblightwire's subscription lock): no locked add needed. */
+static inline void bump(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* A dispatching thread (the gateway's or the fabric dispatcher): one
+ * fabric message for this subscription. */
 static void on_msg(lw_sub *ls, lw_msg *m, void *arg)
 {
 	struct gw_sub *s = arg;
@@ -59,9 +121,8 @@ static void on_msg(lw_sub *ls, lw_msg *m, void *arg)
 	char line[3 * GW_MAX_SUBJECT];
 	const char *reply = lw_msg_reply(m);
 	const void *hdr = NULL;
-	size_t hlen = 0, dlen = lw_msg_len(m);
+	size_t hlen = 0, dlen = lw_msg_len(m), ln;
 	uint64_t n, max;
-	int ln;
 
 	if (atomic_load_explicit(&s->done, memory_order_relaxed))
 		return;
@@ -78,32 +139,25 @@ static void on_msg(lw_sub *ls, lw_msg *m, void *arg)
 	}
 	if (atomic_load_explicit(&c->headers, memory_order_relaxed))
 		hdr = lw_msg_headers(m, &hlen);
-	if (hlen)
-		ln = snprintf(line, sizeof(line), "HMSG %s %s%s%s %zu %zu\r\n", lw_msg_subject(m),
-			      s->sid, reply ? " " : "", reply ? reply : "", hlen, hlen + dlen);
-	else
-		ln = snprintf(line, sizeof(line), "MSG %s %s%s%s %zu\r\n", lw_msg_subject(m),
-			      s->sid, reply ? " " : "", reply ? reply : "", dlen);
-	if (ln < 0 || (size_t)ln >= sizeof(line))
+	ln = msg_line(line, sizeof(line), lw_msg_subject(m), s->sid, reply, hlen, dlen);
+	if (ln == 0)
 		return;
 	{
 		/* One append: the gateway thread may write +OK/PONG meanwhile. */
 		struct iovec v[4] = {
-			{ line, (size_t)ln }, { (void *)hdr, hlen },
+			{ line, ln }, { (void *)hdr, hlen },
 			{ (void *)lw_msg_data(m), dlen }, { "\r\n", 2 },
 		};
-
-		struct lw_sub_stats st;
 		/* More queued for this subscription: let the last one write. */
-		bool more = lw_sub_stats(ls, &st) == LW_OK && st.depth > 0;
+		bool more = lw_sub_pending(ls);
 
 		if (gw_outv_defer(c, v, 4, more) != 0)
 			return;
 	}
-	atomic_fetch_add_explicit(&c->out_msgs, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->out_bytes, hlen + dlen, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->gw->out_msgs, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->gw->out_bytes, hlen + dlen, memory_order_relaxed);
+	bump(&c->out_msgs, 1);
+	bump(&c->out_bytes, hlen + dlen);
+	bump(&c->gw->out_msgs, 1);
+	bump(&c->gw->out_bytes, hlen + dlen);
 }
 
 static char *dupn(struct lw_gw_str s)

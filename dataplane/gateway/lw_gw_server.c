@@ -330,6 +330,10 @@ static int connect_fabric(struct lw_gw *gw)
 	lw_conn_opts_init(&o);
 	o.domain = gw->domain;
 	o.name = "nats-gateway";
+	/* The dispatcher thread serves shared-memory publishers only (the
+	 * gateway thread dispatches what TCP clients publish): it sleeps at
+	 * once when idle instead of spinning on the CPU the gateway needs. */
+	o.spin_ns = 0;
 	/* lwd's control workers may start just after us: retry a while. */
 	for (int i = 0; i < 100 && !atomic_load(&gw->stop); i++) {
 		rc = lw_connect(&gw->lc, &o);
@@ -342,6 +346,7 @@ static int connect_fabric(struct lw_gw *gw)
 		return -1;
 	}
 	gw->max_payload = lw_max_payload(gw->lc);
+	lw_conn_self_dispatch(gw->lc);
 	return 0;
 }
 
@@ -397,9 +402,10 @@ static void *gw_main(void *arg)
 			}
 		}
 		/* Messages our reads just published to TCP subscribers (and any
-		 * from shared-memory publishers): written from this thread, not
-		 * after a wake-up of the dispatcher thread. Bounded passes. */
-		for (int k = 0, w = 1; k < 4 && w > 0; k++) {
+		 * from shared-memory publishers): written from this thread; our
+		 * publishes do not wake the dispatcher thread (self-dispatch).
+		 * What a bounded number of passes leaves keeps us polling. */
+		for (int k = 0, w = 1; k < 16 && w > 0; k++) {
 			w = lw_dispatch_once(gw->lc);
 			work += w;
 		}
