@@ -6,10 +6,8 @@ set -uo pipefail
 LW=${LW:?path to lw}; LWD=${LWD:?path to lwd}
 export LW_DOMAIN=cli$$
 tmp=$(mktemp -d)
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   - $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 cleanup() { [ -n "${lwd_pid:-}" ] && kill -INT "$lwd_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
@@ -137,5 +135,4 @@ kill -INT "$lwd_pid"; wait "$lwd_pid"; rc=$?; lwd_pid=
 check "lwd exits 0 on SIGINT" test $rc -eq 0
 check "lwd removed its files" test ! -e "/dev/shm/lightwire-$LW_DOMAIN.lock"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tap_end

@@ -6,17 +6,8 @@ set -uo pipefail
 LW=${LW:?path to lw}; LWD=${LWD:?path to lwd}; LW_CONTROL=${LW_CONTROL:?path to lw-control}
 export LW_DOMAIN=ccli$$
 tmp=$(mktemp -d)
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   - $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-# exits WHAT CODE CMD...: CMD exits with CODE (output in $tmp/out, $tmp/err).
-exits() {
-	local what=$1 want=$2; shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if [ "$rc" -eq "$want" ]; then ok "$what"; else bad "$what (exit $rc, want $want)"; cat "$tmp/err"; fi
-}
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 cleanup() {
 	[ -n "${sub_pid:-}" ] && kill -TERM "$sub_pid" 2>/dev/null
 	[ -n "${ctl_pid:-}" ] && kill -TERM "$ctl_pid" 2>/dev/null
@@ -198,5 +189,4 @@ exits "ls: unknown stream" 1 "$LW" consumer ls NOPE
 check "ls: unknown stream says stream not found" grep -q "stream not found" "$tmp/err"
 check "ls: worker gone" bash -c '! "$0" consumer ls ORDERS | grep -q "^worker "' "$LW"
 
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tap_end

@@ -5,10 +5,8 @@ set -uo pipefail
 LW=${LW:?path to lw}; LWD=${LWD:?path to lwd}; LW_CONTROL=${LW_CONTROL:?path to lw-control}
 export LW_DOMAIN=scli$$
 tmp=$(mktemp -d)
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   - $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 cleanup() {
 	[ -n "${ctl_pid:-}" ] && kill -TERM "$ctl_pid" 2>/dev/null
 	[ -n "${lwd_pid:-}" ] && { sleep 0.1; kill -INT "$lwd_pid" 2>/dev/null; }
@@ -58,5 +56,4 @@ check "stream redrive: no dead letters" bash -c '"$0" stream redrive ORDERS | gr
 check "stream rm" grep -q "stream not found" "$tmp/gone.err"
 check "stream rm: files gone" test ! -e "$tmp/store/ORDERS"
 
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tap_end
