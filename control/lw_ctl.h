@@ -158,6 +158,10 @@ void lw_consumers_load(struct lw_stream *s);
 void lw_consumers_free(struct lw_stream *s, bool destroy);
 /** A message was stored: serve waiting pull requests. */
 void lw_consumers_notify(struct lw_stream *s);
+/** Push consumers that found nobody on their deliver subject try again
+ *  (before a new message is stored: the subscriber that a client made
+ *  before publishing is there by now, and limits may drop the old one). */
+void lw_consumers_retry(struct lw_stream *s);
 /** Messages from @p from on left the store unwritten (disk full):
  *  consumers take those sequences again. */
 void lw_consumers_rewind(struct lw_stream *s, uint64_t from);

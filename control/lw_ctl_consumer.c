@@ -279,9 +279,10 @@ static void advisory_max_deliver(struct lw_consumer *c, struct pend *p)
 }
 
 /* Sends stream message @p sseq to @p to; returns bytes sent, -1 when it
- * is gone, -2 when a pull request's inbox has no subscriber, -3 when the
- * fabric refused it for now (pool exhausted, receiver's ring full past
- * the block timeout): not sent, nothing recorded. */
+ * is gone, -2 when a pull request's inbox has no subscriber, -3 when a
+ * push consumer's deliver subject has none or the fabric refused it for
+ * now (pool exhausted, receiver's ring full past the block timeout): not
+ * sent, nothing recorded, the timer tries again. */
 static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, uint32_t deliveries,
 			uint64_t pending)
 {
@@ -308,10 +309,14 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	pm.data = c->headers_only ? NULL : r.data;
 	pm.len = c->headers_only ? 0 : r.data_len;
 	rc = lw_publish_msg(c->s->ctl->c, &pm);
-	if ((rc == 0 && c->deliver_subject == NULL) || rc < 0) {
+	if (rc <= 0) {
+		/* Not delivered: nobody listens (a pull request's client went
+		 * away; a push consumer's subscriber is not there yet, as
+		 * nats-server, deliver only once someone is), or the fabric
+		 * refused it for now. */
 		c->dseq--;
 		lw_store_rec_free(&r);
-		return rc < 0 ? -3 : -2;
+		return rc == 0 && c->deliver_subject == NULL ? -2 : -3;
 	}
 	lw_store_rec_free(&r);
 	if (c->ack != AP_NONE) {
@@ -577,6 +582,15 @@ void lw_consumers_disconnected(struct lw_stream *s)
 		if (c->fc)
 			lw_cons_fc_reset(c);
 	}
+}
+
+void lw_consumers_retry(struct lw_stream *s)
+{
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next)
+		if (c->retry && c->deliver_subject != NULL) {
+			c->retry = false;
+			lw_cons_deliver(c);
+		}
 }
 
 void lw_consumers_rewind(struct lw_stream *s, uint64_t from)

@@ -160,6 +160,19 @@ static void apply_cfg(struct lw_consumer *c, json_t *cfg)
 	}
 }
 
+/* The stream sequence reported as delivered: the one before the next to
+ * go out, as nats-server counts it. While a last_per_subject consumer
+ * works through its list that is the list's previous entry (before the
+ * first: one less than it), not the stream's end: ordered consumers
+ * (KV watchers) skip anything at or below what the server says it
+ * delivered. */
+static uint64_t delivered_sseq(const struct lw_consumer *c)
+{
+	if (c->ipre < c->npre)
+		return c->ipre > 0 ? c->pre[c->ipre - 1] : c->pre[0] - 1;
+	return c->next_sseq > 0 ? c->next_sseq - 1 : 0;
+}
+
 /* Where a new consumer starts, from its deliver policy. */
 static void set_start(struct lw_consumer *c)
 {
@@ -212,7 +225,7 @@ static void set_start(struct lw_consumer *c)
 		}
 		c->next_sseq = ss.last_seq + 1;
 	}
-	c->floor_s = c->next_sseq > 0 ? c->next_sseq - 1 : 0;
+	c->floor_s = delivered_sseq(c);
 }
 
 static json_t *info(struct lw_consumer *c, const char *type)
@@ -225,7 +238,7 @@ static json_t *info(struct lw_consumer *c, const char *type)
 	o = json_pack("{s:s, s:s, s:s, s:O, s:{s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:I, s:I, s:s}",
 		      "stream_name", c->s->name, "name", c->name, "created", tc, "config", c->cfg,
 		      "delivered", "consumer_seq", (json_int_t)c->dseq, "stream_seq",
-		      (json_int_t)(c->next_sseq > 0 ? c->next_sseq - 1 : 0),
+		      (json_int_t)delivered_sseq(c),
 		      "ack_floor", "consumer_seq", (json_int_t)c->floor_c, "stream_seq",
 		      (json_int_t)c->floor_s,
 		      "num_ack_pending", (json_int_t)c->np, "num_redelivered",
@@ -341,8 +354,9 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 	c->floor_c = 0;
 	if (c->durable)
 		lw_cons_save(c);
-	if (c->deliver_subject != NULL)
-		lw_cons_deliver(c);
+	/* A push consumer starts delivering after its create response is
+	 * out (lw_consumer_api): clients drop deliveries of a consumer they
+	 * have not heard of yet (nats.js ordered consumers then reset). */
 	return info(c, type);
 }
 
@@ -556,4 +570,6 @@ void lw_consumer_api(struct lw_ctl *ctl, const char *op, const char *rest, lw_ms
 	json_decref(req);
 	if (resp != NULL)
 		lw_ctl_reply_json(ctl, reply, resp);
+	if (!strcmp(verb, "CREATE"))
+		lw_consumers_notify(s);
 }

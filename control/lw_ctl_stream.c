@@ -402,6 +402,7 @@ static void stream_msg_cb(lw_sub *sub, lw_msg *m, void *arg)
 	struct lw_sub_stats ss;
 
 	pthread_mutex_lock(&ctl->mu);
+	lw_consumers_retry(s);
 	ingest(s, m);
 	if ((ctl->n_acks > 0 || ctl->unflushed) &&
 	    (ctl->n_acks >= ACK_BATCH || lw_sub_stats(sub, &ss) != LW_OK || ss.depth == 0))

@@ -258,6 +258,18 @@ test('KV bucket (max_msgs_per_subject, allow_direct) and DIRECT.GET', async (t) 
 	const bySeq = await jsm.direct.getMessage('KV_cfg', { seq: 2 });
 	assert.equal(sc.decode(bySeq.data), 'two');
 	await assert.rejects(jsm.direct.getMessage('KV_cfg', { seq: 99 }), /message not found/);
+	// A watcher (an ordered push consumer, last value per key) sees the
+	// current value, then a new one put right after it started: delivery
+	// waits until its subscription exists, as with nats-server.
+	const w = await kv.watch({ key: 'a.b' });
+	await kv.put('a.b', sc.encode('four'));
+	const seen = [];
+	for await (const e of w) {
+		seen.push(sc.decode(e.value));
+		if (seen.length === 2)
+			break;
+	}
+	assert.deepEqual(seen, ['three', 'four']);
 });
 
 test('replay_policy original keeps the stored spacing; deleting a consumer ends its pulls', async (t) => {
