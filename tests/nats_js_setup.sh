@@ -1,6 +1,6 @@
 # Sourced by the nats.js test wrappers (tests/gateway/run_nats_js.sh,
 # tests/control/run_nats_js.sh): copies the pinned package and the
-# *.test.js files from SOURCE_DIR into WORK_DIR in the build directory
+# *.test.js / *.test.mjs files from SOURCE_DIR into WORK_DIR in the build directory
 # (never installing into the source tree), runs `npm ci` there when the
 # lock file changed, and checks nats.js loads. The caller defines die().
 # Fails, never skips: scripts/deps.sh provides node and npm, and the npm
@@ -12,7 +12,7 @@ nats_js_setup() {
 		command -v "$t" >/dev/null 2>&1 || die "'$t' not found: run scripts/deps.sh"
 	done
 	mkdir -p "$work" || die "cannot create $work"
-	cp "$src/package.json" "$src/package-lock.json" "$src"/*.test.js "$work/" ||
+	cp "$src/package.json" "$src/package-lock.json" "$src"/*.test.* "$work/" ||
 		die "cannot copy the tests"
 	stamp="$work/node_modules/.lw-lock-sha"
 	sum=$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)

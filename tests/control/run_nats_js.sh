@@ -45,7 +45,7 @@ ctl_pid=$!
 sleep 0.3
 kill -0 "$ctl_pid" 2>/dev/null || { cat "$work/lw-control.log" >&2; ctl_pid=; die "lw-control exited at start"; }
 
-(cd "$work" && NATS_URL="nats://127.0.0.1:$port" timeout 120 node --test --test-reporter=spec jetstream.test.js)
+(cd "$work" && NATS_URL="nats://127.0.0.1:$port" timeout 120 node --test --test-reporter=spec jetstream.test.js jetstream_v3.test.mjs)
 rc=$?
 [ "$rc" -eq 0 ] || { cat "$work/lw-control.log" >&2; die "node --test failed"; }
 exit 0
