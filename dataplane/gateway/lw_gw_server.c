@@ -330,10 +330,6 @@ static int connect_fabric(struct lw_gw *gw)
 	lw_conn_opts_init(&o);
 	o.domain = gw->domain;
 	o.name = "nats-gateway";
-	/* The dispatcher thread serves shared-memory publishers only (the
-	 * gateway thread dispatches what TCP clients publish): it sleeps at
-	 * once when idle instead of spinning on the CPU the gateway needs. */
-	o.spin_ns = 0;
 	/* lwd's control workers may start just after us: retry a while. */
 	for (int i = 0; i < 100 && !atomic_load(&gw->stop); i++) {
 		rc = lw_connect(&gw->lc, &o);
