@@ -11,10 +11,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +83,51 @@ static int mkdir_p(const char *path)
 		*p = '/';
 	}
 	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * One lw-control per domain and per store directory, each guarded by a
+ * flock'd file holding the owner's pid. A new lw-control takes over from
+ * a running one (SIGTERM, then waits up to 10 s for it to sync and exit):
+ * restarting lw-control while the old one still runs - say after lwd was
+ * restarted, which the old one survives - must never leave two writers
+ * on one store or two answers to every API request. Returns the lock's
+ * descriptor (kept open for our life) or -1.
+ */
+static int take_over(const char *path, const char *what)
+{
+	char buf[32] = "";
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	pid_t pid;
+
+	if (fd < 0) {
+		fprintf(stderr, "lw-control: error: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (pread(fd, buf, sizeof(buf) - 1, 0) < 0)
+			buf[0] = '\0';
+		pid = (pid_t)atoi(buf);
+		fprintf(stderr, "lw-control: %s is served by lw-control pid %d: stopping it to take over\n",
+			what, (int)pid);
+		if (pid > 1 && pid != getpid())
+			kill(pid, SIGTERM);
+		for (int i = 0; i < 100 && flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
+			struct timespec ts = { 0, 100 * 1000000L };
+
+			nanosleep(&ts, NULL);
+			if (i == 99) {
+				fprintf(stderr, "lw-control: error: lw-control pid %d did not stop\n",
+					(int)pid);
+				close(fd);
+				return -1;
+			}
+		}
+	}
+	snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, strlen(buf), 0) < 0)
+		(void)0; /* the pid is informative; the lock is what counts */
+	return fd;
 }
 
 /*
@@ -249,6 +297,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lw-control: error: %s: %s\n", dir, strerror(errno));
 		return 2;
 	}
+	if (lw_dom_name(domain, &domain) != LW_OK) {
+		fprintf(stderr, "lw-control: error: %s\n", lw_errmsg());
+		return 2;
+	}
+	{
+		char lp[PATH_MAX], what[300];
+
+		snprintf(lp, sizeof(lp), "%s/lw-control.lock", ctl.store_dir);
+		snprintf(what, sizeof(what), "store %s", ctl.store_dir);
+		if (take_over(lp, what) < 0)
+			return 2;
+		if (lw_dom_lock_path(domain, lp, sizeof(lp) - 16) == LW_OK) {
+			char *dot = strrchr(lp, '.');
+
+			snprintf(dot, sizeof(lp) - (size_t)(dot - lp), ".control.lock");
+			snprintf(what, sizeof(what), "domain '%s'", domain);
+			if (take_over(lp, what) < 0)
+				return 2;
+		}
+	}
 	pthread_mutex_init(&ctl.mu, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* A file-size limit shows as EFBIG on write, handled like ENOSPC. */
@@ -285,8 +353,6 @@ int main(int argc, char **argv)
 		ctl.store_dir, ctl.sync == LW_SYNC_ALWAYS ? "always" :
 			       ctl.sync == LW_SYNC_INTERVAL ? "interval" : "never");
 
-	if (domain == NULL)
-		domain = getenv("LW_DOMAIN") ? getenv("LW_DOMAIN") : LW_DOMAIN_DEFAULT;
 	last_sync = last_tick = last_alive = mono_ms();
 	while (!g_stop) {
 		struct timespec ts = { 0, 5 * 1000000L };

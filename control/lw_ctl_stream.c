@@ -140,8 +140,8 @@ void lw_ctl_flush_acks(struct lw_ctl *ctl)
 		if (rc != 0 && back == 0)
 			s->fail_from = from != 0 ? from : 1;
 		if (rc != 0)
-			fprintf(stderr, "lw-control: stream %s: store failed: %s\n", s->name,
-				lw_errmsg());
+			fprintf(stderr, "lw-control: stream %s: store write failed: %s\n", s->name,
+				strerror(-rc));
 	}
 	for (size_t i = 0; i < ctl->n_acks; i++) {
 		struct lw_pending_ack *a = &ctl->acks[i];
@@ -384,7 +384,7 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 		if (back != 0)
 			rolled_back(s, back);
 		snprintf(desc, sizeof(desc), "%s", strerror((int)-seq));
-		fprintf(stderr, "lw-control: stream %s: store failed: %s\n", s->name, lw_errmsg());
+		fprintf(stderr, "lw-control: stream %s: store write failed: %s\n", s->name, desc);
 		send_ack(s, reply, pub_err(503, 10077, desc));
 		return;
 	}

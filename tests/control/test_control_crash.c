@@ -188,6 +188,37 @@ static void test_kill_lwd_during_storm(void **state)
 	}
 }
 
+/* A second lw-control on the same domain and store takes over: the first
+ * syncs and exits 0, the second serves everything acknowledged before;
+ * never two writers on one store. */
+static void test_takeover(void **state)
+{
+	struct ctl_proc second = g_c;
+	int st = 0;
+
+	(void)state;
+	second.pid = 0;
+	assert_int_equal(ctl_start(&second), 0);
+	assert_int_equal(waitpid(g_c.pid, &st, 0), g_c.pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	g_c = second;
+	/* ctl_start saw the old one answer: wait for the new one's API */
+	assert_int_equal(ctl_wait_ready(&g_c), 0);
+	verify();
+	{
+		FILE *f = fopen(g_c.log, "r");
+		char line[512];
+		int said = 0;
+
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f) != NULL)
+			said |= strstr(line, "stopping it to take over") != NULL;
+		fclose(f);
+		assert_true(said);
+	}
+}
+
 static void test_disk_full(void **state)
 {
 	jsStreamConfig cfg;
@@ -246,6 +277,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_during_storm),
 		cmocka_unit_test(test_kill_lwd_during_storm),
+		cmocka_unit_test(test_takeover),
 		cmocka_unit_test(test_disk_full),
 	};
 
