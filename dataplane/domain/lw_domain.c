@@ -42,7 +42,10 @@ void lw_dom_config_default(struct lw_dom_config *cfg)
 	cfg->nclasses = 4;
 	cfg->class_size[0] = 256 - 32;
 	cfg->class_count[0] = 16384;
-	cfg->class_size[1] = 4096 - 32;
+	/* 8 KiB, not 4: a page-sized payload plus its subject and headers
+	 * must not fall into the 64 KiB class (16 x the memory, and only
+	 * 256 of them: a burst of 4 KiB messages exhausted it). */
+	cfg->class_size[1] = 8192 - 32;
 	cfg->class_count[1] = 2048;
 	cfg->class_size[2] = 65536 - 32;
 	cfg->class_count[2] = 256;
