@@ -681,10 +681,9 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 				w->next_hb = now + w->hb_ns;
 			}
 		}
-		if (c->deliver_subject != NULL && c->hb_ns > 0 && now - c->last_push >= c->hb_ns)
-			push_heartbeat(c, now);
-		/* Redeliveries (and replay_policy original messages) that
-		 * came due. */
+		/* Redeliveries (and replay_policy original messages, and
+		 * deliveries that found nobody listening) that came due;
+		 * before the heartbeat, which says nothing is waiting. */
 		if ((c->np > 0 || c->replay_orig || c->retry) &&
 		    (c->nw > 0 || c->deliver_subject != NULL)) {
 			c->retry = false;
@@ -699,6 +698,8 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 					c->dirty = true;
 					i--;
 				}
+		if (c->deliver_subject != NULL && c->hb_ns > 0 && now - c->last_push >= c->hb_ns)
+			push_heartbeat(c, now);
 		if (c->dirty)
 			lw_cons_save(c);
 		if (!c->durable && c->inactive_ns > 0 && c->nw == 0 &&

@@ -261,6 +261,10 @@ static struct lw_consumer *consumer_new(struct lw_stream *s, const char *name, j
 	c->durable = durable;
 	c->created_ns = created;
 	c->last_active = lw_now_wall_ns();
+	/* The idle heartbeat counts from now, as nats-server's timer: one
+	 * sent before the first delivery tells a KV history reader "all
+	 * seen" while nothing was. */
+	c->last_push = c->last_active;
 	apply_cfg(c, cfg);
 	c->next = s->consumers;
 	s->consumers = c;
