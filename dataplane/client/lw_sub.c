@@ -510,10 +510,21 @@ static int cb_queues_empty(lw_conn *c)
 	return empty;
 }
 
+/* Runs this thread on one CPU only? Then spinning only delays the thread
+ * that would bring the next message (lwd's gateway and lw-control pinned
+ * together, say): yield instead. */
+static bool on_one_cpu(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1;
+}
+
 static void *dispatcher_main(void *arg)
 {
 	lw_conn *c = arg;
 	uint64_t idle_since = 0;
+	const bool solo = on_one_cpu();
 
 	while (!atomic_load(&c->dispatcher_stop)) {
 		int work = dispatch_round(c);
@@ -531,7 +542,10 @@ static void *dispatcher_main(void *arg)
 		if (idle_since == 0)
 			idle_since = lw_now_ns();
 		if (c->opts.wait == LW_WAIT_SPIN || lw_now_ns() - idle_since < c->opts.spin_ns) {
-			lw_cpu_relax();
+			if (solo)
+				sched_yield();
+			else
+				lw_cpu_relax();
 			continue;
 		}
 		uint32_t seq;
