@@ -114,4 +114,16 @@ void lw_store_decode(const uint8_t *b, uint32_t len, struct lw_store_rec *r);
 /* Id of subject @p subj (length @p n), interned when @p add; -1 absent. */
 int64_t lw_store_subj_id(lw_store *s, const char *subj, size_t n, bool add);
 
+/* Shared by lw_store.c (open, recovery, index) and lw_store_write.c. */
+void lw_store_ent_kill(lw_store *s, uint64_t seq, struct ent *e);
+void lw_store_advance_first(lw_store *s);
+uint64_t lw_store_kill_below(lw_store *s, uint64_t keep_from);
+void lw_store_segs_trim(lw_store *s);
+int lw_store_scratch_fit(lw_store *s, size_t n);
+size_t lw_store_encode(uint8_t *b, int type, uint64_t seq, int64_t ts, uint64_t first,
+		       const char *subj, size_t subj_len, const void *hdr, size_t hdr_len,
+		       const void *data, size_t data_len);
+int lw_store_apply(lw_store *s, const uint8_t *b, uint32_t len, uint32_t seg, uint64_t off);
+int lw_store_seg_create(lw_store *s, uint64_t first);
+
 #endif
