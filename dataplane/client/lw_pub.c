@@ -37,6 +37,9 @@ struct match_cache {
 	uint32_t cap;
 	uint32_t *targets;  /* cached subscription ids */
 	uint32_t *owners;   /* scratch: whom to wake */
+	/* The subject check of this publish found @c hit equal to subj: the
+	 * match that follows need not compare it again. Used once. */
+	const char *hit;
 	char subj[LW_SUBJECT_MAX];
 };
 
@@ -82,8 +85,12 @@ static int match(lw_conn *c, const char *subject, size_t slen, int *groups_out)
 	int n, groups;
 
 	*groups_out = 0;
-	if (cache_hit(c, subject, slen) && lw_stree_seq(c->dom.tree) == tl_mc.seq)
+	if ((tl_mc.hit == subject || cache_hit(c, subject, slen)) &&
+	    lw_stree_seq(c->dom.tree) == tl_mc.seq) {
+		tl_mc.hit = NULL;
 		return tl_mc.n;
+	}
+	tl_mc.hit = NULL;
 	n = lw_stree_match_seq(c->dom.tree, subject, slen, tl_mc.targets, tl_mc.cap, &seq,
 			       &groups);
 	*groups_out = groups;
@@ -262,9 +269,11 @@ static int check_subject(const lw_conn *c, const char *what, const char *subj, s
 
 	/* The cached subject was valid when it was matched. */
 	if (cache_hit(c, subj, n)) {
+		tl_mc.hit = subj;
 		*len = n;
 		return LW_OK;
 	}
+	tl_mc.hit = NULL;
 	if (n > LW_SUBJECT_MAX)
 		return LW_SET_ERR(LW_EBADSUBJECT, "%s subject longer than %d bytes", what,
 				  LW_SUBJECT_MAX);
