@@ -415,6 +415,60 @@ static void test_interest(void **state)
 /* Sends a JetStream API request from a shared-memory client; returns the
  * reply text (static buffer). */
 
+/* nats.c's key-value API on a lw-control bucket: put/get (direct get),
+ * watch from the current value, history, keys, delete. */
+static void test_kv(void **state)
+{
+	kvStore *kv = NULL;
+	kvConfig kc;
+	kvEntry *e = NULL;
+	kvWatcher *w = NULL;
+	kvEntryList hist = { 0 };
+	kvKeysList keys = { 0 };
+	uint64_t rev = 0;
+
+	(void)state;
+	kvConfig_Init(&kc);
+	kc.Bucket = "ckv";
+	kc.History = 3;
+	assert_int_equal(js_CreateKeyValue(&kv, g_js, &kc), NATS_OK);
+	assert_int_equal(kvStore_PutString(&rev, kv, "a", "one"), NATS_OK);
+	assert_int_equal(rev, 1);
+	assert_int_equal(kvStore_PutString(&rev, kv, "a", "two"), NATS_OK);
+	assert_int_equal(rev, 2);
+	assert_int_equal(kvStore_Get(&e, kv, "a"), NATS_OK);
+	assert_string_equal(kvEntry_ValueString(e), "two");
+	assert_int_equal(kvEntry_Revision(e), 2);
+	kvEntry_Destroy(e);
+	e = NULL;
+	assert_int_equal(kvStore_Get(&e, kv, "missing"), NATS_NOT_FOUND);
+	/* watch: the current value, the end-of-initial-values marker (NULL),
+	 * then a value put afterwards */
+	assert_int_equal(kvStore_Watch(&w, kv, "a", NULL), NATS_OK);
+	assert_int_equal(kvWatcher_Next(&e, w, 2000), NATS_OK);
+	assert_string_equal(kvEntry_ValueString(e), "two");
+	kvEntry_Destroy(e);
+	e = NULL;
+	assert_int_equal(kvWatcher_Next(&e, w, 2000), NATS_OK);
+	assert_null(e);
+	assert_int_equal(kvStore_PutString(&rev, kv, "a", "three"), NATS_OK);
+	assert_int_equal(kvWatcher_Next(&e, w, 2000), NATS_OK);
+	assert_string_equal(kvEntry_ValueString(e), "three");
+	kvEntry_Destroy(e);
+	e = NULL;
+	kvWatcher_Destroy(w);
+	assert_int_equal(kvStore_History(&hist, kv, "a", NULL), NATS_OK);
+	assert_int_equal(hist.Count, 3);
+	kvEntryList_Destroy(&hist);
+	assert_int_equal(kvStore_Keys(&keys, kv, NULL), NATS_OK);
+	assert_int_equal(keys.Count, 1);
+	assert_string_equal(keys.Keys[0], "a");
+	kvKeysList_Destroy(&keys);
+	assert_int_equal(kvStore_Delete(kv, "a"), NATS_OK);
+	assert_int_equal(kvStore_Get(&e, kv, "a"), NATS_NOT_FOUND);
+	kvStore_Destroy(kv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_segment),
 		cmocka_unit_test(test_update),
 		cmocka_unit_test(test_interest),
+		cmocka_unit_test(test_kv),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
