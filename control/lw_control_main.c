@@ -354,13 +354,20 @@ int main(int argc, char **argv)
 			       ctl.sync == LW_SYNC_INTERVAL ? "interval" : "never");
 
 	last_sync = last_tick = last_alive = mono_ms();
+	long nap_ms = 5;
+
 	while (!g_stop) {
-		struct timespec ts = { 0, 5 * 1000000L };
+		struct timespec ts = { 0, nap_ms * 1000000L };
 		int fds[64], n_fds = 0;
-		int64_t now = mono_ms();
+		int64_t now;
 
 		nanosleep(&ts, NULL);
+		now = mono_ms();
 		pthread_mutex_lock(&ctl.mu);
+		/* 5 ms naps while batches come (the group commit's bound),
+		 * 20 ms when idle (the tick's period): an idle lw-control
+		 * wakes 50 times a second, not 200. */
+		nap_ms = ctl.n_acks > 0 || ctl.unflushed ? 5 : 20;
 		/* The batch a quiet stream callback left (and the group
 		 * commit's 5 ms bound). */
 		lw_ctl_flush_acks(&ctl);
