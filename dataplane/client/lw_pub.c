@@ -183,6 +183,18 @@ static int enqueue_one(lw_conn *c, struct lw_sub_rec *sr, struct lw_mring *r,
 	return LW_EAGAIN;
 }
 
+/* Leaves the epoch, then wakes the owners (UINT32_MAX: none) of the
+ * rings just filled. The exit CAS is also the full barrier between our
+ * ring stores and the waiters loads (receivers do the mirror image:
+ * waiters++, then re-check the ring). */
+static inline void leave_and_wake(lw_conn *c, const uint32_t *own, int n)
+{
+	lw_epoch_exit(c);
+	for (int i = 0; i < n; i++)
+		if (own[i] < c->dom.hdr->cfg.max_clients && own[i] != c->no_self_wake)
+			lw_wake_client(c, own[i]);
+}
+
 /*
  * Routes one message. @p d carries either a slot (held by us at
  * @p held_idx: its reference is dropped here whatever happens) or, with
@@ -239,13 +251,7 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 		own[i] = sr->owner;
 		delivered++;
 	}
-	/* Leave. The CAS is also the full barrier between our ring
-	 * stores and the waiters loads below (receivers do the mirror image:
-	 * waiters++, then re-check the ring). */
-	lw_epoch_exit(c);
-	for (int i = 0; i < n; i++)
-		if (own[i] < dom->hdr->cfg.max_clients && own[i] != c->no_self_wake)
-			lw_wake_client(c, own[i]);
+	leave_and_wake(c, own, n);
 	if (by_ref)
 		lw_held_release(c, held_idx);
 	count_published(c, 1);
@@ -482,10 +488,7 @@ static int deliver_run(lw_conn *c, const struct lw_mdesc *d, const uint32_t *hid
 			reached++;
 		}
 	}
-	lw_epoch_exit(c);
-	for (int i = 0; i < n; i++)
-		if (own[i] < dom->hdr->cfg.max_clients && own[i] != c->no_self_wake)
-			lw_wake_client(c, own[i]);
+	leave_and_wake(c, own, n);
 	if (by_ref)
 		for (unsigned i = 0; i < run; i++)
 			lw_held_release(c, hidx[i]);
