@@ -93,6 +93,31 @@ static size_t b64_decode(const char *in, unsigned char *out)
 	return n;
 }
 
+/* The numeric options of `stream add`: config key and how to read it
+ * (counts, sizes such as 64M, durations such as 24h). */
+struct num_opt {
+	int opt;
+	const char *key, *what;
+	int (*parse)(const char *, uint64_t *);
+};
+
+static const struct num_opt *num_opt(int o)
+{
+	static const struct num_opt t[] = {
+		{ 'm', "max_msgs", "a number", lw_cli_parse_u64 },
+		{ 'p', "max_msgs_per_subject", "a number", lw_cli_parse_u64 },
+		{ 'a', "max_age", "a duration", lw_cli_parse_duration },
+		{ 'w', "duplicate_window", "a duration", lw_cli_parse_duration },
+		{ 'b', "max_bytes", "a size", lw_cli_parse_size },
+		{ 'z', "max_msg_size", "a size", lw_cli_parse_size },
+	};
+	size_t i = 0;
+
+	while (i < sizeof(t) / sizeof(t[0]) - 1 && t[i].opt != o)
+		i++;
+	return &t[i];
+}
+
 static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 {
 	static const struct option opts[] = {
@@ -135,34 +160,17 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 		case 'D':
 			json_object_set_new(cfg, "discard", json_string(optarg));
 			break;
-		case 'm': case 'p':
-			if (lw_cli_parse_u64(optarg, &v) != 0) {
+		case 'm': case 'p': case 'a': case 'w': case 'b': case 'z': {
+			const struct num_opt *n = num_opt(o);
+
+			if (n->parse(optarg, &v) != 0) {
 				json_decref(cfg);
 				json_decref(subjects);
-				return lw_cli_usage_error(g, "'%s' is not a number", optarg);
+				return lw_cli_usage_error(g, "'%s' is not %s", optarg, n->what);
 			}
-			json_object_set_new(cfg, o == 'm' ? "max_msgs" : "max_msgs_per_subject",
-					    json_integer((json_int_t)v));
+			json_object_set_new(cfg, n->key, json_integer((json_int_t)v));
 			break;
-		case 'a': case 'w':
-			/* Seconds, or a duration such as 24h. */
-			if (lw_cli_parse_duration(optarg, &v) != 0) {
-				json_decref(cfg);
-				json_decref(subjects);
-				return lw_cli_usage_error(g, "'%s' is not a duration", optarg);
-			}
-			json_object_set_new(cfg, o == 'a' ? "max_age" : "duplicate_window",
-					    json_integer((json_int_t)v));
-			break;
-		case 'b': case 'z':
-			if (lw_cli_parse_size(optarg, &v) != 0) {
-				json_decref(cfg);
-				json_decref(subjects);
-				return lw_cli_usage_error(g, "'%s' is not a size", optarg);
-			}
-			json_object_set_new(cfg, o == 'b' ? "max_bytes" : "max_msg_size",
-					    json_integer((json_int_t)v));
-			break;
+		}
 		default:
 			json_decref(cfg);
 			json_decref(subjects);
