@@ -19,13 +19,13 @@ die() { echo "control_nats_js: $*" >&2; exit 1; }
 . "$(dirname "$0")/../nats_js_setup.sh"
 nats_js_setup "$src" "$work" control_nats_js
 
-# Ports 57000-61999 from the pid: apart from the other gateway tests.
-port=$((57000 + ($$ % 2500) * 2))
+# Ports 18000-19999 from the pid: below the kernel's ephemeral range
+# (32768 up, where any outgoing connection may hold a port) and apart from
+# the other gateway tests; a port taken anyway moves to the next one.
 export LW_DOMAIN=cnjs$$
 store="$work/store.$$"
 rm -rf "$store"
-"$LWD" --domain "$LW_DOMAIN" --nats-port "$port" --http-port 0 --reap-ms 10 >"$work/lwd.log" 2>&1 &
-lwd_pid=$!
+lwd_pid=
 ctl_pid=
 cleanup() {
 	[ -n "$ctl_pid" ] && { kill -TERM "$ctl_pid" 2>/dev/null; wait "$ctl_pid" 2>/dev/null; }
@@ -34,12 +34,21 @@ cleanup() {
 }
 trap cleanup EXIT
 up=0
-for _ in $(seq 300); do
-	kill -0 "$lwd_pid" 2>/dev/null || { cat "$work/lwd.log" >&2; lwd_pid=; die "lwd exited at start"; }
-	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
-	sleep 0.02
+for attempt in 0 1 2 3; do
+	port=$((18000 + (($$ + attempt * 397) % 1000) * 2))
+	"$LWD" --domain "$LW_DOMAIN" --nats-port "$port" --http-port 0 --reap-ms 10 >"$work/lwd.log" 2>&1 &
+	lwd_pid=$!
+	for _ in $(seq 300); do
+		kill -0 "$lwd_pid" 2>/dev/null || { wait "$lwd_pid" || true; lwd_pid=; break; }
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
+		sleep 0.02
+	done
+	[ "$up" -eq 1 ] && break
+	[ -z "$lwd_pid" ] && grep -q "cannot listen" "$work/lwd.log" && continue
+	cat "$work/lwd.log" >&2
+	die "lwd did not start"
 done
-[ "$up" -eq 1 ] || die "lwd's gateway did not open port $port"
+[ "$up" -eq 1 ] || { cat "$work/lwd.log" >&2; die "lwd's gateway found no free port"; }
 "$LW_CONTROL" --store-dir "$store" >"$work/lw-control.log" 2>&1 &
 ctl_pid=$!
 sleep 0.3

@@ -21,19 +21,33 @@ struct gw_test {
 	char url[64];
 };
 
-/* Starts lwd on domain "gw<tag><pid>" with NATS port base+2*slot and
- * HTTP port one above; @p extra more lwd arguments (NULL-terminated). */
+/* Prints the end of an lwd log from @p from on, so the reason a daemon
+ * did not start is in the test's own output (CI keeps nothing else). */
+static inline void gw_test_log_tail(const char *log, off_t from, char *tail, size_t cap)
+{
+	FILE *f = fopen(log, "r");
+	size_t k = 0;
+
+	tail[0] = '\0';
+	if (f == NULL)
+		return;
+	fseeko(f, from, SEEK_SET);
+	k = fread(tail, 1, cap - 1, f);
+	tail[k] = '\0';
+	fclose(f);
+}
+
+/* Starts lwd on domain "gw<slot>_<pid>" with its NATS port at
+ * base+2*slot and HTTP one above; @p extra: more lwd arguments
+ * (NULL-terminated). Ports stay below Linux's ephemeral range
+ * (32768-60999), where any outgoing connection of the machine could hold
+ * them; a port that is taken anyway moves the pair elsewhere. */
 static inline int gw_test_start(struct gw_test *t, int slot, const char *const *extra)
 {
 	const char *argv[24];
 	char port[16], hport[16], dom[32];
 	int n = 0;
 
-	t->port = 20000 + (int)(getpid() % 9000) * 4 + 2 * slot;
-	t->http_port = t->port + 1;
-	snprintf(port, sizeof(port), "%d", t->port);
-	snprintf(hport, sizeof(hport), "%d", t->http_port);
-	snprintf(t->url, sizeof(t->url), "nats://127.0.0.1:%d", t->port);
 	snprintf(dom, sizeof(dom), "gw%d_%d", slot, (int)getpid());
 	argv[n++] = "--nats-port";
 	argv[n++] = port;
@@ -43,35 +57,33 @@ static inline int gw_test_start(struct gw_test *t, int slot, const char *const *
 		argv[n++] = extra[i];
 	argv[n] = NULL;
 	for (int attempt = 0;; attempt++) {
-		char log[128], tail[512] = "";
+		char log[128], tail[2048];
 		struct stat st;
 		off_t before;
-		FILE *f;
 
+		t->port = 20000 + (int)((getpid() + attempt * 613) % 3000) * 4 + 2 * slot;
+		t->http_port = t->port + 1;
+		snprintf(port, sizeof(port), "%d", t->port);
+		snprintf(hport, sizeof(hport), "%d", t->http_port);
+		snprintf(t->url, sizeof(t->url), "nats://127.0.0.1:%d", t->port);
 		snprintf(log, sizeof(log), "/tmp/lwd-%s.log", dom);
 		before = stat(log, &st) == 0 ? st.st_size : 0;
 		if (lw_test_daemon_start(&t->d, dom, argv) == 0)
 			return 0;
+		gw_test_log_tail(log, before, tail, sizeof(tail));
 		/* A known race outside the gateway: this test's own lw_connect
 		 * polling takes a momentary shared flock on the new lock file,
 		 * and an lwd that tries its exclusive flock at that instant
 		 * believes another lwd serves the domain ("pid 0": the file is
-		 * still empty). Try again then, and only then. */
-		f = fopen(log, "r");
-		if (f != NULL) {
-			size_t k;
-
-			fseeko(f, before, SEEK_SET);
-			k = fread(tail, 1, sizeof(tail) - 1, f);
-			tail[k] = '\0';
-			fclose(f);
-		}
-		if (attempt < 2 && strstr(tail, "already served by another lwd (pid 0") != NULL) {
-			fprintf(stderr, "lwd lost the lock race with a client probe; starting it again\n");
+		 * still empty). Try again then. */
+		if (attempt < 4 && (strstr(tail, "already served by another lwd (pid 0") != NULL ||
+				    strstr(tail, "cannot listen") != NULL)) {
+			fprintf(stderr, "lwd did not start (%s); starting it again\n",
+				strstr(tail, "cannot listen") != NULL ? "port taken" : "lock race");
 			lw_test_sleep_ms(20);
 			continue;
 		}
-		fprintf(stderr, "lwd did not start, see %s\n", t->d.log);
+		fprintf(stderr, "lwd did not start, see %s; it said:\n%s\n", t->d.log, tail);
 		return -1;
 	}
 }

@@ -38,9 +38,9 @@ command -v openssl >/dev/null 2>&1 || die "'openssl' not found: run scripts/deps
 ) >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log" >&2; die "openssl could not make certificates"; }
 
 # --- two private lwds: plain, and TLS ----------------------------------
-# Ports 10000-19999 from the pid: below the kernel's ephemeral range and
-# apart from the C gateway tests' range (20000 up).
-port=$((10000 + ($$ % 2500) * 4))
+# Ports 10000-17999 from the pid: below the kernel's ephemeral range and
+# apart from the other gateway tests' ranges (18000 up).
+port=$((10000 + ($$ % 2000) * 4))
 hport=$((port + 1))
 tport=$((port + 2))
 export LW_DOMAIN=njs$$
