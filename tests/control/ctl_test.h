@@ -85,7 +85,12 @@ static inline int ctl_wait_ready(struct ctl_proc *p)
 		lw_test_sleep_ms(10);
 	}
 	lw_close(c);
-	fprintf(stderr, "lw-control did not start, see %s\n", p->log);
+	{
+		char tail[2048];
+
+		lw_test_log_tail(p->log, 0, tail, sizeof(tail));
+		fprintf(stderr, "lw-control did not start; %s says:\n%s\n", p->log, tail);
+	}
 	return -1;
 }
 

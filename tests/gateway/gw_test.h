@@ -21,22 +21,6 @@ struct gw_test {
 	char url[64];
 };
 
-/* Prints the end of an lwd log from @p from on, so the reason a daemon
- * did not start is in the test's own output (CI keeps nothing else). */
-static inline void gw_test_log_tail(const char *log, off_t from, char *tail, size_t cap)
-{
-	FILE *f = fopen(log, "r");
-	size_t k = 0;
-
-	tail[0] = '\0';
-	if (f == NULL)
-		return;
-	fseeko(f, from, SEEK_SET);
-	k = fread(tail, 1, cap - 1, f);
-	tail[k] = '\0';
-	fclose(f);
-}
-
 /* Starts lwd on domain "gw<slot>_<pid>" with its NATS port at
  * base+2*slot and HTTP one above; @p extra: more lwd arguments
  * (NULL-terminated). Ports stay below Linux's ephemeral range
@@ -58,7 +42,6 @@ static inline int gw_test_start(struct gw_test *t, int slot, const char *const *
 	argv[n] = NULL;
 	for (int attempt = 0;; attempt++) {
 		char log[128], tail[2048];
-		struct stat st;
 		off_t before;
 
 		t->port = 20000 + (int)((getpid() + attempt * 613) % 3000) * 4 + 2 * slot;
@@ -67,10 +50,10 @@ static inline int gw_test_start(struct gw_test *t, int slot, const char *const *
 		snprintf(hport, sizeof(hport), "%d", t->http_port);
 		snprintf(t->url, sizeof(t->url), "nats://127.0.0.1:%d", t->port);
 		snprintf(log, sizeof(log), "/tmp/lwd-%s.log", dom);
-		before = stat(log, &st) == 0 ? st.st_size : 0;
+		before = lw_test_log_size(log);
 		if (lw_test_daemon_start(&t->d, dom, argv) == 0)
 			return 0;
-		gw_test_log_tail(log, before, tail, sizeof(tail));
+		lw_test_log_tail(log, before, tail, sizeof(tail));
 		/* A known race outside the gateway: this test's own lw_connect
 		 * polling takes a momentary shared flock on the new lock file,
 		 * and an lwd that tries its exclusive flock at that instant
@@ -83,7 +66,6 @@ static inline int gw_test_start(struct gw_test *t, int slot, const char *const *
 			lw_test_sleep_ms(20);
 			continue;
 		}
-		fprintf(stderr, "lwd did not start, see %s; it said:\n%s\n", t->d.log, tail);
 		return -1;
 	}
 }

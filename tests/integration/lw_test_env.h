@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,33 @@ static inline void lw_test_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Reads what @p log gained from offset @p from on (its last @p cap - 1
+ * bytes at most) into @p tail: a daemon that did not start says why
+ * there, and CI keeps only the test's own output. */
+static inline void lw_test_log_tail(const char *log, off_t from, char *tail, size_t cap)
+{
+	struct stat st;
+	FILE *f = fopen(log, "r");
+	size_t k;
+
+	tail[0] = '\0';
+	if (f == NULL)
+		return;
+	if (fstat(fileno(f), &st) == 0 && st.st_size - from > (off_t)cap - 1)
+		from = st.st_size - (off_t)cap + 1;
+	fseeko(f, from, SEEK_SET);
+	k = fread(tail, 1, cap - 1, f);
+	tail[k] = '\0';
+	fclose(f);
+}
+
+static inline off_t lw_test_log_size(const char *log)
+{
+	struct stat st;
+
+	return stat(log, &st) == 0 ? st.st_size : 0;
+}
+
 /* Starts lwd with extra arguments (NULL-terminated); stderr goes to a log
  * file so a failing test can show it. Returns 0 when a client connects. */
 static inline int lw_test_daemon_start(struct lw_test_daemon *d, const char *domain,
@@ -39,6 +67,8 @@ static inline int lw_test_daemon_start(struct lw_test_daemon *d, const char *dom
 {
 	const char *bin = getenv("LWD");
 	const char *argv[32];
+	char tail[2048];
+	off_t before;
 	int argc = 0;
 
 	if (bin == NULL)
@@ -63,6 +93,7 @@ static inline int lw_test_daemon_start(struct lw_test_daemon *d, const char *dom
 	for (int i = 0; extra != NULL && extra[i] != NULL && argc < 30; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
+	before = lw_test_log_size(d->log);
 	d->pid = fork();
 	if (d->pid < 0)
 		return -1;
@@ -89,10 +120,13 @@ static inline int lw_test_daemon_start(struct lw_test_daemon *d, const char *dom
 		}
 		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
 			d->pid = 0;
-			return -1;
+			break;
 		}
 		lw_test_sleep_ms(10);
 	}
+	lw_test_log_tail(d->log, before, tail, sizeof(tail));
+	fprintf(stderr, "lwd %s; %s says:\n%s\n", d->pid == 0 ? "exited at start" : "did not answer",
+		d->log, tail);
 	return -1;
 }
 
