@@ -29,7 +29,7 @@ struct lw_stream_limits {
 	int64_t max_msgs, max_bytes, max_age_ns, max_msgs_per_subject;
 	int64_t max_msg_size, duplicate_window_ns, max_consumers;
 	bool discard_new, discard_new_per_subject, deny_delete, deny_purge, sealed;
-	bool no_ack;
+	bool no_ack, allow_rollup;
 	enum lw_retention retention;
 };
 

@@ -345,6 +345,7 @@ void lw_stream_limits_from(const json_t *cfg, struct lw_stream_limits *l)
 	l->deny_purge = get_bool(cfg, "deny_purge");
 	l->sealed = get_bool(cfg, "sealed");
 	l->no_ack = get_bool(cfg, "no_ack");
+	l->allow_rollup = get_bool(cfg, "allow_rollup_hdrs");
 	l->retention = !strcmp(ret, "workqueue") ? LW_RET_WORKQUEUE :
 		       !strcmp(ret, "interest") ? LW_RET_INTEREST : LW_RET_LIMITS;
 }

@@ -279,6 +279,7 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 	char id[256] = "", v[256], desc[128];
 	int64_t now = lw_now_wall_ns(), seq;
 	bool have_id = false;
+	int rollup = 0; /* 1: Nats-Rollup sub, 2: all */
 
 	lw_store_get_state(s->st, &st);
 	/* Timestamps never go backwards in a stream, so time lookups can
@@ -329,6 +330,24 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 			}
 		}
 		have_id = lw_hdr_get(hdr, hl, "Nats-Msg-Id", id, sizeof(id)) > 0;
+		/* Nats-Rollup: this message replaces every earlier one on its
+		 * subject ("sub", a key-value purge) or in the stream ("all"),
+		 * as nats-server does: only where the stream allows it. */
+		if (lw_hdr_get(hdr, hl, "Nats-Rollup", v, sizeof(v)) > 0) {
+			if (!l->allow_rollup || l->deny_purge) {
+				send_ack(s, reply, pub_err(500, 10111, "rollup not permitted"));
+				return;
+			}
+			if (strcasecmp(v, "sub") == 0) {
+				rollup = 1;
+			} else if (strcasecmp(v, "all") == 0) {
+				rollup = 2;
+			} else {
+				snprintf(desc, sizeof(desc), "rollup value invalid: \"%.64s\"", v);
+				send_ack(s, reply, pub_err(500, 10111, desc));
+				return;
+			}
+		}
 	}
 	if (have_id) {
 		json_t *dup;
@@ -388,6 +407,9 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 		send_ack(s, reply, pub_err(503, 10077, desc));
 		return;
 	}
+	if (rollup != 0 && lw_store_purge(s->st, (uint64_t)seq, rollup == 1 ? subj : NULL) < 0)
+		fprintf(stderr, "lw-control: stream %s: rollup before %lld failed: %s\n", s->name,
+			(long long)seq, strerror(EIO));
 	if (have_id)
 		dedup_add(s, id, (uint64_t)seq, now);
 	send_ack_ok(s, reply, (uint64_t)seq, false);

@@ -16,7 +16,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { connect, StringCodec, AckPolicy, DeliverPolicy, RetentionPolicy, ReplayPolicy, nanos,
-	consumerOpts, createInbox } = require('nats');
+	consumerOpts, createInbox, headers } = require('nats');
 
 const URL = process.env.NATS_URL;
 const sc = StringCodec();
@@ -270,6 +270,37 @@ test('KV bucket (max_msgs_per_subject, allow_direct) and DIRECT.GET', async (t) 
 			break;
 	}
 	assert.deepEqual(seen, ['three', 'four']);
+});
+
+test('KV purge rolls a key up (Nats-Rollup), create and update check revisions', async (t) => {
+	const { nc } = await setup(t, 'NOROLL');
+	const js = nc.jetstream();
+	const jsm = await nc.jetstreamManager();
+	const kv = await js.views.kv('roll', { history: 5 });
+
+	assert.equal(await kv.create('k', sc.encode('v1')), 1);
+	await assert.rejects(kv.create('k', sc.encode('again')), /wrong last sequence/);
+	assert.equal(await kv.update('k', sc.encode('v2'), 1), 2);
+	await assert.rejects(kv.update('k', sc.encode('stale'), 1), /wrong last sequence/);
+	await kv.put('k', sc.encode('v3'));
+	await kv.put('other', sc.encode('stays'));
+	await kv.purge('k');
+	// The purge marker replaced the key's whole history; other keys stay.
+	const hist = [];
+	for await (const x of await kv.history({ key: 'k' }))
+		hist.push(x.operation);
+	assert.deepEqual(hist, ['PURGE']);
+	assert.equal(sc.decode((await kv.get('other')).value), 'stays');
+	const si = await jsm.streams.info('KV_roll');
+	assert.equal(si.state.messages, 2);
+	// After a purge the key can be created again.
+	assert.ok(await kv.create('k', sc.encode('new')) > 0);
+	// A stream that does not allow rollups refuses the header.
+	const h = headers();
+	h.set('Nats-Rollup', 'sub');
+	await assert.rejects(js.publish('noroll.a', sc.encode('x'), { headers: h }),
+		/rollup not permitted/);
+	assert.equal((await jsm.streams.info('NOROLL')).state.messages, 0);
 });
 
 test('replay_policy original keeps the stored spacing; deleting a consumer ends its pulls', async (t) => {
