@@ -40,7 +40,7 @@ struct match_cache {
 	/* The subject check of this publish found @c hit equal to subj: the
 	 * match that follows need not compare it again. Used once. */
 	const char *hit;
-	char subj[LW_SUBJECT_MAX];
+	char subj[LW_SUBJECT_MAX + 1]; /* NUL-terminated */
 };
 
 /* initial-exec: liblightwire is linked, not dlopen()ed, so its few bytes
@@ -70,11 +70,15 @@ static int cache_ready(const lw_conn *c)
 	return 1;
 }
 
+static inline bool cache_valid(const lw_conn *c)
+{
+	return tl_mc.n >= 0 && tl_mc.tree == (const void *)c->dom.tree &&
+	       tl_mc.created == c->dom.hdr->created_ns;
+}
+
 static inline bool cache_hit(const lw_conn *c, const char *subject, size_t slen)
 {
-	return tl_mc.n >= 0 && tl_mc.tree == (const void *)c->dom.tree && tl_mc.slen == slen &&
-	       tl_mc.created == c->dom.hdr->created_ns &&
-	       memcmp(tl_mc.subj, subject, slen) == 0;
+	return cache_valid(c) && tl_mc.slen == slen && memcmp(tl_mc.subj, subject, slen) == 0;
 }
 
 /* Matching subscription ids of @p subject into tl_mc.targets; count or
@@ -91,6 +95,8 @@ static int match(lw_conn *c, const char *subject, size_t slen, int *groups_out)
 		return tl_mc.n;
 	}
 	tl_mc.hit = NULL;
+	if (!cache_ready(c))
+		return LW_SET_ERR(LW_ENOMEM, "match buffer");
 	n = lw_stree_match_seq(c->dom.tree, subject, slen, tl_mc.targets, tl_mc.cap, &seq,
 			       &groups);
 	*groups_out = groups;
@@ -100,6 +106,7 @@ static int match(lw_conn *c, const char *subject, size_t slen, int *groups_out)
 		tl_mc.seq = seq;
 		tl_mc.slen = (uint32_t)slen;
 		memcpy(tl_mc.subj, subject, slen);
+		tl_mc.subj[slen] = '\0';
 		tl_mc.n = n;
 	} else {
 		tl_mc.n = -1;
@@ -154,13 +161,12 @@ static int enqueue_blocking(lw_conn *c, struct lw_sub_rec *sr, struct lw_mring *
 	}
 }
 
-static int enqueue_one(lw_conn *c, struct lw_sub_rec *sr, struct lw_mring *r,
-		       const struct lw_mdesc *d)
+/* The ring was full: the subscription's slow-consumer policy decides. */
+static __attribute__((noinline)) int enqueue_full(lw_conn *c, struct lw_sub_rec *sr,
+						  struct lw_mring *r, const struct lw_mdesc *d)
 {
 	struct lw_mcell old;
 
-	if (__builtin_expect(lw_mring_enqueue(r, d), 1))
-		return LW_OK;
 	switch (sr->policy) {
 	case LW_SLOW_DROP_OLDEST:
 		/* Bounded: other publishers may refill the room we make. */
@@ -181,6 +187,14 @@ static int enqueue_one(lw_conn *c, struct lw_sub_rec *sr, struct lw_mring *r,
 	}
 	atomic_fetch_add_explicit(&sr->dropped, 1, memory_order_relaxed);
 	return LW_EAGAIN;
+}
+
+static inline int enqueue_one(lw_conn *c, struct lw_sub_rec *sr, struct lw_mring *r,
+			      const struct lw_mdesc *d)
+{
+	if (__builtin_expect(lw_mring_enqueue(r, d), 1))
+		return LW_OK;
+	return enqueue_full(c, sr, r, d);
 }
 
 /* Leaves the epoch, then wakes the owners (UINT32_MAX: none) of the
@@ -208,11 +222,6 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 	uint32_t *t, *own;
 	int n, groups, delivered = 0, status = LW_OK;
 
-	if (!cache_ready(c)) {
-		if (by_ref)
-			lw_held_release(c, held_idx);
-		return LW_SET_ERR(LW_ENOMEM, "match buffer");
-	}
 	/* Enter (seq_cst): lwd, scanning epochs after it unlinked a
 	 * subscription and advanced the epoch, either sees us or we see the
 	 * tree without that subscription. */
@@ -270,16 +279,18 @@ int lw_deliver(lw_conn *c, uint32_t id, uint32_t held_idx)
 
 static int check_subject(const lw_conn *c, const char *what, const char *subj, size_t *len)
 {
-	size_t n = strnlen(subj, LW_SUBJECT_MAX + 1);
+	size_t n;
 	int rc;
 
-	/* The cached subject was valid when it was matched. */
-	if (cache_hit(c, subj, n)) {
+	/* The cached subject was valid when it was matched. One strncmp up
+	 * to its NUL replaces strnlen + compare on the common path. */
+	if (cache_valid(c) && strncmp(subj, tl_mc.subj, tl_mc.slen + 1) == 0) {
 		tl_mc.hit = subj;
-		*len = n;
+		*len = tl_mc.slen;
 		return LW_OK;
 	}
 	tl_mc.hit = NULL;
+	n = strnlen(subj, LW_SUBJECT_MAX + 1);
 	if (n > LW_SUBJECT_MAX)
 		return LW_SET_ERR(LW_EBADSUBJECT, "%s subject longer than %d bytes", what,
 				  LW_SUBJECT_MAX);
@@ -364,7 +375,11 @@ static int slot_prepare(lw_conn *c, const struct lw_pubmsg *m, size_t slen, uint
 	return LW_OK;
 }
 
-int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
+/* The body of lw_publish_msg, inlined into lw_publish too, where the
+ * compiler drops what a plain message cannot have (reply, headers,
+ * deliver subject): the 16-byte publish is the benchmark of the hot path. */
+static inline __attribute__((always_inline)) int publish_one(lw_conn *c,
+							     const struct lw_pubmsg *m)
 {
 	const char *route;
 	uint32_t id, hidx;
@@ -408,6 +423,11 @@ int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
 	return lw_deliver(c, id, hidx);
 }
 
+int lw_publish_msg(lw_conn *c, const struct lw_pubmsg *m)
+{
+	return publish_one(c, m);
+}
+
 /*
  * A run of messages to one subject: one match, one epoch, one ring claim
  * per target (more only when a ring fills). @p d holds the run's cells:
@@ -425,8 +445,6 @@ static int deliver_run(lw_conn *c, const struct lw_mdesc *d, const uint32_t *hid
 	int n, groups, reached = 0, status = LW_OK;
 
 	*taken = 0;
-	if (!cache_ready(c))
-		return LW_SET_ERR(LW_ENOMEM, "match buffer");
 	lw_epoch_enter(c);
 	n = match(c, subject, slen, &groups);
 	t = tl_mc.targets;
@@ -578,7 +596,7 @@ int lw_publish(lw_conn *c, const char *subject, const void *data, size_t len)
 {
 	struct lw_pubmsg m = { .subject = subject, .data = data, .len = len };
 
-	return lw_publish_msg(c, &m);
+	return publish_one(c, &m);
 }
 
 int lw_loan(lw_conn *c, size_t size, struct lw_loan *loan)
