@@ -81,19 +81,14 @@ static inline bool cache_hit(const lw_conn *c, const char *subject, size_t slen)
 	return cache_valid(c) && tl_mc.slen == slen && memcmp(tl_mc.subj, subject, slen) == 0;
 }
 
-/* Matching subscription ids of @p subject into tl_mc.targets; count or
- * a negative lw_status. Caller is inside its epoch. */
-static int match(lw_conn *c, const char *subject, size_t slen, int *groups_out)
+/* match() past the cache: walks the tree and caches a result without
+ * queue groups. */
+static __attribute__((noinline)) int match_tree(lw_conn *c, const char *subject, size_t slen,
+						int *groups_out)
 {
 	uint64_t seq;
 	int n, groups;
 
-	*groups_out = 0;
-	if ((tl_mc.hit == subject || cache_hit(c, subject, slen)) &&
-	    lw_stree_seq(c->dom.tree) == tl_mc.seq) {
-		tl_mc.hit = NULL;
-		return tl_mc.n;
-	}
 	tl_mc.hit = NULL;
 	if (!cache_ready(c))
 		return LW_SET_ERR(LW_ENOMEM, "match buffer");
@@ -112,6 +107,20 @@ static int match(lw_conn *c, const char *subject, size_t slen, int *groups_out)
 		tl_mc.n = -1;
 	}
 	return n;
+}
+
+/* Matching subscription ids of @p subject into tl_mc.targets; count or
+ * a negative lw_status. Caller is inside its epoch. The cache hit is
+ * inline: it is every publish of a steady publisher. */
+static inline int match(lw_conn *c, const char *subject, size_t slen, int *groups_out)
+{
+	*groups_out = 0;
+	if ((tl_mc.hit == subject || cache_hit(c, subject, slen)) &&
+	    lw_stree_seq(c->dom.tree) == tl_mc.seq) {
+		tl_mc.hit = NULL;
+		return tl_mc.n;
+	}
+	return match_tree(c, subject, slen, groups_out);
 }
 
 /* A statistic, on the publish path: a plain load and store instead of a
@@ -277,18 +286,12 @@ int lw_deliver(lw_conn *c, uint32_t id, uint32_t held_idx)
 	return deliver(c, &d, lw_slot_subject(s), s->subj_len, held_idx);
 }
 
-static int check_subject(const lw_conn *c, const char *what, const char *subj, size_t *len)
+static __attribute__((noinline)) int validate_subject(const char *what, const char *subj,
+							size_t *len)
 {
 	size_t n;
 	int rc;
 
-	/* The cached subject was valid when it was matched. One strncmp up
-	 * to its NUL replaces strnlen + compare on the common path. */
-	if (cache_valid(c) && strncmp(subj, tl_mc.subj, tl_mc.slen + 1) == 0) {
-		tl_mc.hit = subj;
-		*len = tl_mc.slen;
-		return LW_OK;
-	}
 	tl_mc.hit = NULL;
 	n = strnlen(subj, LW_SUBJECT_MAX + 1);
 	if (n > LW_SUBJECT_MAX)
@@ -301,6 +304,19 @@ static int check_subject(const lw_conn *c, const char *what, const char *subj, s
 	}
 	*len = n;
 	return LW_OK;
+}
+
+/* The cached subject was valid when it was matched: one strncmp up to
+ * its NUL replaces strnlen + validation + compare on the common path. */
+static inline int check_subject(const lw_conn *c, const char *what, const char *subj,
+				size_t *len)
+{
+	if (cache_valid(c) && strncmp(subj, tl_mc.subj, tl_mc.slen + 1) == 0) {
+		tl_mc.hit = subj;
+		*len = tl_mc.slen;
+		return LW_OK;
+	}
+	return validate_subject(what, subj, len);
 }
 
 static int take_slot(lw_conn *c, size_t room, uint32_t *id, uint32_t *hidx)
@@ -388,34 +404,39 @@ static inline __attribute__((always_inline)) int publish_one(lw_conn *c,
 
 	if (c == NULL || m == NULL || m->subject == NULL)
 		return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL argument");
+	/* Read once, before any call: in lw_publish these are constants
+	 * the compiler folds (m's address escapes to slot_prepare, so it
+	 * would reload them after every call otherwise). */
+	const struct lw_pubmsg v = *m;
+
 	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
 		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
-	rc = check_subject(c, "publish", m->subject, &slen);
+	rc = check_subject(c, "publish", v.subject, &slen);
 	if (rc != LW_OK)
 		return rc;
-	route = m->subject;
+	route = v.subject;
 	rlen = slen;
-	if (m->deliver_subject != NULL) {
-		route = m->deliver_subject;
+	if (v.deliver_subject != NULL) {
+		route = v.deliver_subject;
 		rc = check_subject(c, "deliver", route, &rlen);
 		if (rc != LW_OK)
 			return rc;
 	}
-	if (inline_fit(m, slen)) {
+	if (inline_fit(&v, slen)) {
 		struct lw_mdesc d = {
 			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
-			.data_len = (uint8_t)m->len, .subject = m->subject, .data = m->data,
-			.origin = m->origin,
+			.data_len = (uint8_t)v.len, .subject = v.subject, .data = v.data,
+			.origin = v.origin,
 		};
 
-		if (m->len && m->data == NULL)
+		if (v.len && v.data == NULL)
 			return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL data");
 		return deliver(c, &d, route, rlen, 0);
 	}
 	rc = slot_prepare(c, m, slen, &id, &hidx);
 	if (rc != LW_OK)
 		return rc;
-	if (route != m->subject) {
+	if (route != v.subject) {
 		struct lw_mdesc d = { .slot = id };
 
 		return deliver(c, &d, route, rlen, hidx);

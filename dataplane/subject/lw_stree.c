@@ -173,12 +173,6 @@ int lw_stree_match(lw_stree *t, const char *subject, size_t len,
 	return lw_stree_match_seq(t, subject, len, out, max_out, &seq, &groups);
 }
 
-uint64_t lw_stree_seq(const lw_stree *t)
-{
-	/* Acquire: pairs with the writer's release that ended a change. */
-	return atomic_load_explicit(&t->seq, memory_order_acquire);
-}
-
 int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
 		       uint32_t *out, uint32_t max_out, uint64_t *seq, int *groups)
 {

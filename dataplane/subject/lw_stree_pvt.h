@@ -118,7 +118,8 @@ static_assert(sizeof(struct chunk) == 64, "a chunk is one cache line");
 static_assert(sizeof(struct entry) == 16, "entry size");
 static_assert(offsetof(struct group, prev) == 16 && sizeof(struct group) == 96,
 	      "a group's reader fields never straddle a line");
-static_assert(offsetof(struct lw_stree, seq) == 2 * CACHE_LINE, "seq line");
+static_assert(offsetof(struct lw_stree, seq) == 2 * CACHE_LINE &&
+	      offsetof(struct lw_stree, seq) == LW_STREE_SEQ_OFF, "seq line (lw_stree_seq)");
 static_assert(offsetof(struct lw_stree, count) == 3 * CACHE_LINE, "writer line");
 
 /* A subject split into tokens, copied with 8 zero bytes after it so tokens

@@ -14,6 +14,7 @@
 #ifndef LW_SUBJECT_H
 #define LW_SUBJECT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,7 +86,15 @@ int lw_stree_match(lw_stree *t, const char *subject, size_t len,
  * must rotate, so such a result may not). */
 int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
 		       uint32_t *out, uint32_t max_out, uint64_t *seq, int *groups);
-uint64_t lw_stree_seq(const lw_stree *t);
+/* Inline: every publish reads it. The sequence word sits at a fixed
+ * offset of the tree header (lw_stree_pvt.h asserts it). */
+#define LW_STREE_SEQ_OFF 128
+static inline uint64_t lw_stree_seq(const lw_stree *t)
+{
+	/* Acquire: pairs with the writer's release that ended a change. */
+	return atomic_load_explicit((const _Atomic uint64_t *)(const void *)
+				    ((const char *)t + LW_STREE_SEQ_OFF), memory_order_acquire);
+}
 
 /* Number of subscriptions in the tree (reader side, approximate while a
  * writer runs). */
