@@ -286,8 +286,8 @@ int lw_deliver(lw_conn *c, uint32_t id, uint32_t held_idx)
 	return deliver(c, &d, lw_slot_subject(s), s->subj_len, held_idx);
 }
 
-static __attribute__((noinline)) int validate_subject(const char *what, const char *subj,
-							size_t *len)
+static __attribute__((noinline)) int validate_subject(const lw_conn *c, const char *what,
+							const char *subj, size_t *len)
 {
 	size_t n;
 	int rc;
@@ -297,7 +297,8 @@ static __attribute__((noinline)) int validate_subject(const char *what, const ch
 	if (n > LW_SUBJECT_MAX)
 		return LW_SET_ERR(LW_EBADSUBJECT, "%s subject longer than %d bytes", what,
 				  LW_SUBJECT_MAX);
-	rc = lw_subj_validate(subj, n, 0);
+	rc = lw_subj_validate(subj, n, c->opts.literal_wildcards ? LW_SUBJ_LITERAL :
+								   LW_SUBJ_PUBLISH);
 	if (rc != LW_OK) {
 		LW_APPEND_ERR("%s subject", what);
 		return rc;
@@ -316,7 +317,7 @@ static inline int check_subject(const lw_conn *c, const char *what, const char *
 		*len = tl_mc.slen;
 		return LW_OK;
 	}
-	return validate_subject(what, subj, len);
+	return validate_subject(c, what, subj, len);
 }
 
 static int take_slot(lw_conn *c, size_t room, uint32_t *id, uint32_t *hidx)

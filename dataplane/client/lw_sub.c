@@ -45,7 +45,7 @@ int lw_subscribe(lw_conn *c, const char *subject, const struct lw_sub_opts *opts
 	n = strnlen(subject, LW_SUBJECT_MAX + 1);
 	if (n > LW_SUBJECT_MAX)
 		return LW_SET_ERR(LW_EBADSUBJECT, "subject longer than %d bytes", LW_SUBJECT_MAX);
-	rc = lw_subj_validate(subject, n, 1);
+	rc = lw_subj_validate(subject, n, LW_SUBJ_SUBSCRIBE);
 	if (rc != LW_OK) {
 		LW_APPEND_ERR("subscribe");
 		return rc;

@@ -329,9 +329,11 @@ static int pub_prepare(struct gw_conn *c, const struct lw_gw_cmd *cmd, struct lw
 	atomic_fetch_add_explicit(&gw->in_bytes, cmd->total_len, memory_order_relaxed);
 	*m = (struct lw_pubmsg){ .subject = subj, .origin = c->cid };
 	if (copy_subject(subj, cmd->subject) != 0 ||
-	    (cmd->reply.n && copy_subject(reply, cmd->reply) != 0)) {
-		/* nats-server checks publish subjects only in pedantic mode;
-		 * the fabric cannot route an invalid one either way. */
+	    (cmd->reply.n && copy_subject(reply, cmd->reply) != 0) ||
+	    (c->pedantic && lw_subj_validate(subj, cmd->subject.n, LW_SUBJ_PUBLISH) != LW_OK)) {
+		/* nats-server checks publish subjects only in pedantic mode
+		 * (wildcards are plain tokens otherwise); the fabric cannot
+		 * route a malformed one either way. */
 		if (c->pedantic)
 			gw_send_err(c, "%s", "Invalid Publish Subject");
 		else

@@ -330,6 +330,10 @@ static int connect_fabric(struct lw_gw *gw)
 	lw_conn_opts_init(&o);
 	o.domain = gw->domain;
 	o.name = "nats-gateway";
+	/* NATS clients may publish to "a.*" or "a.>" (the JetStream API does,
+	 * with a consumer's filter in the subject): routed as literal tokens
+	 * as nats-server does; pedantic clients are checked in pub_prepare. */
+	o.literal_wildcards = true;
 	/* lwd's control workers may start just after us: retry a while. */
 	for (int i = 0; i < 100 && !atomic_load(&gw->stop); i++) {
 		rc = lw_connect(&gw->lc, &o);

@@ -49,7 +49,7 @@ static int do_subscribe(struct lwd *w, uint32_t ci, struct lw_client_rec *r,
 	n = strlen(q->subject);
 	qn = strlen(q->queue);
 	/* Clients validate too; lwd must not trust a buggy or hostile one. */
-	rc = lw_subj_validate(q->subject, n, 1);
+	rc = lw_subj_validate(q->subject, n, LW_SUBJ_SUBSCRIBE);
 	if (rc == LW_OK && qn)
 		rc = lw_queue_validate(q->queue, qn);
 	if (rc != LW_OK)

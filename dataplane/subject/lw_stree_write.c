@@ -319,7 +319,7 @@ int lw_stree_insert(lw_stree *t, const char *subject, size_t len,
 	int rc;
 
 	assert(t != NULL);
-	rc = lw_subj_validate(subject, len, 1);
+	rc = lw_subj_validate(subject, len, LW_SUBJ_SUBSCRIBE);
 	if (rc == LW_OK && qlen > 0)
 		rc = lw_queue_validate(queue, qlen);
 	if (rc < 0) {

@@ -62,6 +62,10 @@ int lw_subj_validate(const char *s, size_t len, int wildcards)
 		tlen = i - start;
 		if (tlen == 0)
 			return bad("", s, len, start, "empty token");
+		if (wildcards == LW_SUBJ_LITERAL) {
+			start = i + 1;
+			continue;
+		}
 		if (tlen == 1 && (s[start] == '*' || s[start] == '>')) {
 			if (!wildcards)
 				return bad("", s, len, start,

@@ -20,9 +20,15 @@
 
 #include <lightwire/error.h>
 
-/* Validates a subject of @p len bytes. With @p wildcards, `*` as a whole
- * token and `>` as the whole last token are allowed (subscribe side);
- * without, any `*` or `>` token is refused (publish side).
+/* How lw_subj_validate treats '*' and '>'. */
+enum {
+	LW_SUBJ_PUBLISH = 0,   /* refused anywhere */
+	LW_SUBJ_SUBSCRIBE = 1, /* '*' as a whole token, '>' as the whole last one */
+	LW_SUBJ_LITERAL = 2,   /* plain characters: a publish that routes them
+				* as literal tokens (nats-server, non-pedantic) */
+};
+
+/* Validates a subject of @p len bytes; @p wildcards is one of LW_SUBJ_*.
  * Rules (NATS): 1..LW_SUBJECT_MAX bytes; tokens split by '.', none empty;
  * no whitespace (space, tab, CR, LF) and no NUL.
  * Returns LW_OK or LW_EBADSUBJECT with lw_errmsg() naming the byte offset

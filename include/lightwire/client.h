@@ -18,6 +18,7 @@
 #ifndef LIGHTWIRE_CLIENT_H
 #define LIGHTWIRE_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,12 @@ struct lw_conn_opts {
 	uint32_t spin_ns;         /**< LW_WAIT_BLOCK: spin this long first (default 20000) */
 	uint32_t request_timeout_ms; /**< control requests to lwd (default 2000) */
 	uint32_t block_timeout_ms;   /**< LW_SLOW_BLOCK publisher wait bound (default 5000) */
+	/** Accept a whole-token '*' or '>' in publish and reply subjects as a
+	 *  literal token (it still matches subscribers' wildcards), as
+	 *  nats-server does outside pedantic mode: the JetStream API puts a
+	 *  consumer's filter, wildcards and all, in its request subject.
+	 *  For gateways; default false: such a publish is LW_EBADSUBJECT. */
+	bool literal_wildcards;
 };
 
 /** Fills @p o with the defaults documented in struct lw_conn_opts. */
@@ -90,7 +97,7 @@ size_t lw_max_payload(const lw_conn *c);
 
 /** One message to publish. */
 struct lw_pubmsg {
-	const char *subject;   /**< literal subject (no wildcards) */
+	const char *subject;   /**< literal subject (no wildcards, see literal_wildcards) */
 	const char *reply;     /**< reply subject or NULL */
 	const void *hdr;       /**< NATS/1.0 header block or NULL */
 	size_t hdr_len;

@@ -113,6 +113,33 @@ static void test_info_and_verbose(void **state)
 	close(fd);
 }
 
+/* Not pedantic: '*' and '>' in a publish subject are plain tokens, as
+ * with nats-server (the JetStream API sends a consumer's filter that way:
+ * $JS.API.CONSUMER.CREATE.<stream>.<name>.orders.>). They reach
+ * subscribers whose wildcards cover them, not literal subscriptions. */
+static void test_publish_wildcard_tokens(void **state)
+{
+	int fd, eof;
+
+	(void)state;
+	fd = gw_tcp_connect(g_t.port);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_send(fd, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n"
+		    "SUB w.> 1\r\nSUB w.a 2\r\nSUB w.*.c 3\r\n"
+		    "PUB w.> 2\r\ngt\r\nPUB w.*.c 4\r\nstar\r\nPING\r\n");
+	expect_all(fd, (const char *const[]){ "MSG w.> 1 2\r\ngt\r\n", "MSG w.*.c 1 4\r\nstar\r\n",
+					     "MSG w.*.c 3 4\r\nstar\r\n", "PONG\r\n", NULL });
+	/* Only those: a literal subscription does not see them. */
+	assert_null(strstr(g_buf, "MSG w.> 2 "));
+	assert_null(strstr(g_buf, "MSG w.*.c 2 "));
+	assert_null(strstr(g_buf, "MSG w.> 3 "));
+	/* Still refused: an empty token. */
+	gw_send(fd, "PUB w..x 1\r\nx\r\nPING\r\n");
+	expect(fd, "PONG\r\n", 0);
+	assert_null(strstr(g_buf, "MSG"));
+	close(fd);
+}
+
 static void test_fatal_errors(void **state)
 {
 	static const struct {
@@ -299,6 +326,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_info_and_verbose),
+		cmocka_unit_test(test_publish_wildcard_tokens),
 		cmocka_unit_test(test_fatal_errors),
 		cmocka_unit_test(test_stale_connection),
 		cmocka_unit_test(test_slow_consumer),

@@ -380,6 +380,43 @@ static void test_errors(void **state)
 	lw_close(c);
 }
 
+/* literal_wildcards (what lwd's NATS gateway sets): "a.>" and "a.*" are
+ * published as plain tokens and reach the wildcard subscriptions that
+ * cover them, never a literal one. */
+static void test_literal_wildcards(void **state)
+{
+	struct lw_conn_opts o;
+	lw_conn *c;
+	lw_sub *gt, *star, *lit;
+	lw_msg *m;
+
+	(void)state;
+	lw_conn_opts_init(&o);
+	o.domain = g_d.domain;
+	o.literal_wildcards = true;
+	assert_int_equal(lw_connect(&c, &o), LW_OK);
+	gt = sub(c, "lit.>", NULL);
+	star = sub(c, "lit.*", NULL);
+	lit = sub(c, "lit.x", NULL);
+	assert_int_equal(lw_publish(c, "lit.>", "g", 1), 2);
+	assert_int_equal(lw_publish(c, "lit.*", "s", 1), 2);
+	assert_int_equal(lw_publish(c, "lit.>.deeper", "d", 1), 1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(lw_next(gt, &m, 1000), LW_OK);
+		lw_msg_free(m);
+	}
+	assert_int_equal(lw_next(star, &m, 1000), LW_OK);
+	assert_string_equal(lw_msg_subject(m), "lit.>");
+	lw_msg_free(m);
+	assert_int_equal(lw_next(star, &m, 1000), LW_OK);
+	assert_string_equal(lw_msg_subject(m), "lit.*");
+	lw_msg_free(m);
+	assert_int_equal(lw_next(lit, &m, 30), LW_ETIMEDOUT);
+	/* The structure is still checked. */
+	assert_int_equal(lw_publish(c, "lit..>", "x", 1), LW_EBADSUBJECT);
+	lw_close(c);
+}
+
 /* Sequence-numbered messages from a child process arrive complete and in
  * order. */
 static void test_cross_process(void **state)
@@ -493,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_loan_zero_copy),
 		cmocka_unit_test(test_callback),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_literal_wildcards),
 		cmocka_unit_test(test_cross_process),
 		cmocka_unit_test(test_churn),
 	};

@@ -173,6 +173,12 @@ static void test_validate_messages(void **state)
 	assert_non_null(strstr(lw_errmsg(), "wildcard not allowed when publishing at byte 2"));
 	lw_subj_validate("ab.c*d", 6, 1);
 	assert_non_null(strstr(lw_errmsg(), "whole token at byte 4"));
+	/* Literal mode (a gateway's publishes): wildcard characters are plain,
+	 * the structure is still checked. */
+	assert_int_equal(lw_subj_validate("a.>.b", 5, LW_SUBJ_LITERAL), LW_OK);
+	assert_int_equal(lw_subj_validate("a.*.c*d.>", 9, LW_SUBJ_LITERAL), LW_OK);
+	assert_int_equal(lw_subj_validate("a..>", 4, LW_SUBJ_LITERAL), LW_EBADSUBJECT);
+	assert_int_equal(lw_subj_validate("a >", 3, LW_SUBJ_LITERAL), LW_EBADSUBJECT);
 }
 
 static void test_validate_length(void **state)

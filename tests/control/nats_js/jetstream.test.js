@@ -272,6 +272,35 @@ test('KV bucket (max_msgs_per_subject, allow_direct) and DIRECT.GET', async (t) 
 	assert.deepEqual(seen, ['three', 'four']);
 });
 
+test('consumers with wildcard filters (the filter travels in the API subject)', async (t) => {
+	const { jsm, js } = await setup(t, 'WF');
+
+	await js.publish('wf.eu.new', sc.encode('1'));
+	await js.publish('wf.us.new', sc.encode('2'));
+	await js.publish('wf.eu.old', sc.encode('3'));
+	// nats.js sends $JS.API.CONSUMER.CREATE.WF.<name>.wf.*.new: '*' and
+	// '>' in a publish subject are plain tokens, as with nats-server.
+	const ci = await jsm.consumers.add('WF', {
+		durable_name: 'news', ack_policy: AckPolicy.Explicit, filter_subject: 'wf.*.new',
+	});
+	assert.equal(ci.config.filter_subject, 'wf.*.new');
+	assert.equal(ci.num_pending, 2);
+	const all = await jsm.consumers.add('WF', {
+		durable_name: 'all', ack_policy: AckPolicy.Explicit, filter_subject: 'wf.>',
+	});
+	assert.equal(all.num_pending, 3);
+	const up = await jsm.consumers.update('WF', 'news', { description: 'new orders', max_deliver: 4 });
+	assert.equal(up.config.description, 'new orders');
+	assert.equal(up.config.filter_subject, 'wf.*.new');
+	const c = await js.consumers.get('WF', 'news');
+	const got = [];
+	for await (const m of await c.fetch({ max_messages: 5, expires: 1000 })) {
+		got.push(m.subject);
+		m.ack();
+	}
+	assert.deepEqual(got, ['wf.eu.new', 'wf.us.new']);
+});
+
 test('KV purge rolls a key up (Nats-Rollup), create and update check revisions', async (t) => {
 	const { nc } = await setup(t, 'NOROLL');
 	const js = nc.jetstream();
