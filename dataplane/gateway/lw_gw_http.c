@@ -160,17 +160,53 @@ static void varz(struct lw_gw *gw, struct sbuf *b)
 		  LD(gw->auth_failures));
 }
 
-static void connz(struct lw_gw *gw, struct sbuf *b, int subs)
+/* The value of @p key (e.g. "limit") in query string @p q, or @p def. */
+static long q_long(const char *q, const char *key, long def)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p ? p + 1 : NULL)
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=')
+			return strtol(p + kl + 1, NULL, 10);
+	return def;
+}
+
+static int by_cid(const void *a, const void *b)
+{
+	uint32_t x = (*(struct gw_conn *const *)a)->cid, y = (*(struct gw_conn *const *)b)->cid;
+
+	return (x > y) - (x < y);
+}
+
+/* nats-server's query: ?subs=1, ?cid=N, ?offset=N, ?limit=N (default
+ * 1024); connections in cid order. */
+static void connz(struct lw_gw *gw, struct sbuf *b, const char *q)
 {
 	uint64_t now = gw_now_ns();
 	time_t wall = time(NULL);
-	int first = 1;
+	long offset = q_long(q, "offset", 0), limit = q_long(q, "limit", 1024);
+	long cid = q_long(q, "cid", 0);
+	int subs = q != NULL && (q_long(q, "subs", 0) != 0 || strstr(q, "subs=true") != NULL ||
+				 strstr(q, "subs=detail") != NULL);
+	struct gw_conn **v = calloc(gw->nconns + 1, sizeof(*v));
+	uint32_t total = 0, from, to;
 
+	for (struct gw_conn *c = gw->conns; v != NULL && c != NULL; c = c->next)
+		if (cid <= 0 || c->cid == (uint32_t)cid)
+			v[total++] = c;
+	qsort(v, total, sizeof(*v), by_cid);
+	if (offset < 0)
+		offset = 0;
+	if (limit <= 0)
+		limit = 1024;
+	from = (uint32_t)offset < total ? (uint32_t)offset : total;
+	to = total - from > (uint32_t)limit ? from + (uint32_t)limit : total;
 	sb_printf(b, "{\"server_id\":\"%s\",\"now\":", gw->server_id);
 	sb_time(b, wall);
-	sb_printf(b, ",\"num_connections\":%u,\"total\":%u,\"offset\":0,\"limit\":%u,"
-		  "\"connections\":[", gw->nconns, gw->nconns, gw->nconns);
-	for (struct gw_conn *c = gw->conns; c != NULL; c = c->next) {
+	sb_printf(b, ",\"num_connections\":%u,\"total\":%u,\"offset\":%ld,\"limit\":%ld,"
+		  "\"connections\":[", to - from, total, offset, limit);
+	for (uint32_t i = from; i < to; i++) {
+		struct gw_conn *c = v[i];
 		char tls_ver[16] = "", tls_cipher[64] = "";
 		size_t pending;
 
@@ -185,7 +221,7 @@ static void connz(struct lw_gw *gw, struct sbuf *b, int subs)
 		}
 		pthread_mutex_unlock(&c->mu);
 		sb_printf(b, "%s{\"cid\":%u,\"kind\":\"Client\",\"type\":\"nats\",\"ip\":\"%s\","
-			  "\"port\":%d,\"start\":", first ? "" : ",", c->cid, c->ip, c->port);
+			  "\"port\":%d,\"start\":", i > from ? "," : "", c->cid, c->ip, c->port);
 		sb_time(b, wall - (time_t)((now - c->start_ns) / 1000000000ull));
 		sb_printf(b, ",\"last_activity\":");
 		sb_time(b, wall - (time_t)((now - c->last_in_ns) / 1000000000ull));
@@ -222,9 +258,9 @@ static void connz(struct lw_gw *gw, struct sbuf *b, int subs)
 			sb_printf(b, "]");
 		}
 		sb_printf(b, "}");
-		first = 0;
 	}
 	sb_printf(b, "]}\n");
+	free(v);
 }
 
 static void subsz(struct lw_gw *gw, struct sbuf *b)
@@ -325,7 +361,7 @@ static void route(struct lw_gw *gw, struct gw_http *h)
 	if (strcmp(path, "/varz") == 0) {
 		varz(gw, &b);
 	} else if (strcmp(path, "/connz") == 0) {
-		connz(gw, &b, q != NULL && strstr(q, "subs=1") != NULL);
+		connz(gw, &b, q);
 	} else if (strcmp(path, "/subsz") == 0) {
 		subsz(gw, &b);
 	} else if (strcmp(path, "/healthz") == 0) {

@@ -291,6 +291,19 @@ static void test_monitoring(void **state)
 	http_get("/connz", "\"num_connections\":1");
 	http_get("/connz", "\"name\":\"mon\\\"itor\"");
 	http_get("/connz?subs=1", "\"subscriptions_list\":[\"m.>\"]");
+	http_get("/connz", "\"limit\":1024,");
+	/* Paging as nats-server: a second client, in cid order. */
+	{
+		int fd2 = client();
+
+		gw_send(fd2, "CONNECT {\"name\":\"second\"}\r\nPING\r\n");
+		expect(fd2, "PONG", 0);
+		http_get("/connz?limit=1", "\"num_connections\":1,\"total\":2,\"offset\":0,\"limit\":1,");
+		http_get("/connz?limit=1", "\"name\":\"mon\\\"itor\"");
+		http_get("/connz?offset=1&limit=1", "\"name\":\"second\"");
+		http_get("/connz?offset=5", "\"num_connections\":0,\"total\":2,");
+		close(fd2);
+	}
 	http_get("/subsz", "\"num_subscriptions\":");
 	http_get("/metrics", "# TYPE gnatsd_varz_connections gauge");
 	http_get("/nope", "404");
