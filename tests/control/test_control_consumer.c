@@ -93,6 +93,47 @@ static void test_pull_consumer(void **state)
 	natsSubscription_Destroy(sub);
 }
 
+/* A pull consumer on a wildcard subject: nats.c names the filter in the
+ * request subject ($JS.API.CONSUMER.CREATE.WILD.w.wild.*.new), which the
+ * gateway must route with '*' as a plain token, as nats-server does. */
+static void test_wildcard_filter(void **state)
+{
+	natsSubscription *sub = NULL;
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
+	jsSubOptions so;
+	natsMsgList list = { 0 };
+	jsErrCode ec = 0;
+	natsStatus s;
+
+	(void)state;
+	add_stream("WILD", "wild.>", NULL);
+	pub("wild.eu.new", "1", NULL, NULL);
+	pub("wild.eu.old", "2", NULL, NULL);
+	pub("wild.us.new", "3", NULL, NULL);
+	jsConsumerConfig_Init(&cc);
+	cc.Name = "w";
+	cc.Durable = "w";
+	cc.FilterSubject = "wild.*.new";
+	cc.AckPolicy = js_AckExplicit;
+	assert_int_equal(js_AddConsumer(&ci, g_js, "WILD", &cc, NULL, &ec), NATS_OK);
+	assert_string_equal(ci->Config->FilterSubject, "wild.*.new");
+	assert_int_equal(ci->NumPending, 2);
+	jsConsumerInfo_Destroy(ci);
+	jsSubOptions_Init(&so);
+	so.Stream = "WILD";
+	assert_int_equal(js_PullSubscribe(&sub, g_js, "wild.*.new", "w", NULL, &so, &ec), NATS_OK);
+	s = natsSubscription_Fetch(&list, sub, 5, 1000, &ec);
+	assert_true(s == NATS_OK || s == NATS_TIMEOUT);
+	assert_int_equal(list.Count, 2);
+	assert_string_equal(natsMsg_GetSubject(list.Msgs[0]), "wild.eu.new");
+	assert_string_equal(natsMsg_GetSubject(list.Msgs[1]), "wild.us.new");
+	for (int i = 0; i < list.Count; i++)
+		natsMsg_Ack(list.Msgs[i], NULL);
+	natsMsgList_Destroy(&list);
+	natsSubscription_Destroy(sub);
+}
+
 /* max_deliver: after two unacked deliveries the message is dropped from
  * the consumer and a MAX_DELIVERIES advisory is published; -NAK
  * redelivers at once. */
@@ -517,6 +558,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pull_consumer),
+		cmocka_unit_test(test_wildcard_filter),
 		cmocka_unit_test(test_nak_max_deliver),
 		cmocka_unit_test(test_workqueue),
 		cmocka_unit_test(test_replay_and_push),
