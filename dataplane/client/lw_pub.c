@@ -223,8 +223,8 @@ static inline void leave_and_wake(lw_conn *c, const uint32_t *own, int n)
  * @p held_idx: its reference is dropped here whatever happens) or, with
  * d->slot == LW_MCELL_INLINE, the bytes themselves (held_idx unused).
  */
-static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, size_t slen,
-		   uint32_t held_idx)
+static inline __attribute__((always_inline)) int deliver_body(lw_conn *c,
+	const struct lw_mdesc *d, const char *subject, size_t slen, uint32_t held_idx)
 {
 	const struct lw_domain *dom = &c->dom;
 	const bool by_ref = d->slot != LW_MCELL_INLINE;
@@ -276,6 +276,14 @@ static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, si
 	if (n == 0)
 		atomic_fetch_add_explicit(&dom->hdr->msgs_no_interest, 1, memory_order_relaxed);
 	return status != LW_OK ? status : delivered;
+}
+
+/* deliver_body out of line, for the slot paths; a plain message's path
+ * inlines it, where the compiler drops every slot branch. */
+static int deliver(lw_conn *c, const struct lw_mdesc *d, const char *subject, size_t slen,
+		   uint32_t held_idx)
+{
+	return deliver_body(c, d, subject, slen, held_idx);
 }
 
 int lw_deliver(lw_conn *c, uint32_t id, uint32_t held_idx)
@@ -432,7 +440,7 @@ static inline __attribute__((always_inline)) int publish_one(lw_conn *c,
 
 		if (v.len && v.data == NULL)
 			return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL data");
-		return deliver(c, &d, route, rlen, 0);
+		return deliver_body(c, &d, route, rlen, 0);
 	}
 	rc = slot_prepare(c, m, slen, &id, &hidx);
 	if (rc != LW_OK)
