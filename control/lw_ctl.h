@@ -92,6 +92,10 @@ struct lw_ctl {
 int64_t lw_now_wall_ns(void);
 /** RFC 3339 UTC with nanoseconds; the Go zero time for 0. */
 void lw_fmt_time(int64_t ns, char *buf, size_t cap);
+
+/** A unique event id (22 base-62 characters, like nats-server's NUIDs)
+ *  for the "id" of advisories; @p buf holds at least 23 bytes. */
+void lw_ctl_event_id(char *buf);
 /** Parses RFC 3339 (UTC 'Z' or an offset); returns 0 on success. */
 int lw_parse_time(const char *s, int64_t *ns);
 /** {"code":..,"err_code":..,"description":..} under "error", with @p type. */

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "lw_ctl.h"
 
@@ -21,6 +23,25 @@ int64_t lw_now_wall_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void lw_ctl_event_id(char *buf)
+{
+	static const char digits[] =
+		"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	unsigned char rnd[22];
+
+	/* Consumers tell advisories apart by id: random, not a counter, so
+	 * two lw-control runs never repeat one. */
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		uint64_t x = (uint64_t)lw_now_wall_ns() ^ ((uint64_t)getpid() << 40);
+
+		for (size_t i = 0; i < sizeof(rnd); i++, x = x * 6364136223846793005ull + 1)
+			rnd[i] = (unsigned char)(x >> 56);
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		buf[i] = digits[rnd[i] % 62];
+	buf[sizeof(rnd)] = '\0';
 }
 
 void lw_fmt_time(int64_t ns, char *buf, size_t cap)

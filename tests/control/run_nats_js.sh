@@ -54,7 +54,11 @@ ctl_pid=$!
 sleep 0.3
 kill -0 "$ctl_pid" 2>/dev/null || { cat "$work/lw-control.log" >&2; ctl_pid=; die "lw-control exited at start"; }
 
-(cd "$work" && NATS_URL="nats://127.0.0.1:$port" timeout 120 node --test --test-reporter=spec jetstream.test.js jetstream_v3.test.mjs)
+# The JetStream JSON schemas, reference data beside the project (not in
+# it): schemas.test.js validates the API's answers against them.
+schemas=${NATS_SCHEMAS:-$(cd "$src/../../.." && pwd)/../shared/reference/nats-schemas}
+(cd "$work" && NATS_URL="nats://127.0.0.1:$port" NATS_SCHEMAS="$schemas" timeout 120 \
+	node --test --test-reporter=spec jetstream.test.js jetstream_v3.test.mjs schemas.test.js)
 rc=$?
 [ "$rc" -eq 0 ] || { cat "$work/lw-control.log" >&2; die "node --test failed"; }
 exit 0
