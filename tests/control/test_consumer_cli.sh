@@ -3,22 +3,9 @@
 # pull consumers fed by lw req / lw pub, acks, redelivery after ack-wait,
 # filters, deliver policies, a push consumer read with lw sub, errors.
 set -uo pipefail
-LW=${LW:?path to lw}; LWD=${LWD:?path to lwd}; LW_CONTROL=${LW_CONTROL:?path to lw-control}
-export LW_DOMAIN=ccli$$
-tmp=$(mktemp -d)
-# shellcheck source=../tap.sh
-. "$(dirname "$0")/../tap.sh"
-cleanup() {
-	[ -n "${sub_pid:-}" ] && kill -TERM "$sub_pid" 2>/dev/null
-	[ -n "${ctl_pid:-}" ] && kill -TERM "$ctl_pid" 2>/dev/null
-	[ -n "${lwd_pid:-}" ] && { sleep 0.1; kill -INT "$lwd_pid" 2>/dev/null; }
-	wait 2>/dev/null; rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-"$LWD" --nats-port 0 --http-port 0 --reap-ms 10 >"$tmp/lwd.log" 2>&1 &
-lwd_pid=$!
-for _ in $(seq 200); do "$LW" stats >/dev/null 2>&1 && break; sleep 0.02; done
+CLI_TEST=ccli
+# shellcheck source=cli_env.sh
+. "$(dirname "$0")/cli_env.sh"
 exits "no lw-control: exit 1" 1 "$LW" consumer ls ORDERS
 check "no lw-control: says so" grep -q "no lw-control serves this domain" "$tmp/err"
 "$LW_CONTROL" --store-dir "$tmp/store" >"$tmp/ctl.log" 2>&1 &

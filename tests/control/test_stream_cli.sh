@@ -2,21 +2,9 @@
 # lw stream add|ls|info|get|purge|rm against a private lwd + lw-control,
 # with messages stored by lw req (PubAck printed) and lw pub.
 set -uo pipefail
-LW=${LW:?path to lw}; LWD=${LWD:?path to lwd}; LW_CONTROL=${LW_CONTROL:?path to lw-control}
-export LW_DOMAIN=scli$$
-tmp=$(mktemp -d)
-# shellcheck source=../tap.sh
-. "$(dirname "$0")/../tap.sh"
-cleanup() {
-	[ -n "${ctl_pid:-}" ] && kill -TERM "$ctl_pid" 2>/dev/null
-	[ -n "${lwd_pid:-}" ] && { sleep 0.1; kill -INT "$lwd_pid" 2>/dev/null; }
-	wait 2>/dev/null; rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-"$LWD" --nats-port 0 --http-port 0 --reap-ms 10 >"$tmp/lwd.log" 2>&1 &
-lwd_pid=$!
-for _ in $(seq 200); do "$LW" stats >/dev/null 2>&1 && break; sleep 0.02; done
+CLI_TEST=scli
+# shellcheck source=cli_env.sh
+. "$(dirname "$0")/cli_env.sh"
 "$LW" stream ls >/dev/null 2>"$tmp/nolwc.err"
 check "no lw-control: exit 1 and says so" grep -q "no lw-control serves this domain" "$tmp/nolwc.err"
 "$LW_CONTROL" --store-dir "$tmp/store" >"$tmp/ctl.log" 2>&1 &
