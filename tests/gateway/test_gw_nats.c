@@ -18,6 +18,7 @@
 #include <nats/nats.h>
 
 #include "gw_test.h"
+#include "gw_nats_test.h"
 
 static struct gw_test g_t;
 
@@ -52,17 +53,6 @@ static natsConnection *nconnect(const char *url, bool echo)
 	assert_int_equal(s, NATS_OK);
 	natsOptions_Destroy(o);
 	return nc;
-}
-
-static void expect_next(natsSubscription *sub, const char *subject, const char *data)
-{
-	natsMsg *m = NULL;
-
-	assert_int_equal(natsSubscription_NextMsg(&m, sub, 2000), NATS_OK);
-	assert_string_equal(natsMsg_GetSubject(m), subject);
-	assert_int_equal(natsMsg_GetDataLength(m), (int)strlen(data));
-	assert_memory_equal(natsMsg_GetData(m), data, strlen(data));
-	natsMsg_Destroy(m);
 }
 
 static void expect_nothing(natsSubscription *sub, int ms)

@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "gw_test.h"
+#include "gw_nats_test.h"
 
 static char g_dir[64];
 static char g_ca[96], g_cert[96], g_key[96], g_ccert[96], g_ckey[96], g_other_ca[96];
@@ -117,17 +118,6 @@ static natsConnection *must_connect(void)
 		fprintf(stderr, "TLS connect: %s (%s)\n", natsStatus_GetText(s), nats_GetLastError(NULL));
 	assert_int_equal(s, NATS_OK);
 	return nc;
-}
-
-static void expect_next(natsSubscription *sub, const char *subject, const char *data)
-{
-	natsMsg *m = NULL;
-
-	assert_int_equal(natsSubscription_NextMsg(&m, sub, 2000), NATS_OK);
-	assert_string_equal(natsMsg_GetSubject(m), subject);
-	assert_int_equal(natsMsg_GetDataLength(m), (int)strlen(data));
-	assert_memory_equal(natsMsg_GetData(m), data, strlen(data));
-	natsMsg_Destroy(m);
 }
 
 static void test_info_in_clear(void **state)
