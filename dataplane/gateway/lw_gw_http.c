@@ -199,8 +199,8 @@ static void connz(struct lw_gw *gw, struct sbuf *b, const char *q)
 		offset = 0;
 	if (limit <= 0)
 		limit = 1024;
-	from = (uint32_t)offset < total ? (uint32_t)offset : total;
-	to = total - from > (uint32_t)limit ? from + (uint32_t)limit : total;
+	from = offset < (long)total ? (uint32_t)offset : total;
+	to = (long)(total - from) > limit ? from + (uint32_t)limit : total;
 	sb_printf(b, "{\"server_id\":\"%s\",\"now\":", gw->server_id);
 	sb_time(b, wall);
 	sb_printf(b, ",\"num_connections\":%u,\"total\":%u,\"offset\":%ld,\"limit\":%ld,"
