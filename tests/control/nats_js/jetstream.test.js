@@ -332,6 +332,31 @@ test('KV purge rolls a key up (Nats-Rollup), create and update check revisions',
 	assert.equal((await jsm.streams.info('NOROLL')).state.messages, 0);
 });
 
+test('object store (chunks, rollup of the metadata): put, get, list, delete', async (t) => {
+	const { nc } = await setup(t, 'OSHOST');
+	const os = await nc.jetstream().views.os('files');
+	const data = new Uint8Array(300000);
+
+	for (let i = 0; i < data.length; i++)
+		data[i] = i % 251;
+	const info = await os.put({ name: 'blob.bin' }, new ReadableStream({
+		start(c) { c.enqueue(data); c.close(); },
+	}));
+	assert.equal(info.size, data.length);
+	assert.ok(info.chunks > 1);
+	const r = await os.get('blob.bin');
+	const parts = [];
+	for await (const c of r.data)
+		parts.push(Buffer.from(c));
+	assert.ok(!(await r.error));
+	assert.ok(Buffer.concat(parts).equals(Buffer.from(data)));
+	await os.putBlob({ name: 'small.txt' }, sc.encode('hello'));
+	assert.deepEqual((await os.list()).map((e) => e.name).sort(), ['blob.bin', 'small.txt']);
+	await os.delete('small.txt');
+	assert.deepEqual((await os.list()).map((e) => e.name), ['blob.bin']);
+	assert.equal(await os.get('small.txt'), null);
+});
+
 test('replay_policy original keeps the stored spacing; deleting a consumer ends its pulls', async (t) => {
 	const { jsm, js } = await setup(t, 'RPO');
 
