@@ -100,6 +100,8 @@ static void test_info_and_verbose(void **state)
 	     *k != NULL; k++)
 		assert_non_null(strstr(g_buf, *k));
 	assert_null(strstr(g_buf, "auth_required"));
+	/* No lw-control on this domain: no JetStream announced. */
+	assert_null(strstr(g_buf, "jetstream"));
 	gw_send(fd, "CONNECT {\"verbose\":true,\"pedantic\":true}\r\nSUB a.b 1\r\n"
 		    "PUB a.b 2\r\nhi\r\nPING\r\n");
 	expect_all(fd, (const char *const[]){ "+OK\r\n+OK\r\n+OK\r\n", "PONG\r\n",

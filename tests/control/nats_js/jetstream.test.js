@@ -44,8 +44,10 @@ async function fetchAll(js, stream, durable, batch, expires = 1000) {
 }
 
 test('streams: add, publish with PubAck, dedup, expectations, info, get', async (t) => {
-	const { jsm, js } = await setup(t, 'ORD');
+	const { nc, jsm, js } = await setup(t, 'ORD');
 
+	// INFO says JetStream is there, as nats-server's does when enabled.
+	assert.equal(nc.info.jetstream, true);
 	const ai = await jsm.getAccountInfo();
 	assert.ok(ai.streams >= 1);
 	for (let i = 1; i <= 3; i++) {
