@@ -301,6 +301,13 @@ test('consumers with wildcard filters (the filter travels in the API subject)', 
 		m.ack();
 	}
 	assert.deepEqual(got, ['wf.eu.new', 'wf.us.new']);
+	// Ordered consumers (and so KV watchers of "key.>") name themselves
+	// and send their filter the same way.
+	const oc = await js.consumers.get('WF', { filterSubjects: ['wf.eu.>'] });
+	const seen = [];
+	for await (const m of await oc.fetch({ max_messages: 5, expires: 1000 }))
+		seen.push(m.subject);
+	assert.deepEqual(seen, ['wf.eu.new', 'wf.eu.old']);
 });
 
 test('KV purge rolls a key up (Nats-Rollup), create and update check revisions', async (t) => {
