@@ -309,6 +309,7 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	char ack[LW_SUBJECT_MAX * 2];
 	struct lw_pubmsg pm = { 0 };
 	int64_t now = lw_now_wall_ns();
+	char *hdr_buf = NULL;
 
 	if (lw_store_get(c->s->st, sseq, &r) != 0)
 		return -1;
@@ -324,9 +325,34 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	pm.reply = ack;
 	pm.hdr = r.hdr;
 	pm.hdr_len = r.hdr_len;
-	pm.data = c->headers_only ? NULL : r.data;
-	pm.len = c->headers_only ? 0 : r.data_len;
+	pm.data = r.data;
+	pm.len = r.data_len;
+	if (c->headers_only) {
+		/* As nats-server: no payload, its size in Nats-Msg-Size,
+		 * added to the stored headers (or to a new header block). */
+		size_t keep = r.hdr_len >= 4 ? r.hdr_len - 2 : 0; /* up to the blank line */
+		int n;
+
+		hdr_buf = malloc(keep + 64);
+		if (hdr_buf == NULL) {
+			c->dseq--;
+			lw_store_rec_free(&r);
+			return -3;
+		}
+		if (keep == 0) {
+			memcpy(hdr_buf, "NATS/1.0\r\n", 10);
+			keep = 10;
+		} else {
+			memcpy(hdr_buf, r.hdr, keep);
+		}
+		n = snprintf(hdr_buf + keep, 64, "Nats-Msg-Size: %zu\r\n\r\n", (size_t)r.data_len);
+		pm.hdr = hdr_buf;
+		pm.hdr_len = keep + (size_t)n;
+		pm.data = NULL;
+		pm.len = 0;
+	}
 	rc = lw_publish_msg(c->s->ctl->c, &pm);
+	free(hdr_buf);
 	if (rc <= 0) {
 		/* Not delivered: nobody listens (a pull request's client went
 		 * away; a push consumer's subscriber is not there yet, as

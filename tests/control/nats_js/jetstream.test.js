@@ -197,6 +197,16 @@ test('consumers API: fetch, next, consume, ordered consumer, stored subjects', a
 	assert.equal(ci.num_pending, 0);
 	assert.equal(ci.num_ack_pending, 0);
 	assert.equal(ci.delivered.stream_seq, 10);
+	// headers_only: no payload, its size in Nats-Msg-Size, headers kept.
+	const h = headers();
+	h.set('X-Kind', 'big');
+	await js.publish('capi.odd', sc.encode('nine bytes'), { headers: h });
+	await jsm.consumers.add('CAPI', { durable_name: 'ho', ack_policy: AckPolicy.None,
+		headers_only: true, deliver_policy: DeliverPolicy.Last });
+	const ho = await (await js.consumers.get('CAPI', 'ho')).next({ expires: 1000 });
+	assert.equal(ho.data.length, 0);
+	assert.equal(ho.headers.get('Nats-Msg-Size'), '10');
+	assert.equal(ho.headers.get('X-Kind'), 'big');
 });
 
 test('push consumer with flow control and idle heartbeats (4 MiB, past the window)', async (t) => {
