@@ -296,13 +296,30 @@ static void advisory_max_deliver(struct lw_consumer *c, struct pend *p)
 	lw_stream_dead_letter(c->s, c->name, p->sseq, p->deliveries, "max_deliver");
 }
 
+/* Ends pull request @p i with status @p status ("408 Request Timeout"),
+ * telling the client what it did not get (Nats-Pending-Messages / -Bytes:
+ * nats.js and nats.c account their outstanding pulls by them, and a fetch
+ * ends at once instead of at its own expiry). */
+static void end_request(struct lw_consumer *c, size_t i, const char *status)
+{
+	const struct waiting *w = &c->w[i];
+	char h[192];
+
+	snprintf(h, sizeof(h), "NATS/1.0 %s\r\nNats-Pending-Messages: %lld\r\n"
+		 "Nats-Pending-Bytes: %lld\r\n\r\n", status, (long long)w->batch,
+		 (long long)(w->max_bytes > 0 ? w->max_bytes : 0));
+	lw_cons_status(c->s->ctl, w->reply, h);
+	waiting_del(c, i);
+}
+
 /* Sends stream message @p sseq to @p to; returns bytes sent, -1 when it
  * is gone, -2 when a pull request's inbox has no subscriber, -3 when a
  * push consumer's deliver subject has none or the fabric refused it for
  * now (pool exhausted, receiver's ring full past the block timeout): not
- * sent, nothing recorded, the timer tries again. */
+ * sent, nothing recorded, the timer tries again; -4 when it is larger
+ * than @p max_bytes (> 0), what a pull request has left. */
 static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, uint32_t deliveries,
-			uint64_t pending)
+			uint64_t pending, int64_t max_bytes)
 {
 	int rc;
 	struct lw_store_rec r;
@@ -313,6 +330,11 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 
 	if (lw_store_get(c->s->st, sseq, &r) != 0)
 		return -1;
+	if (max_bytes > 0 &&
+	    (int64_t)(r.hdr_len + (c->headers_only ? 0 : r.data_len)) > max_bytes) {
+		lw_store_rec_free(&r);
+		return -4;
+	}
 	c->dseq++;
 	snprintf(ack, sizeof(ack), "$JS.ACK.%s.%s.%u.%llu.%llu.%lld.%llu", c->s->name, c->name,
 		 deliveries, (unsigned long long)sseq, (unsigned long long)c->dseq,
@@ -544,7 +566,17 @@ void lw_cons_deliver(struct lw_consumer *c)
 			return;
 		if (!redeliver && q >= c->next_sseq)
 			c->next_sseq = q + 1;
-		sent = send_one(c, to, q, deliveries, lw_cons_pending(c));
+		sent = send_one(c, to, q, deliveries, lw_cons_pending(c),
+				c->deliver_subject == NULL ? c->w[0].max_bytes : 0);
+		if (sent == -4) {
+			/* The next message does not fit what the pull request
+			 * has left: it ends with nats-server's 409, and the
+			 * message stays for the next request. */
+			c->next_sseq = next0;
+			c->ipre = ipre0;
+			end_request(c, 0, "409 Message Size Exceeds MaxBytes");
+			continue;
+		}
 		if (sent == -2) {
 			/* Nobody listens on that pull request's inbox any more
 			 * (the client went away): drop the request, keep the
@@ -710,13 +742,7 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 			struct waiting *w = &c->w[i];
 
 			if (w->expires > 0 && now >= w->expires) {
-				char h[160];
-
-				snprintf(h, sizeof(h), "NATS/1.0 408 Request Timeout\r\n"
-					 "Nats-Pending-Messages: %lld\r\nNats-Pending-Bytes: %lld\r\n\r\n",
-					 (long long)w->batch, (long long)(w->max_bytes > 0 ? w->max_bytes : 0));
-				lw_cons_status(s->ctl, w->reply, h);
-				waiting_del(c, i);
+				end_request(c, i, "408 Request Timeout");
 				i--;
 				continue;
 			}

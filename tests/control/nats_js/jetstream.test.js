@@ -209,6 +209,31 @@ test('consumers API: fetch, next, consume, ordered consumer, stored subjects', a
 	assert.equal(ho.headers.get('X-Kind'), 'big');
 });
 
+test('fetch with max_bytes: what fits, then 409 with the pending counts (no wait for expiry)', async (t) => {
+	const { jsm, js } = await setup(t, 'MBY');
+
+	for (let i = 0; i < 5; i++)
+		await js.publish('mby.a', new Uint8Array(100));
+	await jsm.consumers.add('MBY', { durable_name: 'c', ack_policy: AckPolicy.Explicit });
+	const c = await js.consumers.get('MBY', 'c');
+	const t0 = Date.now();
+	let n = 0;
+
+	for await (const m of await c.fetch({ max_bytes: 250, expires: 5000 })) {
+		n++;
+		m.ack();
+	}
+	assert.equal(n, 2);
+	assert.ok(Date.now() - t0 < 2500, `fetch took ${Date.now() - t0} ms`);
+	// A message larger than the whole request: nothing, and it stays.
+	n = 0;
+	for await (const m of await c.fetch({ max_bytes: 50, expires: 5000 }))
+		n++;
+	assert.equal(n, 0);
+	assert.ok(Date.now() - t0 < 5000);
+	assert.equal((await c.info()).num_pending, 3);
+});
+
 test('push consumer with flow control and idle heartbeats (4 MiB, past the window)', async (t) => {
 	const { jsm, js } = await setup(t, 'PSH');
 	const big = new Uint8Array(4096);
