@@ -414,6 +414,15 @@ static void test_literal_wildcards(void **state)
 	assert_int_equal(lw_next(lit, &m, 30), LW_ETIMEDOUT);
 	/* The structure is still checked. */
 	assert_int_equal(lw_publish(c, "lit..>", "x", 1), LW_EBADSUBJECT);
+	/* A connection without the option, in the same thread, right after
+	 * the literal one published "lit.*": still refused. */
+	{
+		lw_conn *strict = lw_test_connect(&g_d);
+
+		assert_int_equal(lw_publish(c, "lit.*", "s", 1), 2);
+		assert_int_equal(lw_publish(strict, "lit.*", "s", 1), LW_EBADSUBJECT);
+		lw_close(strict);
+	}
 	lw_close(c);
 }
 
