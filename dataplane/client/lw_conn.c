@@ -131,8 +131,16 @@ int lw_ctl_call(lw_conn *c, const struct lw_ctl_req *req, struct lw_ctl_resp *re
 	rc = wait_resp(c, seq);
 	if (rc == LW_OK) {
 		*resp = c->rec->resp;
-		if (resp->status != LW_OK)
-			rc = LW_SET_ERR(resp->status, "%s", resp->err);
+		if (resp->status != LW_OK) {
+			/* lwd's message already starts with the status text
+			 * ("limit reached: ..."): say it once. */
+			const char *e = resp->err, *st = lw_strerror(resp->status);
+			size_t sl = strlen(st);
+
+			if (strncmp(e, st, sl) == 0 && e[sl] == ':' && e[sl + 1] == ' ')
+				e += sl + 2;
+			rc = LW_SET_ERR(resp->status, "%s", e);
+		}
 	}
 	pthread_mutex_unlock(&c->ctl_lock);
 	return rc;

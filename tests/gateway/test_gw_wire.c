@@ -312,6 +312,38 @@ static void test_monitoring(void **state)
 	close(fd);
 }
 
+/* More SUBs than the domain has subscriptions: the ones past it are
+ * refused with nats-server's -ERR, the connection stays, and closing it
+ * gives every subscription back. */
+static void test_max_subscriptions(void **state)
+{
+	static char cmds[1100 * 24];
+	size_t n = 0;
+	int fd, eof;
+
+	(void)state;
+	fd = gw_tcp_connect(g_t.port);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	n += (size_t)snprintf(cmds + n, sizeof(cmds) - n, "CONNECT {\"verbose\":false}\r\n");
+	for (int i = 0; i < 1100; i++)
+		n += (size_t)snprintf(cmds + n, sizeof(cmds) - n, "SUB ms.%d %d\r\n", i, i + 1);
+	gw_send(fd, cmds);
+	gw_send(fd, "PING\r\n");
+	expect(fd, "-ERR 'Maximum Subscriptions Exceeded'", 0);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG\r\n", 5000, &eof);
+	assert_false(eof);
+	assert_non_null(strstr(g_buf, "PONG\r\n"));
+	close(fd);
+	/* All given back: a new client subscribes and gets its message. */
+	for (int i = 0; i < 100 && !http_has("/varz", "\"connections\":0,"); i++)
+		lw_test_sleep_ms(20);
+	fd = gw_tcp_connect(g_t.port);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_send(fd, "CONNECT {\"verbose\":false}\r\nSUB back.x 1\r\nPUB back.x 2\r\nok\r\nPING\r\n");
+	expect(fd, "MSG back.x 1 2\r\nok\r\n", 0);
+	close(fd);
+}
+
 static void test_port_in_use(void **state)
 {
 	struct lw_test_daemon d = { 0 };
@@ -342,6 +374,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_info_and_verbose),
 		cmocka_unit_test(test_publish_wildcard_tokens),
+		cmocka_unit_test(test_max_subscriptions),
 		cmocka_unit_test(test_fatal_errors),
 		cmocka_unit_test(test_stale_connection),
 		cmocka_unit_test(test_slow_consumer),

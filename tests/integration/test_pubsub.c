@@ -380,6 +380,31 @@ static void test_errors(void **state)
 	lw_close(c);
 }
 
+/* Past the domain's subscriptions: LW_ELIMIT naming the limit and the
+ * flag that raises it, said once; closing gives them all back. */
+static void test_subscription_limit(void **state)
+{
+	lw_conn *c = lw_test_connect(&g_d);
+	struct lw_domain_stats st;
+	char subj[32];
+	lw_sub *s;
+	int rc = LW_OK, n = 0;
+
+	(void)state;
+	for (; n < 100000 && rc == LW_OK; n++) {
+		snprintf(subj, sizeof(subj), "lim.%d", n);
+		rc = lw_subscribe(c, subj, NULL, &s);
+	}
+	assert_int_equal(rc, LW_ELIMIT);
+	assert_non_null(strstr(lw_errmsg(), "subscriptions of the domain are in use (lwd --max-subs)"));
+	assert_null(strstr(lw_errmsg(), "limit reached: limit reached"));
+	lw_close(c);
+	c = lw_test_connect(&g_d);
+	assert_true(LW_TEST_WAIT(lw_stats(c, &st) == LW_OK && st.subs == 0, 3000));
+	assert_int_equal(lw_subscribe(c, "lim.again", NULL, &s), LW_OK);
+	lw_close(c);
+}
+
 /* literal_wildcards (what lwd's NATS gateway sets): "a.>" and "a.*" are
  * published as plain tokens and reach the wildcard subscriptions that
  * cover them, never a literal one. */
@@ -540,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_callback),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_literal_wildcards),
+		cmocka_unit_test(test_subscription_limit),
 		cmocka_unit_test(test_cross_process),
 		cmocka_unit_test(test_churn),
 	};
