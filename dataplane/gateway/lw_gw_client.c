@@ -553,19 +553,7 @@ static int handle(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 
 static int grow_in(struct gw_conn *c, size_t need)
 {
-	size_t cap = c->in_cap ? c->in_cap : IN_CHUNK;
-	char *p;
-
-	while (cap < need)
-		cap *= 2;
-	if (cap == c->in_cap)
-		return 0;
-	p = realloc(c->in, cap);
-	if (p == NULL)
-		return -1;
-	c->in = p;
-	c->in_cap = cap;
-	return 0;
+	return gw_buf_grow(&c->in, &c->in_cap, need, IN_CHUNK);
 }
 
 /* Parses everything complete in the input buffer. 0 or -1 (fatal). */

@@ -70,8 +70,6 @@ int gw_write_locked(struct gw_conn *c)
 static int reserve(struct gw_conn *c, size_t n)
 {
 	size_t pending = c->out_len - c->out_off;
-	size_t cap;
-	char *p;
 
 	if (c->out_off > 0 && c->out_len + n > c->out_cap) {
 		memmove(c->out, c->out + c->out_off, pending);
@@ -80,15 +78,7 @@ static int reserve(struct gw_conn *c, size_t n)
 	}
 	if (c->out_len + n <= c->out_cap)
 		return 0;
-	cap = c->out_cap ? c->out_cap : 4096;
-	while (cap < c->out_len + n)
-		cap *= 2;
-	p = realloc(c->out, cap);
-	if (p == NULL)
-		return -1;
-	c->out = p;
-	c->out_cap = cap;
-	return 0;
+	return gw_buf_grow(&c->out, &c->out_cap, c->out_len + n, 4096);
 }
 
 static void slow_consumer(struct gw_conn *c, size_t pending)

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include <lightwire/client.h>
@@ -151,6 +152,26 @@ struct lw_gw {
 struct gw_conn *gw_conn_new(struct lw_gw *gw, int fd);
 /* Handles readable input; returns -1 when the connection must be freed. */
 int gw_conn_read(struct gw_conn *c);
+
+/* Grows *@p buf (capacity *@p cap) to hold @p need bytes, doubling from
+ * @p first; keeps its contents. 0, or -1 when out of memory (nothing
+ * changed). For the connections' input and output buffers. */
+static inline int gw_buf_grow(char **buf, size_t *cap, size_t need, size_t first)
+{
+	size_t n = *cap ? *cap : first;
+	char *p;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return 0;
+	p = realloc(*buf, n);
+	if (p == NULL)
+		return -1;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
 /* Writes pending output (EPOLLOUT). -1: free the connection. */
 int gw_conn_flush(struct gw_conn *c);
 /* Timers: PING, stale, auth timeout, drain deadline. -1: free it. */
