@@ -312,6 +312,27 @@ static void end_request(struct lw_consumer *c, size_t i, const char *status)
 	waiting_del(c, i);
 }
 
+/* A headers_only delivery's header block, as nats-server's: the stored
+ * headers (or a new block) plus the payload's size in Nats-Msg-Size.
+ * malloc()ed, length in *@p len; NULL when out of memory. */
+static char *size_only_headers(const struct lw_store_rec *r, size_t *len)
+{
+	size_t keep = r->hdr_len >= 4 ? r->hdr_len - 2 : 0; /* up to the blank line */
+	char *h = malloc(keep + 64);
+
+	if (h == NULL)
+		return NULL;
+	if (keep == 0) {
+		memcpy(h, "NATS/1.0\r\n", 10);
+		keep = 10;
+	} else {
+		memcpy(h, r->hdr, keep);
+	}
+	*len = keep + (size_t)snprintf(h + keep, 64, "Nats-Msg-Size: %zu\r\n\r\n",
+				       (size_t)r->data_len);
+	return h;
+}
+
 /* Sends stream message @p sseq to @p to; returns bytes sent, -1 when it
  * is gone, -2 when a pull request's inbox has no subscriber, -3 when a
  * push consumer's deliver subject has none or the fabric refused it for
@@ -350,26 +371,13 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	pm.data = r.data;
 	pm.len = r.data_len;
 	if (c->headers_only) {
-		/* As nats-server: no payload, its size in Nats-Msg-Size,
-		 * added to the stored headers (or to a new header block). */
-		size_t keep = r.hdr_len >= 4 ? r.hdr_len - 2 : 0; /* up to the blank line */
-		int n;
-
-		hdr_buf = malloc(keep + 64);
+		hdr_buf = size_only_headers(&r, &pm.hdr_len);
 		if (hdr_buf == NULL) {
 			c->dseq--;
 			lw_store_rec_free(&r);
 			return -3;
 		}
-		if (keep == 0) {
-			memcpy(hdr_buf, "NATS/1.0\r\n", 10);
-			keep = 10;
-		} else {
-			memcpy(hdr_buf, r.hdr, keep);
-		}
-		n = snprintf(hdr_buf + keep, 64, "Nats-Msg-Size: %zu\r\n\r\n", (size_t)r.data_len);
 		pm.hdr = hdr_buf;
-		pm.hdr_len = keep + (size_t)n;
 		pm.data = NULL;
 		pm.len = 0;
 	}
