@@ -407,9 +407,13 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 		send_ack(s, reply, pub_err(503, 10077, desc));
 		return;
 	}
-	if (rollup != 0 && lw_store_purge(s->st, (uint64_t)seq, rollup == 1 ? subj : NULL) < 0)
-		fprintf(stderr, "lw-control: stream %s: rollup before %lld failed: %s\n", s->name,
-			(long long)seq, strerror(EIO));
+	if (rollup != 0) {
+		int64_t pr = lw_store_purge(s->st, (uint64_t)seq, rollup == 1 ? subj : NULL);
+
+		if (pr < 0)
+			fprintf(stderr, "lw-control: stream %s: rollup before %lld failed: %s\n",
+				s->name, (long long)seq, strerror((int)-pr));
+	}
 	if (have_id)
 		dedup_add(s, id, (uint64_t)seq, now);
 	send_ack_ok(s, reply, (uint64_t)seq, false);

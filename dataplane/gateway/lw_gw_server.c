@@ -204,7 +204,9 @@ static int ep_add(int epfd, int fd, void *ptr)
 
 /* Is the JetStream API served on this domain now (lw-control listens
  * on $JS.API.INFO)? INFO then says "jetstream":true, as nats-server's
- * does when JetStream is enabled. */
+ * does when JetStream is enabled. (A match takes a queue group's
+ * round-robin ticket: a group on $JS.API.> would rotate once per INFO,
+ * which only shifts its order.) */
 static bool js_served(struct lw_gw *gw)
 {
 	uint32_t ids[8];
