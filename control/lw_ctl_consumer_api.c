@@ -233,6 +233,7 @@ static json_t *info(struct lw_consumer *c, const char *type)
 	char tc[40], tn[40];
 	json_t *o;
 
+	lw_cons_floor(c);
 	lw_fmt_time(c->created_ns, tc, sizeof(tc));
 	lw_fmt_time(lw_now_wall_ns(), tn, sizeof(tn));
 	o = json_pack("{s:s, s:s, s:s, s:O, s:{s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:I, s:I, s:s}",
@@ -405,7 +406,7 @@ void lw_consumers_load(struct lw_stream *s)
 				p->cseq = (uint64_t)json_integer_value(json_array_get(v, 1));
 				p->deliveries = (uint32_t)json_integer_value(json_array_get(v, 2));
 				/* Unacked at the restart: redeliver at once. */
-				p->deadline = 0;
+				lw_cons_pend_due(c, p, 0);
 			}
 		}
 		json_decref(o);

@@ -54,8 +54,18 @@ struct lw_consumer {
 	char fcid[LW_SUBJECT_MAX + 1];
 	/* state */
 	uint64_t next_sseq, dseq, floor_s, floor_c, num_redelivered;
-	struct pend *p;             /* outstanding, ordered by sseq */
+	/* The ack floor moves with every ack but is read only by CONSUMER.INFO
+	 * and the state file: computing it there (lw_cons_floor) keeps a
+	 * scan of the pending list off the ack path. */
+	bool floor_stale;
+	/* Outstanding, ordered by sseq: p[0..np) inside pbase[0..capp). Acks
+	 * mostly take p[0], which moves p forward instead of moving the rest
+	 * down (a memmove of the whole list per ack at max_ack_pending). */
+	struct pend *p, *pbase;
 	size_t np, capp;
+	/* No deadline in p is earlier than this: a delivery looks for due
+	 * redeliveries only once it has passed, rather than at every message. */
+	int64_t due_lb;
 	uint64_t *pre;              /* last_per_subject: seqs to deliver first */
 	size_t npre, ipre;
 	/* num_pending of a filtered consumer, kept up to date by counting
@@ -97,6 +107,17 @@ void lw_cons_end_no_wait(struct lw_consumer *c);
 /** Unlinks and frees; @p destroy removes the state file too. */
 void lw_cons_delete(struct lw_consumer *c, bool destroy);
 struct pend *lw_cons_pend_add(struct lw_consumer *c, uint64_t sseq);
+
+/** Sets when @p p is redelivered, keeping due_lb a lower bound. */
+static inline void lw_cons_pend_due(struct lw_consumer *c, struct pend *p, int64_t at)
+{
+	p->deadline = at;
+	if (at < c->due_lb)
+		c->due_lb = at;
+}
+
+/** Brings floor_s / floor_c up to date before they are read. */
+void lw_cons_floor(struct lw_consumer *c);
 /** Sets the flow-control window of a push consumer to its start value. */
 void lw_cons_fc_reset(struct lw_consumer *c);
 
