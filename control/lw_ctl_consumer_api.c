@@ -408,6 +408,12 @@ void lw_consumers_load(struct lw_stream *s)
 				/* Unacked at the restart: redeliver at once. */
 				lw_cons_pend_due(c, p, 0);
 			}
+			/* A push consumer's backlog may have been waiting for
+			 * its subscriber: try at the next tick (and every tick
+			 * while nobody listens), not only when a new message
+			 * is stored. */
+			if (c->deliver_subject != NULL)
+				c->retry = true;
 		}
 		json_decref(o);
 	}

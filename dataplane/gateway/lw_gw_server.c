@@ -384,6 +384,9 @@ static void *gw_main(void *arg)
 	gw_log(1, "listening for NATS clients on %s:%u%s%s", gw->cfg.host, gw->cfg.port,
 	       gw->n_users ? " (auth required)" : "",
 	       gw->tls_ctx ? (gw->cfg.tls_verify ? " (TLS with client certificates)" : " (TLS)") : "");
+	if (gw->hfd >= 0)
+		gw_log(1, "monitoring on http://%s:%u/ (varz, connz, subsz, healthz, metrics)",
+		       gw->cfg.host, gw->cfg.http_port);
 	uint64_t busy = 0;
 
 	while (!atomic_load(&gw->stop)) {

@@ -361,14 +361,10 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	lwd_log(LWD_INFO, "domain '%s' ready: %s (%zu MiB on %s, NUMA node %d), %u worker lcore(s), "
-		"max_payload %u, pid %d",
-		w->cfg.domain, w->dom_path, w->dom.size >> 20,
-		w->on_hugepages ? "hugepages" : "shared memory", w->numa_node, w->n_workers,
-		w->dom.hdr->cfg.max_payload, (int)getpid());
-
 	if (w->cfg.gw.port != 0) {
-		/* Binds now: a port in use stops lwd with a clear error. */
+		/* Binds now, before "ready": a port in use stops lwd with a
+		 * clear error, and a script waiting for "ready" never sees
+		 * it from a daemon that is about to exit. */
 		w->gw = lw_gw_start(&w->cfg.gw, w->cfg.domain);
 		if (w->gw == NULL) {
 			lwd_domain_destroy(w);
@@ -376,6 +372,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+
+	lwd_log(LWD_INFO, "domain '%s' ready: %s (%zu MiB on %s, NUMA node %d), %u worker lcore(s), "
+		"max_payload %u, pid %d",
+		w->cfg.domain, w->dom_path, w->dom.size >> 20,
+		w->on_hugepages ? "hugepages" : "shared memory", w->numa_node, w->n_workers,
+		w->dom.hdr->cfg.max_payload, (int)getpid());
 
 	idx = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore) {

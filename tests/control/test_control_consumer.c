@@ -553,6 +553,40 @@ static void test_shm_consumer(void **state)
 	lw_close(c);
 }
 
+/* A push consumer whose subscriber is not there yet keeps its backlog
+ * through an lw-control restart and delivers it as soon as the
+ * subscriber comes, without waiting for a new message to be stored. */
+static void test_push_backlog_after_restart(void **state)
+{
+	lw_conn *c = lw_test_connect(&g_t.d);
+	struct lw_sub_opts so;
+	lw_sub *out = NULL;
+	lw_msg *m = NULL;
+
+	(void)state;
+	assert_non_null(c);
+	assert_non_null(strstr(shm_api(c, "$JS.API.STREAM.CREATE.PBL",
+				       "{\"name\":\"PBL\",\"subjects\":[\"pbl.*\"]}"),
+			       "\"did_create\":true"));
+	assert_non_null(strstr(shm_api(c, "$JS.API.CONSUMER.DURABLE.CREATE.PBL.p",
+				       "{\"stream_name\":\"PBL\",\"config\":{\"durable_name\":\"p\","
+				       "\"deliver_subject\":\"pblout.x\",\"ack_policy\":\"none\"}}"),
+			       "\"num_pending\":0"));
+	assert_string_equal(shm_api(c, "pbl.a", "one"), "{\"stream\":\"PBL\",\"seq\":1}");
+	assert_string_equal(shm_api(c, "pbl.a", "two"), "{\"stream\":\"PBL\",\"seq\":2}");
+	restart(SIGTERM);
+	lw_sub_opts_init(&so);
+	assert_int_equal(lw_subscribe(c, "pblout.x", &so, &out), LW_OK);
+	assert_int_equal(lw_next(out, &m, 3000), LW_OK);
+	assert_memory_equal(lw_msg_data(m), "one", 3);
+	lw_msg_free(m);
+	assert_int_equal(lw_next(out, &m, 3000), LW_OK);
+	assert_memory_equal(lw_msg_data(m), "two", 3);
+	lw_msg_free(m);
+	lw_unsubscribe(out);
+	lw_close(c);
+}
+
 
 int main(void)
 {
@@ -564,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_replay_and_push),
 		cmocka_unit_test(test_push_flow_control),
 		cmocka_unit_test(test_shm_consumer),
+		cmocka_unit_test(test_push_backlog_after_restart),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -358,15 +358,21 @@ static void test_port_in_use(void **state)
 	assert_int_not_equal(lw_test_daemon_start(&d, dom, extra), 0);
 	FILE *f = fopen(d.log, "r");
 	char line[512];
-	int found = 0;
+	int found = 0, ready = 0;
 
 	assert_non_null(f);
-	while (fgets(line, sizeof(line), f) != NULL)
+	while (fgets(line, sizeof(line), f) != NULL) {
 		if (strstr(line, "cannot listen for NATS clients") != NULL)
 			found = 1;
+		/* Scripts wait for "ready": a daemon about to exit must not
+		 * say it. */
+		if (strstr(line, "' ready") != NULL)
+			ready = 1;
+	}
 	fclose(f);
 	unlink(d.log);
 	assert_true(found);
+	assert_false(ready);
 }
 
 int main(void)
