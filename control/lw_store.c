@@ -381,6 +381,7 @@ int lw_store_apply(lw_store *s, const uint8_t *b, uint32_t len, uint32_t seg, ui
 		if (s->msgs == 1 && s->first < seq)
 			s->first = seq;
 		s->last = seq;
+		s->last_ts = e->ts;
 		lw_store_kill_below(s, first);
 		lw_store_advance_first(s);
 		break;
@@ -388,12 +389,17 @@ int lw_store_apply(lw_store *s, const uint8_t *b, uint32_t len, uint32_t seg, ui
 	case T_DEL: {
 		struct ent *e = ent_of(s, seq);
 
+		if ((int64_t)get64(b + 24) > s->last_ts)
+			s->last_ts = (int64_t)get64(b + 24);
+
 		if (e != NULL)
 			lw_store_ent_kill(s, seq, e);
 		lw_store_advance_first(s);
 		break;
 	}
 	case T_PURGE:
+		if ((int64_t)get64(b + 24) > s->last_ts)
+			s->last_ts = (int64_t)get64(b + 24);
 		if (first > s->floor)
 			s->floor = first;
 		lw_store_kill_below(s, first);

@@ -54,6 +54,9 @@ struct lw_store {
 	uint64_t base, first, last;
 	uint64_t floor;     /* highest first sequence any record declared */
 	uint64_t msgs, bytes;
+	/* time of the last message stored; kept when that message is
+	 * removed, as nats-server's last_ts is (markers carry it) */
+	int64_t last_ts;
 	uint64_t kills;     /* messages removed so far (any reason) */
 	/* segments, oldest first; the last is active */
 	struct seg *segs;

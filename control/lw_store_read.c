@@ -192,7 +192,7 @@ void lw_store_get_state(lw_store *s, struct lw_store_state *st)
 		st->first_ts = lw_store_ts(s, s->first);
 		st->num_deleted = s->last - s->first + 1 - s->msgs;
 	}
-	st->last_ts = s->last ? lw_store_ts(s, s->last) : 0;
+	st->last_ts = s->last ? s->last_ts : 0;
 	st->num_subjects = s->live_subjects;
 	st->lost_msgs = s->n_lost;
 	st->lost_bytes = s->lost_bytes;

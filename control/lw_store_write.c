@@ -207,7 +207,9 @@ static int write_marker(lw_store *s, int type, uint64_t seq, uint64_t first)
 
 	if (s->o.kind != LW_STORE_FILE)
 		return 0;
-	lw_store_encode(b, type, seq, 0, first, NULL, 0, NULL, 0, NULL, 0);
+	/* The marker's time is the last message's: once the segments that
+	 * held it are gone, the marker still tells last_ts. */
+	lw_store_encode(b, type, seq, s->last_ts, first, NULL, 0, NULL, 0, NULL, 0);
 	return write_rec(s, b, sizeof(b), seq, &off, &seg);
 }
 

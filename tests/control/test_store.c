@@ -381,13 +381,18 @@ static void test_segments_markers(void **state)
 	assert_int_equal(lw_store_get(s, 150, &(struct lw_store_rec){ 0 }), -ENOENT);
 	assert_int_equal(lw_store_count(s, 0, "x.z"), 0);
 	check(s, 200, 200);
-	/* Purge everything: the sequence still goes on after a restart. */
+	/* Purge everything: the sequence still goes on after a restart,
+	 * and last_ts stays the last message's, as nats-server's does. */
 	assert_true(lw_store_purge(s, 0, NULL) > 0);
+	lw_store_get_state(s, &st);
+	assert_int_equal(st.last_ts, 1201);
 	lw_store_close(s);
 	s = open_file(1000, NULL);
 	lw_store_get_state(s, &st);
 	assert_int_equal(st.msgs, 0);
 	assert_int_equal(st.first_seq, 202);
+	assert_int_equal(st.last_seq, 201);
+	assert_int_equal(st.last_ts, 1201);
 	put(s, 202, "x.y", 202);
 	lw_store_close(s);
 	rm_dir(g_dir);
@@ -409,6 +414,11 @@ static void test_memory(void **state)
 	lw_store_get_state(s, &st);
 	assert_int_equal(st.msgs, 41);
 	assert_int_equal(st.first_seq, 10);
+	/* Removing the last message keeps its time as last_ts. */
+	assert_int_equal(lw_store_remove(s, 50, false), 0);
+	lw_store_get_state(s, &st);
+	assert_int_equal(st.last_seq, 50);
+	assert_int_equal(st.last_ts, 1050);
 	lw_store_close(s);
 }
 
