@@ -91,43 +91,89 @@ static int mkdir_p(const char *path)
  * a running one (SIGTERM, then waits up to 10 s for it to sync and exit):
  * restarting lw-control while the old one still runs - say after lwd was
  * restarted, which the old one survives - must never leave two writers
- * on one store or two answers to every API request. Returns the lock's
- * descriptor (kept open for our life) or -1.
+ * on one store or two answers to every API request.
+ *
+ * The owner removes its lock files when it exits (release_locks), still
+ * holding the lock, so that stopped and failed runs leave nothing in
+ * /dev/shm. A lock is therefore only good if the file locked is still
+ * the one at the path: a taker that waited on a file its owner removed
+ * opens the path again.
  */
+static struct {
+	char path[PATH_MAX];
+	int fd;
+} g_locks[2];
+static int g_n_locks;
+
+static void release_locks(void)
+{
+	for (int i = 0; i < g_n_locks; i++) {
+		unlink(g_locks[i].path);
+		close(g_locks[i].fd);
+	}
+	g_n_locks = 0;
+}
+
+static bool same_file(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+/* Takes the lock at @p path (stopping its owner); 0 or -1. */
 static int take_over(const char *path, const char *what)
 {
 	char buf[32] = "";
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	pid_t pid;
+	pid_t pid = 0;
+	int fd = -1;
 
-	if (fd < 0) {
-		fprintf(stderr, "lw-control: error: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		if (pread(fd, buf, sizeof(buf) - 1, 0) < 0)
-			buf[0] = '\0';
-		pid = (pid_t)atoi(buf);
-		fprintf(stderr, "lw-control: %s is served by lw-control pid %d: stopping it to take over\n",
-			what, (int)pid);
-		if (pid > 1 && pid != getpid())
-			kill(pid, SIGTERM);
-		for (int i = 0; i < 100 && flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
-			struct timespec ts = { 0, 100 * 1000000L };
+	for (int round = 0; round < 20; round++) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "lw-control: error: %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			if (pid == 0) {
+				if (pread(fd, buf, sizeof(buf) - 1, 0) < 0)
+					buf[0] = '\0';
+				pid = (pid_t)atoi(buf);
+				fprintf(stderr,
+					"lw-control: %s is served by lw-control pid %d: stopping it to take over\n",
+					what, (int)pid);
+				if (pid > 1 && pid != getpid())
+					kill(pid, SIGTERM);
+			}
+			for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
+				struct timespec ts = { 0, 100 * 1000000L };
 
-			nanosleep(&ts, NULL);
-			if (i == 99) {
-				fprintf(stderr, "lw-control: error: lw-control pid %d did not stop\n",
-					(int)pid);
-				close(fd);
-				return -1;
+				if (i == 100) {
+					fprintf(stderr,
+						"lw-control: error: lw-control pid %d did not stop\n",
+						(int)pid);
+					close(fd);
+					return -1;
+				}
+				nanosleep(&ts, NULL);
 			}
 		}
+		if (same_file(fd, path))
+			break;
+		close(fd); /* its owner removed it on exit: take the new one */
+		fd = -1;
+	}
+	if (fd < 0) {
+		fprintf(stderr, "lw-control: error: %s keeps changing under us\n", path);
+		return -1;
 	}
 	snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, strlen(buf), 0) < 0)
 		(void)0; /* the pid is informative; the lock is what counts */
-	return fd;
+	snprintf(g_locks[g_n_locks].path, sizeof(g_locks[g_n_locks].path), "%s", path);
+	g_locks[g_n_locks++].fd = fd;
+	return 0;
 }
 
 /*
@@ -304,6 +350,7 @@ int main(int argc, char **argv)
 	{
 		char lp[PATH_MAX], what[300];
 
+		atexit(release_locks);
 		snprintf(lp, sizeof(lp), "%s/lw-control.lock", ctl.store_dir);
 		snprintf(what, sizeof(what), "store %s", ctl.store_dir);
 		if (take_over(lp, what) < 0)

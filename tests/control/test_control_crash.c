@@ -219,6 +219,58 @@ static void test_takeover(void **state)
 	}
 }
 
+static void lock_paths(const struct ctl_proc *p, char *shm, size_t shm_len, char *store,
+		       size_t store_len)
+{
+	const char *dir = getenv("LW_SHM_DIR");
+
+	snprintf(shm, shm_len, "%s/lightwire-%s.control.lock", dir && *dir ? dir : "/dev/shm",
+		 p->domain);
+	snprintf(store, store_len, "%s/lw-control.lock", p->dir);
+}
+
+/* lw-control removes its lock files when it stops and when it fails to
+ * start: stopped runs leave nothing behind in /dev/shm. */
+static void test_lock_files_removed(void **state)
+{
+	char shm[256], store[256], buf[32] = "";
+	struct ctl_proc orphan = g_c;
+	FILE *f;
+
+	(void)state;
+	lock_paths(&g_c, shm, sizeof(shm), store, sizeof(store));
+	/* held while it runs, with the owner's pid in it */
+	f = fopen(shm, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_int_equal(atoi(buf), (int)g_c.pid);
+	assert_int_equal(access(store, F_OK), 0);
+	assert_int_equal(ctl_stop(&g_c, SIGTERM), 0);
+	assert_int_not_equal(access(shm, F_OK), 0);
+	assert_int_not_equal(access(store, F_OK), 0);
+
+	/* a domain no lwd serves: exit 1, nothing left */
+	orphan.pid = 0;
+	orphan.log[0] = '\0';
+	snprintf(orphan.domain, sizeof(orphan.domain), "nolwd%d", (int)getpid());
+	assert_int_not_equal(ctl_start(&orphan), 0);
+	if (orphan.pid > 0) {
+		int st = 0;
+
+		assert_int_equal(waitpid(orphan.pid, &st, 0), orphan.pid);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 1);
+	}
+	lock_paths(&orphan, shm, sizeof(shm), store, sizeof(store));
+	assert_int_not_equal(access(shm, F_OK), 0);
+	assert_int_not_equal(access(store, F_OK), 0);
+	unlink(orphan.log);
+
+	assert_int_equal(ctl_start(&g_c), 0);
+	verify();
+}
+
 static void test_disk_full(void **state)
 {
 	jsStreamConfig cfg;
@@ -278,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_kill_during_storm),
 		cmocka_unit_test(test_kill_lwd_during_storm),
 		cmocka_unit_test(test_takeover),
+		cmocka_unit_test(test_lock_files_removed),
 		cmocka_unit_test(test_disk_full),
 	};
 
