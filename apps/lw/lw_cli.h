@@ -141,6 +141,9 @@ int lw_js_args(const struct lw_cli *g, int *argc, char ***argv, const char *usag
 	       const char *commands, int *timeout_ms);
 
 /* Field @p k of object @p o: 0 / "" when missing (o may be NULL). */
+/** The usage error of a command that takes @p want words (with its own):
+ *  names the unknown option or extra word, else repeats @p usage. */
+int lw_js_arity_error(const struct lw_cli *g, int argc, char **argv, int want, const char *usage);
 long long lw_js_int(const json_t *o, const char *k);
 const char *lw_js_str(const json_t *o, const char *k);
 

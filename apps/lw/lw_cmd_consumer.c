@@ -310,11 +310,16 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 			return rc;
 		}
 	}
-	if (argc - optind != 2 || !valid_name(argv[optind]) || !valid_name(argv[optind + 1])) {
+	if (argc - optind != 2) {
 		json_decref(cfg);
-		return lw_cli_usage_error(g, "consumer add: STREAM NAME required (names without "
-					  "'.', '*', '>' or spaces)");
+		return lw_cli_usage_error(g, "consumer add: STREAM NAME required");
 	}
+	for (int i = optind; i < argc; i++)
+		if (!valid_name(argv[i])) {
+			json_decref(cfg);
+			return lw_cli_usage_error(g, "consumer add: '%s' is not a valid name (no '.', "
+						  "'*', '>' or spaces)", argv[i]);
+		}
 	/* One filter goes in filter_subject, as older servers expect. */
 	filters = json_object_get(cfg, "filter_subjects");
 	if (json_array_size(filters) == 1)
@@ -685,8 +690,11 @@ int lw_cmd_consumer(const struct lw_cli *g, int argc, char **argv)
 	if (!strcmp(sub, "next"))
 		return cmd_next(g, argc, argv, timeout);
 	if (!strcmp(sub, "ls")) {
-		if (argc != 2 || !valid_name(argv[1]))
-			return lw_cli_usage_error(g, "consumer ls STREAM");
+		if (argc != 2)
+			return lw_js_arity_error(g, argc, argv, 2, "consumer ls STREAM");
+		if (!valid_name(argv[1]))
+			return lw_cli_usage_error(g, "'%s': stream names cannot hold '.', '*', '>' "
+						  "or spaces", argv[1]);
 		return cmd_ls(g, argv[1], timeout);
 	}
 	if (strcmp(sub, "info") != 0 && strcmp(sub, "rm") != 0)
@@ -695,7 +703,8 @@ int lw_cmd_consumer(const struct lw_cli *g, int argc, char **argv)
 	if (argc == 4 && info && !strcmp(argv[3], "--json"))
 		json_out = true;
 	else if (argc != 3)
-		return lw_cli_usage_error(g, "consumer %s STREAM NAME%s", sub, info ? " [--json]" : "");
+		return lw_js_arity_error(g, argc, argv, 3,
+					 info ? "consumer info STREAM NAME [--json]" : "consumer rm STREAM NAME");
 	if (!valid_name(argv[1]) || !valid_name(argv[2]))
 		return lw_cli_usage_error(g, "'%s' / '%s': names cannot hold '.', '*', '>' or spaces",
 					  argv[1], argv[2]);

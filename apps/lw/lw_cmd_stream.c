@@ -151,15 +151,34 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 			free(list);
 			break;
 		}
-		case 'S':
-			json_object_set_new(cfg, "storage", json_string(optarg));
+		case 'S': case 'R': case 'D': {
+			/* Checked here as the numbers are: a typo gets the
+			 * usage exit (2) and the choices, not a server error. */
+			static const struct {
+				int opt;
+				const char *key, *choices[4];
+			} e[] = {
+				{ 'S', "storage", { "file", "memory" } },
+				{ 'R', "retention", { "limits", "interest", "workqueue" } },
+				{ 'D', "discard", { "old", "new" } },
+			};
+			size_t i = 0, j = 0;
+
+			while (e[i].opt != o)
+				i++;
+			while (e[i].choices[j] != NULL && strcmp(e[i].choices[j], optarg) != 0)
+				j++;
+			if (e[i].choices[j] == NULL) {
+				json_decref(cfg);
+				json_decref(subjects);
+				return lw_cli_usage_error(g, "--%s: '%s' is not %s or %s%s%s", e[i].key,
+							  optarg, e[i].choices[0], e[i].choices[1],
+							  e[i].choices[2] ? " or " : "",
+							  e[i].choices[2] ? e[i].choices[2] : "");
+			}
+			json_object_set_new(cfg, e[i].key, json_string(optarg));
 			break;
-		case 'R':
-			json_object_set_new(cfg, "retention", json_string(optarg));
-			break;
-		case 'D':
-			json_object_set_new(cfg, "discard", json_string(optarg));
-			break;
+		}
 		case 'm': case 'p': case 'a': case 'w': case 'b': case 'z': {
 			const struct num_opt *n = num_opt(o);
 
@@ -290,14 +309,15 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 		return cmd_purge(g, argc, argv, timeout);
 	if (!strcmp(sub, "get")) {
 		if (argc < 3)
-			return lw_cli_usage_error(g, "stream get NAME SEQ | stream get NAME --last SUBJECT");
+			return lw_js_arity_error(g, argc, argv, 3,
+						 "stream get NAME SEQ | stream get NAME --last SUBJECT");
 		return cmd_get(g, argc, argv, timeout);
 	}
 	if (!strcmp(sub, "redrive")) {
 		uint64_t seq = 0;
 
 		if (argc < 2 || argc > 3 || (argc == 3 && lw_cli_parse_u64(argv[2], &seq) != 0))
-			return lw_cli_usage_error(g, "stream redrive NAME [SEQ]");
+			return lw_js_arity_error(g, argc, argv, 3, "stream redrive NAME [SEQ]");
 		snprintf(api_subj, sizeof(api_subj), "STREAM.REDRIVE.%s", argv[1]);
 		r = lw_js_api(g, api_subj, seq ? json_pack("{s:I}", "seq", (json_int_t)seq) : NULL,
 			      timeout);
@@ -312,7 +332,7 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 		size_t i;
 
 		if (argc != 1)
-			return lw_cli_usage_error(g, "stream ls takes no arguments");
+			return lw_js_arity_error(g, argc, argv, 1, "stream ls (no arguments)");
 		r = lw_js_api(g, "STREAM.LIST", NULL, timeout);
 		if (r == NULL)
 			return LW_EXIT_FAIL;
@@ -340,7 +360,8 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 		if (argc == 3 && info && !strcmp(argv[2], "--json"))
 			json_out = true;
 		else if (argc != 2)
-			return lw_cli_usage_error(g, "stream %s NAME", sub);
+			return lw_js_arity_error(g, argc, argv, 2,
+						 info ? "stream info NAME [--json]" : "stream rm NAME");
 		snprintf(api_subj, sizeof(api_subj), "STREAM.%s.%s", info ? "INFO" : "DELETE",
 			 argv[1]);
 		snprintf(done, sizeof(done), "Deleted stream %s", argv[1]);

@@ -12,6 +12,37 @@
 
 #include "lw_cli.h"
 
+/* "stream 'S': " or "consumer 'C' of stream 'S': " from an API subject
+ * (without $JS.API.), so that "stream not found" says which one; "" for
+ * requests about no object (STREAM.LIST). */
+static void api_object(const char *api_subj, char *out, size_t cap)
+{
+	char buf[LW_SUBJECT_MAX + 1], *tok[8];
+	int n = 0;
+
+	out[0] = '\0';
+	snprintf(buf, sizeof(buf), "%s", api_subj);
+	for (char *p = buf, *d; n < 8 && p != NULL; p = d ? d + 1 : NULL) {
+		d = strchr(p, '.');
+		if (d != NULL)
+			*d = '\0';
+		tok[n++] = p;
+	}
+	if (!strcmp(tok[0], "STREAM") && n >= 3 && strcmp(tok[1], "LIST") != 0 &&
+	    strcmp(tok[1], "NAMES") != 0) {
+		snprintf(out, cap, "stream '%s': ", tok[n - 1]);
+	} else if (!strcmp(tok[0], "CONSUMER") && n >= 3) {
+		/* CONSUMER.DURABLE.CREATE.S.C and CONSUMER.MSG.NEXT.S.C name
+		 * the stream third; the other verbs second */
+		int si = !strcmp(tok[1], "DURABLE") || !strcmp(tok[1], "MSG") ? 3 : 2;
+
+		if (si + 1 < n)
+			snprintf(out, cap, "consumer '%s' of stream '%s': ", tok[si + 1], tok[si]);
+		else if (si < n)
+			snprintf(out, cap, "stream '%s': ", tok[si]);
+	}
+}
+
 json_t *lw_js_api(const struct lw_cli *g, const char *api_subj, json_t *body, int timeout_ms)
 {
 	char subj[LW_SUBJECT_MAX + 1];
@@ -49,7 +80,10 @@ json_t *lw_js_api(const struct lw_cli *g, const char *api_subj, json_t *body, in
 	}
 	err = json_object_get(resp, "error");
 	if (err != NULL) {
-		fprintf(stderr, "lw: %s (error %lld)\n", lw_js_str(err, "description"),
+		char what[2 * LW_SUBJECT_MAX + 40];
+
+		api_object(api_subj, what, sizeof(what));
+		fprintf(stderr, "lw: %s%s (error %lld)\n", what, lw_js_str(err, "description"),
 			lw_js_int(err, "err_code"));
 		json_decref(resp);
 		return NULL;
@@ -101,14 +135,37 @@ int lw_js_args(const struct lw_cli *g, int *argc, char ***argv, const char *usag
 		return lw_cli_usage_error(g, "missing command (%s)", commands);
 	ac -= k;
 	av += k;
-	for (int i = 1; i < ac; i++)
+	for (int i = 1; i < ac; i++) {
 		if (!strcmp(av[i], "-h") || !strcmp(av[i], "--help")) {
 			fputs(usage, stdout);
 			return LW_EXIT_OK;
 		}
+		/* -t is taken after the command too ("lw stream ls -t 2000"),
+		 * as -d is: no command has a -t of its own. */
+		if (!strcmp(av[i], "-t") || !strcmp(av[i], "--timeout-ms")) {
+			if (i + 1 >= ac || lw_cli_parse_int(av[i + 1], timeout_ms) != 0 ||
+			    *timeout_ms <= 0)
+				return lw_cli_usage_error(g, "%s: '%s' is not a positive number",
+							  av[i], i + 1 < ac ? av[i + 1] : "");
+			memmove(&av[i], &av[i + 2], (size_t)(ac - i - 2) * sizeof(*av));
+			ac -= 2;
+			i--;
+		}
+	}
 	*argc = ac;
 	*argv = av;
 	return -1;
+}
+
+int lw_js_arity_error(const struct lw_cli *g, int argc, char **argv, int want, const char *usage)
+{
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return lw_cli_usage_error(g, "unknown option '%s' (usage: %s)", argv[i], usage);
+	if (argc > want)
+		return lw_cli_usage_error(g, "unexpected argument '%s' (usage: %s)", argv[want],
+					  usage);
+	return lw_cli_usage_error(g, "%s", usage);
 }
 
 long long lw_js_int(const json_t *o, const char *k)

@@ -264,7 +264,8 @@ int lw_connect(lw_conn **out, const struct lw_conn_opts *opts)
 	*out = c;
 	return LW_OK;
 fail:
-	LW_APPEND_ERR("connecting to domain '%s'", c->domain[0] ? c->domain : "?");
+	LW_APPEND_ERR("connecting to domain '%s'", c->domain[0] ? c->domain :
+			  opts != NULL && opts->domain != NULL ? opts->domain : "default");
 	conn_free(c);
 	return rc;
 }

@@ -31,6 +31,7 @@ exits "add: bad deliver policy" 2 "$LW" consumer add ORDERS c1 --deliver yesterd
 exits "add: bad deliver time" 2 "$LW" consumer add ORDERS c1 --deliver 2026-13-01T00:00:00Z
 exits "add: option without value" 2 "$LW" consumer add ORDERS c1 --filter
 exits "add: dotted name" 2 "$LW" consumer add ORDERS a.b
+check "add: dotted name is named as invalid" grep -q "'a.b' is not a valid name" "$tmp/err"
 for d in 1.5 s 1x -1s 1s2 . 99999999999h ''; do
 	exits "add: '$d' is not a duration" 2 "$LW" consumer add ORDERS c1 --inactive-threshold "$d"
 done
@@ -170,10 +171,10 @@ check "push + max-waiting: lw-control's description" grep -q "push mode can not 
 exits "rm" 0 "$LW" consumer rm ORDERS worker
 check "rm: says so" grep -q "Deleted consumer worker of stream ORDERS" "$tmp/out"
 exits "info after rm: exit 1" 1 "$LW" consumer info ORDERS worker
-check "info after rm: consumer not found" grep -q "consumer not found" "$tmp/err"
+check "info after rm: consumer not found" grep -q "consumer 'worker' of stream 'ORDERS': consumer not found" "$tmp/err"
 exits "rm again: exit 1" 1 "$LW" consumer rm ORDERS worker
 exits "ls: unknown stream" 1 "$LW" consumer ls NOPE
-check "ls: unknown stream says stream not found" grep -q "stream not found" "$tmp/err"
+check "ls: unknown stream says stream not found" grep -q "stream 'NOPE': stream not found" "$tmp/err"
 check "ls: worker gone" bash -c '! "$0" consumer ls ORDERS | grep -q "^worker "' "$LW"
 
 tap_end

@@ -26,6 +26,9 @@ check "stream info: counts" grep -q "messages:     3 (.* bytes), first 1, last 3
 check "stream info: limits" grep -q "max_msgs 100, max_bytes -1, max_age 5400s," "$tmp/info.out"
 check "stream info: dupe window" grep -q "dupe window:  30s" "$tmp/info.out"
 check "stream add: bad duration is a usage error" bash -c '"$0" stream add X --max-age 3days 2>/dev/null; test $? -eq 2' "$LW"
+check "stream add: a bad storage type is a usage error naming the choices" bash -c '"$0" stream add X --storage disk 2>&1 >/dev/null | grep -q "is not file or memory"; test "${PIPESTATUS[0]}" -eq 2' "$LW"
+check "-t after the command" bash -c '"$0" stream ls -t 2000 | grep -q "^ORDERS "' "$LW"
+check "stream info: an unknown option is named" bash -c '"$0" stream info ORDERS --bogus 2>&1 | grep -q "unknown option .--bogus."' "$LW"
 check "stream info --json" bash -c '"$0" stream info ORDERS --json | grep -q "\"type\": \"io.nats.jetstream.api.v1.stream_info_response\""' "$LW"
 "$LW" stream ls >"$tmp/ls.out"
 check "stream ls" grep -Eq "^ORDERS +3 " "$tmp/ls.out"
@@ -41,7 +44,7 @@ check "stream purge --subject" grep -q "Purged 2 message(s)" "$tmp/purge.out"
 check "stream redrive: no dead letters" bash -c '"$0" stream redrive ORDERS | grep -q "Redriven 0 message(s) into ORDERS"' "$LW"
 "$LW" stream rm ORDERS >/dev/null
 "$LW" stream info ORDERS >/dev/null 2>"$tmp/gone.err"
-check "stream rm" grep -q "stream not found" "$tmp/gone.err"
+check "stream rm" grep -q "stream 'ORDERS': stream not found" "$tmp/gone.err"
 check "stream rm: files gone" test ! -e "$tmp/store/ORDERS"
 
 tap_end
