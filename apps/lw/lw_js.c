@@ -85,6 +85,11 @@ json_t *lw_js_api(const struct lw_cli *g, const char *api_subj, json_t *body, in
 		api_object(api_subj, what, sizeof(what));
 		fprintf(stderr, "lw: %s%s (error %lld)\n", what, lw_js_str(err, "description"),
 			lw_js_int(err, "err_code"));
+		/* nats-server's words for it suggest a flag rather than
+		 * saying what is wrong with the subjects */
+		if (strstr(lw_js_str(err, "description"), "overlap with jetstream api") != NULL)
+			fprintf(stderr, "lw: (the subjects would capture $JS.API.> requests: "
+				"'>' and '$JS.>' cannot be stream subjects)\n");
 		json_decref(resp);
 		return NULL;
 	}
