@@ -152,6 +152,9 @@ void lw_ctl_queue_ack(struct lw_ctl *ctl, const char *reply, char *body, struct 
 		      uint64_t seq);
 /** Removes message @p seq because a consumer acked it (workqueue/interest). */
 void lw_stream_acked(struct lw_stream *s, uint64_t seq);
+/** Interest retention, after a consumer went: removes what no consumer
+ *  left is to take. */
+void lw_stream_interest_sweep(struct lw_stream *s);
 
 /* --- API (lw_ctl_api.c) --- */
 void lw_ctl_api_cb(lw_sub *sub, lw_msg *m, void *arg);
@@ -169,6 +172,10 @@ void lw_consumers_retry(struct lw_stream *s);
 /** Messages from @p from on left the store unwritten (disk full):
  *  consumers take those sequences again. */
 void lw_consumers_rewind(struct lw_stream *s, uint64_t from);
+/** After a purge or a delete: acks pending for messages that are gone are
+ *  dropped (they held max_ack_pending), and consumers behind the stream's
+ *  new first message move up to it, as nats-server's do. */
+void lw_consumers_removed(struct lw_stream *s);
 void lw_consumers_tick(struct lw_stream *s, int64_t now);
 void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg);
 /** Publishes a NATS/1.0 status message (no payload) to @p to. */

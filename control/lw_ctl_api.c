@@ -93,6 +93,11 @@ static json_t *stream_create(struct lw_ctl *ctl, const char *name, const json_t 
 			return lw_js_error(type, 500, 10052,
 					   "stream configuration update can not change storage type or retention");
 		}
+		if (s->lim.sealed && !json_is_true(json_object_get(cfg, "sealed"))) {
+			json_decref(cfg);
+			return lw_js_error(type, 500, 10052,
+					   "stream configuration update can not unseal a sealed stream");
+		}
 		if (lw_stream_overlaps(ctl, json_object_get(cfg, "subjects"), name)) {
 			json_decref(cfg);
 			return lw_js_error(type, 400, 10065, "subjects overlap with an existing stream");
@@ -117,6 +122,11 @@ static json_t *stream_create(struct lw_ctl *ctl, const char *name, const json_t 
 		resp = lw_stream_info_json(s, type, NULL);
 		json_object_set_new(resp, "did_create", json_false());
 		return resp;
+	}
+	if (json_is_true(json_object_get(cfg, "sealed"))) {
+		json_decref(cfg);
+		return lw_js_error(type, 500, 10052,
+				   "stream configuration for create can not be sealed");
 	}
 	if (lw_stream_overlaps(ctl, json_object_get(cfg, "subjects"), NULL)) {
 		json_decref(cfg);
@@ -194,8 +204,11 @@ static json_t *stream_purge(struct lw_ctl *ctl, struct lw_stream *s, const json_
 	int64_t seq = req ? req_int(req, "seq", 0) : 0, keep = req ? req_int(req, "keep", 0) : 0;
 	int64_t n;
 
+	/* nats-server's codes and words for both refusals */
+	if (s->lim.sealed)
+		return lw_js_error(type, 400, 10109, "invalid operation on sealed stream");
 	if (s->lim.deny_purge)
-		return lw_js_error(type, 400, 10052, "stream purge is not permitted");
+		return lw_js_error(type, 500, 10110, "stream purge not permitted");
 	if (seq > 0 && keep > 0)
 		return lw_js_error(type, 400, 10003, "bad request");
 	if (keep > 0) {
@@ -220,6 +233,7 @@ static json_t *stream_purge(struct lw_ctl *ctl, struct lw_stream *s, const json_
 	n = lw_store_purge(s->st, (uint64_t)seq, filter);
 	if (n < 0)
 		return lw_js_error(type, 500, 10051, "purge failed: %s", strerror((int)-n));
+	lw_consumers_removed(s);
 	if (ctl->sync == LW_SYNC_ALWAYS)
 		lw_store_sync(s->st);
 	return json_pack("{s:s, s:b, s:I}", "type", type, "success", 1, "purged", (json_int_t)n);
@@ -271,8 +285,10 @@ static json_t *msg_delete(struct lw_ctl *ctl, struct lw_stream *s, const json_t 
 	int64_t seq = req ? req_int(req, "seq", 0) : 0;
 	int rc;
 
+	if (s->lim.sealed)
+		return lw_js_error(type, 400, 10109, "invalid operation on sealed stream");
 	if (s->lim.deny_delete)
-		return lw_js_error(type, 400, 10052, "message delete not permitted");
+		return lw_js_error(type, 500, 10057, "message delete not permitted");
 	if (seq <= 0)
 		return lw_js_error(type, 400, 10003, "bad request");
 	rc = lw_store_remove(s->st, (uint64_t)seq, true);
@@ -280,6 +296,7 @@ static json_t *msg_delete(struct lw_ctl *ctl, struct lw_stream *s, const json_t 
 		return lw_js_error(type, 500, 10057, "no message found");
 	if (rc != 0)
 		return lw_js_error(type, 500, 10057, "%s", strerror(-rc));
+	lw_consumers_removed(s);
 	if (ctl->sync == LW_SYNC_ALWAYS)
 		lw_store_sync(s->st);
 	return json_pack("{s:s, s:b}", "type", type, "success", 1);

@@ -251,11 +251,10 @@ void lw_cons_save(struct lw_consumer *c)
 		json_array_append_new(pend, json_pack("[I, I, i]", (json_int_t)c->p[i].sseq,
 						       (json_int_t)c->p[i].cseq,
 						       (int)c->p[i].deliveries));
-	o = json_pack("{s:O, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:o}}", "config", c->cfg, "created_ns",
+	o = json_pack("{s:O, s:I, s:{s:I, s:I, s:I, s:I, s:o}}", "config", c->cfg, "created_ns",
 		      (json_int_t)c->created_ns, "state", "next", (json_int_t)c->next_sseq,
 		      "dseq", (json_int_t)c->dseq, "floor_s", (json_int_t)c->floor_s, "floor_c",
-		      (json_int_t)c->floor_c, "redelivered", (json_int_t)c->num_redelivered,
-		      "pending", pend);
+		      (json_int_t)c->floor_c, "pending", pend);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	cpath(c, path, sizeof(path), true);
@@ -414,16 +413,21 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	struct lw_pubmsg pm = { 0 };
 	int64_t now = lw_now_wall_ns();
 	char *hdr_buf = NULL;
+	int64_t wire;
 
 	if (lw_store_get(c->s->st, sseq, &r) != 0)
 		return -1;
-	if (max_bytes > 0 &&
-	    (int64_t)(r.hdr_len + (c->headers_only ? 0 : r.data_len)) > max_bytes) {
+	c->dseq++;
+	ack_subject(ack, c, deliveries, sseq, (uint64_t)r.ts, pending);
+	/* A pull request's max_bytes counts as nats-server's does: subject,
+	 * reply subject, headers and data. */
+	wire = (int64_t)(strlen(r.subject) + strlen(ack) + r.hdr_len +
+			 (c->headers_only ? 0 : r.data_len));
+	if (max_bytes > 0 && wire > max_bytes) {
+		c->dseq--;
 		lw_store_rec_free(&r);
 		return -4;
 	}
-	c->dseq++;
-	ack_subject(ack, c, deliveries, sseq, (uint64_t)r.ts, pending);
 	/* Routed to the requester's inbox or the deliver subject, seen under
 	 * the stored subject: clients tell their status messages (subject ==
 	 * inbox) from messages that way, as with nats-server. */
@@ -470,7 +474,9 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	}
 	c->dirty = true;
 	c->last_active = now;
-	return (int64_t)(pm.len + pm.hdr_len);
+	/* pull: what counts against max_bytes; push: what flow control
+	 * counts (headers and data) */
+	return c->deliver_subject == NULL ? wire : (int64_t)(pm.len + pm.hdr_len);
 }
 
 /* nats-server's window: 32 MiB at most, starting at 1/16 of it. */
@@ -673,8 +679,6 @@ void lw_cons_deliver(struct lw_consumer *c)
 			c->retry = true;
 			return;
 		}
-		if (redeliver)
-			c->num_redelivered++;
 		if (c->deliver_subject != NULL && sent >= 0) {
 			c->last_push = now;
 			if (c->fc)
@@ -760,6 +764,31 @@ void lw_consumers_rewind(struct lw_stream *s, uint64_t from)
 	}
 }
 
+void lw_consumers_removed(struct lw_stream *s)
+{
+	struct lw_store_state ss;
+
+	lw_store_get_state(s->st, &ss);
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < c->np; i++)
+			if (lw_store_subject(s->st, c->p[i].sseq) != NULL)
+				c->p[k++] = c->p[i];
+		if (k != c->np) {
+			c->np = k;
+			c->dirty = true;
+		}
+		if (c->next_sseq < ss.first_seq && c->ipre >= c->npre) {
+			c->next_sseq = ss.first_seq;
+			c->dirty = true;
+		}
+		c->pc_valid = false;
+		floor_moved(c);
+	}
+	lw_consumers_notify(s);
+}
+
 void lw_consumers_notify(struct lw_stream *s)
 {
 	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next)
@@ -801,6 +830,8 @@ void lw_cons_delete(struct lw_consumer *c, bool destroy)
 		unlink(path);
 	}
 	consumer_free(c);
+	if (destroy)
+		lw_stream_interest_sweep(s);
 }
 
 void lw_consumers_free(struct lw_stream *s, bool destroy)
@@ -957,6 +988,9 @@ void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg)
 				advisory(c, "MSG_TERMINATED", "terminated", sseq,
 					 strtoull(tok[6], NULL, 10), p->deliveries);
 				pend_del(c, p);
+				/* done with, as an ack: a work queue or an
+				 * interest stream lets it go */
+				lw_stream_acked(s, sseq);
 			}
 		}
 		floor_moved(c);

@@ -30,6 +30,22 @@ static bool valid_cname(const char *n)
 	return true;
 }
 
+/* "deliver all", "deliver by start sequence", ... as nats-server words it */
+static const char *policy_words(const char *dp)
+{
+	static const struct { const char *p, *w; } t[] = {
+		{ "all", "deliver all" }, { "last", "deliver last" }, { "new", "deliver new" },
+		{ "by_start_sequence", "deliver by start sequence" },
+		{ "by_start_time", "deliver by start time" },
+		{ "last_per_subject", "deliver last per subject" },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(t[i].p, dp))
+			return t[i].w;
+	return dp;
+}
+
 /* Normalises a consumer config; NULL and *err on a bad one. */
 static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *type, json_t **err)
 {
@@ -48,11 +64,25 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 	if (strcmp(ap, "none") && strcmp(ap, "all") && strcmp(ap, "explicit"))
 		FAIL(400, 10181, "consumer ack policy invalid");
 	if (!strcmp(dp, "by_start_sequence") && cint(in, "opt_start_seq", 0) <= 0)
-		FAIL(400, 10052 /* JSConsumerInvalidPolicyErrF */,
+		FAIL(400, 10094 /* JSConsumerInvalidPolicyErrF */,
 		     "consumer delivery policy is deliver by start sequence, but optional start sequence is not set");
 	if (!strcmp(dp, "by_start_time") && cstr(in, "opt_start_time", NULL) == NULL)
-		FAIL(400, 10052,
+		FAIL(400, 10094,
 		     "consumer delivery policy is deliver by start time, but optional start time is not set");
+	if (strcmp(dp, "by_start_sequence") != 0 && cint(in, "opt_start_seq", 0) > 0) {
+		char d[200];
+
+		snprintf(d, sizeof(d), "consumer delivery policy is %s, but optional start sequence is also set",
+			 policy_words(dp));
+		FAIL(400, 10094, d);
+	}
+	if (strcmp(dp, "by_start_time") != 0 && cstr(in, "opt_start_time", NULL) != NULL) {
+		char d[200];
+
+		snprintf(d, sizeof(d), "consumer delivery policy is %s, but optional start time is also set",
+			 policy_words(dp));
+		FAIL(400, 10094, d);
+	}
 	if (fs != NULL)
 		json_array_append_new(filters, json_string(fs));
 	json_array_foreach(json_object_get(in, "filter_subjects"), i, v) {
@@ -116,8 +146,10 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 		FAIL(400, 10025, "invalid JSON: invalid replay policy");
 	json_object_set_new(c, "replay_policy", json_string(cstr(in, "replay_policy", "instant")));
 	json_object_set_new(c, "num_replicas", json_integer(0));
-	if (json_array_size(json_object_get(in, "backoff")) > 0 && cint(in, "max_deliver", 0) > 0 &&
-	    (size_t)cint(in, "max_deliver", 0) <= json_array_size(json_object_get(in, "backoff")))
+	/* as nats-server: a backoff list needs a max_deliver beyond it */
+	if (json_array_size(json_object_get(in, "backoff")) > 0 &&
+	    (cint(in, "max_deliver", 0) <= 0 ||
+	     (size_t)cint(in, "max_deliver", 0) <= json_array_size(json_object_get(in, "backoff"))))
 		FAIL(400, 10116, "max deliver is required to be > length of backoff values");
 #undef FAIL
 	json_decref(filters);
@@ -228,6 +260,18 @@ static void set_start(struct lw_consumer *c)
 	c->floor_s = delivered_sseq(c);
 }
 
+/* nats-server's num_redelivered: messages still awaiting an ack that
+ * went out more than once (not a running total: it falls as they are
+ * acked). */
+static uint64_t redelivered_pending(const struct lw_consumer *c)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < c->np; i++)
+		n += c->p[i].deliveries > 1;
+	return n;
+}
+
 static json_t *info(struct lw_consumer *c, const char *type)
 {
 	char tc[40], tn[40];
@@ -243,7 +287,7 @@ static json_t *info(struct lw_consumer *c, const char *type)
 		      "ack_floor", "consumer_seq", (json_int_t)c->floor_c, "stream_seq",
 		      (json_int_t)c->floor_s,
 		      "num_ack_pending", (json_int_t)c->np, "num_redelivered",
-		      (json_int_t)c->num_redelivered, "num_waiting", (json_int_t)c->nw,
+		      (json_int_t)redelivered_pending(c), "num_waiting", (json_int_t)c->nw,
 		      "num_pending", (json_int_t)lw_cons_pending(c), "ts", tn);
 	if (type != NULL)
 		json_object_set_new(o, "type", json_string(type));
@@ -270,6 +314,38 @@ static struct lw_consumer *consumer_new(struct lw_stream *s, const char *name, j
 	c->next = s->consumers;
 	s->consumers = c;
 	return c;
+}
+
+/* A work queue hands each message to one consumer: a new one must take
+ * a part of the stream no other consumer takes (nats-server's rule and
+ * errors). NULL when @p cfg may join. */
+static json_t *wq_partition_check(struct lw_stream *s, const json_t *cfg, const char *type)
+{
+	json_t *mine = json_array(), *v, *w;
+	size_t i, j;
+
+	if (cstr(cfg, "filter_subject", NULL) != NULL)
+		json_array_append_new(mine, json_string(cstr(cfg, "filter_subject", NULL)));
+	json_array_foreach(json_object_get(cfg, "filter_subjects"), i, v)
+		json_array_append(mine, v);
+	if (json_array_size(mine) == 0) {
+		json_decref(mine);
+		return cerr(type, 400, 10099,
+			    "multiple non-filtered consumers not allowed on workqueue stream");
+	}
+	for (struct lw_consumer *o = s->consumers; o != NULL; o = o->next) {
+		bool clash = json_array_size(o->filters) == 0;
+
+		json_array_foreach(o->filters, i, v)
+			json_array_foreach(mine, j, w)
+				clash |= lw_subjects_overlap(json_string_value(v), json_string_value(w));
+		if (clash) {
+			json_decref(mine);
+			return cerr(type, 400, 10100, "filtered consumer not unique on workqueue stream");
+		}
+	}
+	json_decref(mine);
+	return NULL;
 }
 
 static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname,
@@ -350,6 +426,14 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 		json_decref(cfg);
 		return cerr(type, 400, 10026, "maximum consumers limit reached");
 	}
+	if (s->lim.retention == LW_RET_WORKQUEUE && s->consumers != NULL) {
+		json_t *e = wq_partition_check(s, cfg, type);
+
+		if (e != NULL) {
+			json_decref(cfg);
+			return e;
+		}
+	}
 	c = consumer_new(s, subj_name, cfg, durable != NULL || durable_api,
 			 lw_now_wall_ns());
 	json_decref(cfg);
@@ -397,7 +481,6 @@ void lw_consumers_load(struct lw_stream *s)
 			c->dseq = (uint64_t)cint(st, "dseq", 0);
 			c->floor_s = (uint64_t)cint(st, "floor_s", 0);
 			c->floor_c = (uint64_t)cint(st, "floor_c", 0);
-			c->num_redelivered = (uint64_t)cint(st, "redelivered", 0);
 			json_array_foreach(json_object_get(st, "pending"), i, v) {
 				struct pend *p = lw_cons_pend_add(c, (uint64_t)json_integer_value(json_array_get(v, 0)));
 
@@ -422,6 +505,50 @@ void lw_consumers_load(struct lw_stream *s)
 
 /* --- pull requests ---------------------------------------------------------------------- */
 
+/* Go's time.Duration text for whole units, as in nats-server's 409s. */
+static void go_duration(int64_t ns, char *out, size_t cap)
+{
+	if (ns % 1000000000 == 0)
+		snprintf(out, cap, "%llds", (long long)(ns / 1000000000));
+	else if (ns % 1000000 == 0)
+		snprintf(out, cap, "%lldms", (long long)(ns / 1000000));
+	else if (ns % 1000 == 0)
+		snprintf(out, cap, "%lld\u00b5s", (long long)(ns / 1000));
+	else
+		snprintf(out, cap, "%lldns", (long long)ns);
+}
+
+/* The consumer's limits on one pull request (max_batch, max_expires,
+ * max_bytes) and the heartbeat's bounds, answered with nats-server's
+ * statuses; true when @p w was refused. */
+static bool refuse_request(struct lw_ctl *ctl, struct lw_consumer *c, const struct waiting *w,
+			   const char *reply)
+{
+	int64_t mb = cint(c->cfg, "max_batch", 0), me = cint(c->cfg, "max_expires", 0);
+	int64_t mx = cint(c->cfg, "max_bytes", 0);
+	char st[160], d[40];
+
+	if (mb > 0 && w->batch > mb) {
+		snprintf(st, sizeof(st), "NATS/1.0 409 Exceeded MaxRequestBatch of %lld\r\n\r\n",
+			 (long long)mb);
+	} else if (me > 0 && w->expires > me) {
+		go_duration(me, d, sizeof(d));
+		snprintf(st, sizeof(st), "NATS/1.0 409 Exceeded MaxRequestExpires of %s\r\n\r\n", d);
+	} else if (mx > 0 && w->max_bytes > mx) {
+		snprintf(st, sizeof(st), "NATS/1.0 409 Exceeded MaxRequestMaxBytes of %lld\r\n\r\n",
+			 (long long)mx);
+	} else if (w->hb_ns > 0 && w->expires <= 0) {
+		snprintf(st, sizeof(st),
+			 "NATS/1.0 400 Bad Request - heartbeat requires request expiration\r\n\r\n");
+	} else if (w->hb_ns > 0 && w->hb_ns > w->expires / 2) {
+		snprintf(st, sizeof(st), "NATS/1.0 400 Bad Request - heartbeat value too large\r\n\r\n");
+	} else {
+		return false;
+	}
+	lw_cons_status(ctl, reply, st);
+	return true;
+}
+
 static void next_request(struct lw_ctl *ctl, struct lw_consumer *c, lw_msg *m)
 {
 	const char *reply = lw_msg_reply(m);
@@ -436,7 +563,8 @@ static void next_request(struct lw_ctl *ctl, struct lw_consumer *c, lw_msg *m)
 		return;
 	}
 	if (len > 0) {
-		json_t *r = json_loadb(lw_msg_data(m), len, JSON_DECODE_ANY, NULL);
+		json_error_t je;
+		json_t *r = json_loadb(lw_msg_data(m), len, JSON_DECODE_ANY, &je);
 
 		if (json_is_integer(r)) {
 			w.batch = json_integer_value(r);
@@ -446,11 +574,23 @@ static void next_request(struct lw_ctl *ctl, struct lw_consumer *c, lw_msg *m)
 			w.no_wait = json_is_true(json_object_get(r, "no_wait"));
 			w.max_bytes = cint(r, "max_bytes", 0);
 			w.hb_ns = cint(r, "idle_heartbeat", 0);
+		} else {
+			/* as nats-server: a request it cannot read is answered,
+			 * not taken for a batch of one */
+			char st[300];
+
+			snprintf(st, sizeof(st), "NATS/1.0 400 Bad Request - %s\r\n\r\n",
+				 r == NULL ? je.text : "request is not a number or an object");
+			json_decref(r);
+			lw_cons_status(ctl, reply, st);
+			return;
 		}
 		json_decref(r);
 	}
 	if (w.batch <= 0)
 		w.batch = 1;
+	if (refuse_request(ctl, c, &w, reply))
+		return;
 	if (w.expires > 0)
 		w.expires += now;
 	if (w.hb_ns > 0)

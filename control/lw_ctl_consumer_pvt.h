@@ -53,7 +53,7 @@ struct lw_consumer {
 	int64_t rp_wall0, rp_ts0;
 	char fcid[LW_SUBJECT_MAX + 1];
 	/* state */
-	uint64_t next_sseq, dseq, floor_s, floor_c, num_redelivered;
+	uint64_t next_sseq, dseq, floor_s, floor_c;
 	/* The ack floor moves with every ack but is read only by CONSUMER.INFO
 	 * and the state file: computing it there (lw_cons_floor) keeps a
 	 * scan of the pending list off the ack path. */

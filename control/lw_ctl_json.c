@@ -323,8 +323,11 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 		return CFG_ERR(500, 10074, "replicas > 1 not supported in non-clustered mode");
 	json_object_set_new(c, "num_replicas", json_integer(1));
 	dup = get_int(req, "duplicate_window", 0);
+	if (dup > 0 && max_age > 0 && dup > max_age)
+		return CFG_ERR(500, 10052, "duplicates window can not be larger then max age");
 	if (dup <= 0)
 		dup = 120000000000LL;
+	/* the default window, not one asked for, shrinks to max_age */
 	if (max_age > 0 && dup > max_age)
 		dup = max_age;
 	json_object_set_new(c, "duplicate_window", json_integer(dup));

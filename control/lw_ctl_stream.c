@@ -413,10 +413,17 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 		if (pr < 0)
 			fprintf(stderr, "lw-control: stream %s: rollup before %lld failed: %s\n",
 				s->name, (long long)seq, strerror((int)-pr));
+		else
+			lw_consumers_removed(s);
 	}
 	if (have_id)
 		dedup_add(s, id, (uint64_t)seq, now);
 	send_ack_ok(s, reply, (uint64_t)seq, false);
+	/* Interest retention keeps a message only while a consumer is to
+	 * take it: with none, it is acknowledged (it has its sequence) and
+	 * let go at once, as nats-server does. */
+	if (l->retention == LW_RET_INTEREST)
+		lw_stream_acked(s, (uint64_t)seq);
 	s->notify = true;
 	s->ctl->unflushed = true;
 }
@@ -710,6 +717,18 @@ void lw_stream_acked(struct lw_stream *s, uint64_t seq)
 	if (s->lim.retention == LW_RET_INTEREST && !lw_consumers_all_acked(s, seq))
 		return;
 	lw_store_remove(s->st, seq, true);
+}
+
+void lw_stream_interest_sweep(struct lw_stream *s)
+{
+	struct lw_store_state st;
+
+	if (s->lim.retention != LW_RET_INTEREST)
+		return;
+	lw_store_get_state(s->st, &st);
+	for (uint64_t q = st.first_seq; q <= st.last_seq && q > 0; q++)
+		if (lw_store_subject(s->st, q) != NULL)
+			lw_stream_acked(s, q);
 }
 
 int lw_stream_update(struct lw_ctl *ctl, struct lw_stream *s, json_t *cfg, json_t **err)

@@ -58,7 +58,7 @@ kill -0 "$ctl_pid" 2>/dev/null || { cat "$work/lw-control.log" >&2; ctl_pid=; di
 # it): schemas.test.js validates the API's answers against them.
 schemas=${NATS_SCHEMAS:-$(cd "$src/../../.." && pwd)/../shared/reference/nats-schemas}
 (cd "$work" && NATS_URL="nats://127.0.0.1:$port" NATS_SCHEMAS="$schemas" timeout 120 \
-	node --test --test-reporter=spec jetstream.test.js jetstream_v3.test.mjs schemas.test.js)
+	node --test --test-reporter=spec jetstream.test.js jetstream_v3.test.mjs schemas.test.js parity.test.js)
 rc=$?
 [ "$rc" -eq 0 ] || { cat "$work/lw-control.log" >&2; die "node --test failed"; }
 exit 0

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+// Where lw-control must answer as nats-server does, found by running the
+// same nats.js scripts against both (nats-server 2.9/2.10 semantics):
+// work-queue partitions, +TERM and retention, pending acks of purged or
+// deleted messages, num_redelivered, sealed streams, interest retention
+// without consumers, the consumer's limits on pull requests, and config
+// checks. Each test states the nats-server behaviour it holds us to.
+//
+// run_nats_js.sh starts a private lwd + lw-control and sets NATS_URL.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { connect, AckPolicy, RetentionPolicy, DeliverPolicy, nanos, createInbox } = require('nats');
+
+const URL = process.env.NATS_URL;
+
+if (!URL)
+	throw new Error('NATS_URL must be set (run tests/control/run_nats_js.sh)');
+
+async function setup(t, stream, cfg = {}) {
+	const nc = await connect({ servers: URL, reconnect: false, timeout: 3000 });
+
+	t.after(() => nc.close());
+	const jsm = await nc.jetstreamManager();
+	await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`], ...cfg });
+	return { nc, jsm, js: nc.jetstream() };
+}
+
+async function seqs(js, stream, durable, batch) {
+	const got = [];
+
+	for await (const m of js.fetch(stream, durable, { batch, expires: 500 }))
+		got.push(m);
+	return got;
+}
+
+// The API error a call is refused with.
+async function refused(p) {
+	try {
+		await p;
+	} catch (e) {
+		return e.api_error || { description: e.message };
+	}
+	assert.fail('expected the call to be refused');
+}
+
+test('work queue: one consumer per part of the stream (10099, 10100)', async (t) => {
+	const { jsm } = await setup(t, 'WQP', { retention: RetentionPolicy.Workqueue });
+
+	await jsm.consumers.add('WQP', { durable_name: 'a', ack_policy: AckPolicy.Explicit,
+		filter_subject: 'wqp.a.>' });
+	let e = await refused(jsm.consumers.add('WQP', { durable_name: 'all',
+		ack_policy: AckPolicy.Explicit }));
+	assert.equal(e.err_code, 10099);
+	e = await refused(jsm.consumers.add('WQP', { durable_name: 'a2',
+		ack_policy: AckPolicy.Explicit, filter_subject: 'wqp.a.x' }));
+	assert.equal(e.err_code, 10100);
+	// a part nobody takes is fine; the same consumer again too
+	await jsm.consumers.add('WQP', { durable_name: 'b', ack_policy: AckPolicy.Explicit,
+		filter_subject: 'wqp.b.>' });
+	await jsm.consumers.add('WQP', { durable_name: 'a', ack_policy: AckPolicy.Explicit,
+		filter_subject: 'wqp.a.>' });
+});
+
+test('+TERM lets a work-queue message go, as an ack does', async (t) => {
+	const { jsm, js } = await setup(t, 'WQT', { retention: RetentionPolicy.Workqueue });
+
+	for (let i = 0; i < 3; i++)
+		await js.publish('wqt.x', new Uint8Array(1));
+	await jsm.consumers.add('WQT', { durable_name: 'w', ack_policy: AckPolicy.Explicit });
+	const got = await seqs(js, 'WQT', 'w', 3);
+
+	assert.equal(got.length, 3);
+	got[0].term();
+	await got[1].ackAck();
+	await got[0].ackAck().catch(() => {}); // flushes the term before the info
+	const si = await jsm.streams.info('WQT');
+
+	assert.equal(si.state.messages, 1);
+	assert.equal(si.state.first_seq, 3);
+});
+
+test('interest retention: kept only while a consumer is to take it', async (t) => {
+	const { jsm, js } = await setup(t, 'INT', { retention: RetentionPolicy.Interest });
+
+	// nobody interested: acknowledged with its sequence, not kept
+	assert.equal((await js.publish('int.a', new Uint8Array(1))).seq, 1);
+	assert.equal((await jsm.streams.info('INT')).state.messages, 0);
+	await jsm.consumers.add('INT', { durable_name: 'c', ack_policy: AckPolicy.Explicit });
+	await js.publish('int.a', new Uint8Array(1));
+	await js.publish('int.a', new Uint8Array(1));
+	assert.equal((await jsm.streams.info('INT')).state.messages, 2);
+	// +TERM is as final as an ack for interest too
+	const got = await seqs(js, 'INT', 'c', 1);
+
+	got[0].term();
+	await new Promise((r) => setTimeout(r, 100));
+	assert.equal((await jsm.streams.info('INT')).state.messages, 1);
+	// the last consumer gone: nothing is of interest any more
+	await jsm.consumers.delete('INT', 'c');
+	assert.equal((await jsm.streams.info('INT')).state.messages, 0);
+});
+
+test('a purge or a delete releases the acks pending on what it removed', async (t) => {
+	const { jsm, js } = await setup(t, 'PPA');
+
+	for (let i = 0; i < 4; i++)
+		await js.publish('ppa.x', new Uint8Array(1));
+	await jsm.consumers.add('PPA', { durable_name: 'c', ack_policy: AckPolicy.Explicit,
+		max_ack_pending: 2 });
+	assert.equal((await seqs(js, 'PPA', 'c', 2)).length, 2);
+	await jsm.streams.deleteMessage('PPA', 1);
+	let ci = await jsm.consumers.info('PPA', 'c');
+
+	assert.equal(ci.num_ack_pending, 1);
+	await jsm.streams.purge('PPA');
+	ci = await jsm.consumers.info('PPA', 'c');
+	assert.equal(ci.num_ack_pending, 0);
+	assert.equal(ci.delivered.stream_seq, 4);
+	assert.equal(ci.ack_floor.stream_seq, 4);
+	// not held at max_ack_pending by messages that are gone
+	for (let i = 0; i < 3; i++)
+		await js.publish('ppa.x', new Uint8Array(1));
+	const got = await seqs(js, 'PPA', 'c', 3);
+
+	assert.deepEqual(got.map((m) => m.seq), [5, 6]);
+});
+
+test('num_redelivered counts redelivered messages not yet acked', async (t) => {
+	const { jsm, js } = await setup(t, 'RDL');
+
+	await js.publish('rdl.x', new Uint8Array(1));
+	await jsm.consumers.add('RDL', { durable_name: 'c', ack_policy: AckPolicy.Explicit });
+	(await seqs(js, 'RDL', 'c', 1))[0].nak();
+	const again = await seqs(js, 'RDL', 'c', 1);
+
+	assert.equal(again[0].info.redeliveryCount, 2);
+	assert.equal((await jsm.consumers.info('RDL', 'c')).num_redelivered, 1);
+	await again[0].ackAck();
+	assert.equal((await jsm.consumers.info('RDL', 'c')).num_redelivered, 0);
+});
+
+test('sealed streams: no purge, no delete, no unseal; not created sealed', async (t) => {
+	const { jsm, js } = await setup(t, 'SEA');
+
+	await js.publish('sea.x', new Uint8Array(1));
+	let e = await refused(jsm.streams.add({ name: 'SEA2', subjects: ['sea2.>'], sealed: true }));
+	assert.equal(e.err_code, 10052);
+	const si = await jsm.streams.info('SEA');
+
+	await jsm.streams.update('SEA', { ...si.config, sealed: true });
+	e = await refused(jsm.streams.purge('SEA'));
+	assert.equal(e.err_code, 10109);
+	e = await refused(jsm.streams.deleteMessage('SEA', 1));
+	assert.equal(e.err_code, 10109);
+	e = await refused(jsm.streams.update('SEA', { ...si.config, sealed: false }));
+	assert.equal(e.err_code, 10052);
+	assert.equal((await jsm.streams.info('SEA')).state.messages, 1);
+});
+
+test("pull requests: the consumer's max_batch / max_expires / max_bytes, bad requests", async (t) => {
+	const { nc, jsm, js } = await setup(t, 'PRL');
+
+	for (let i = 0; i < 5; i++)
+		await js.publish('prl.x', new Uint8Array(1));
+	await jsm.consumers.add('PRL', { durable_name: 'c', ack_policy: AckPolicy.Explicit,
+		max_batch: 2, max_expires: nanos(1000), max_bytes: 1000 });
+	// A pull request from an inbox of its own, as clients send them (a
+	// message comes under its stored subject, which a request muxer
+	// would not route): the first thing that arrives.
+	const status = async (body) => {
+		const inbox = createInbox();
+		const sub = nc.subscribe(inbox, { max: 1, timeout: 1000 });
+
+		nc.publish('$JS.API.CONSUMER.MSG.NEXT.PRL.c', body, { reply: inbox });
+		for await (const m of sub)
+			return m.headers && m.headers.code ? `${m.headers.code} ${m.headers.description}`
+				: 'message';
+		return 'nothing';
+	};
+
+	assert.equal(await status(JSON.stringify({ batch: 5, expires: nanos(500) })),
+		'409 Exceeded MaxRequestBatch of 2');
+	assert.equal(await status(JSON.stringify({ batch: 1, expires: nanos(2000) })),
+		'409 Exceeded MaxRequestExpires of 1s');
+	assert.equal(await status(JSON.stringify({ batch: 1, max_bytes: 5000, expires: nanos(500) })),
+		'409 Exceeded MaxRequestMaxBytes of 1000');
+	assert.match(await status('{bad'), /^400 Bad Request/);
+	assert.equal(await status(JSON.stringify({ batch: 1, expires: nanos(500),
+		idle_heartbeat: nanos(400) })), '400 Bad Request - heartbeat value too large');
+	// within the limits: served
+	assert.equal(await status(JSON.stringify({ batch: 1, expires: nanos(500) })), 'message');
+	// and nats.js's fetch reports the refusal
+	await assert.rejects(async () => {
+		for await (const m of js.fetch('PRL', 'c', { batch: 5, expires: 500 }))
+			m.ack();
+	}, /maxrequestbatch/i);
+});
+
+test('config checks: duplicate window beyond max_age, start sequence with deliver all, backoff without max_deliver', async (t) => {
+	const { nc, jsm } = await setup(t, 'CFG');
+
+	let e = await refused(jsm.streams.add({ name: 'CFG2', subjects: ['cfg2.>'],
+		max_age: nanos(1000), duplicate_window: nanos(5000) }));
+	assert.equal(e.err_code, 10052);
+	// the default window shrinks to max_age instead
+	const si = await jsm.streams.add({ name: 'CFG3', subjects: ['cfg3.>'], max_age: nanos(1000) });
+	assert.equal(si.config.duplicate_window, nanos(1000));
+	e = await refused(jsm.consumers.add('CFG', { durable_name: 'a', ack_policy: AckPolicy.Explicit,
+		deliver_policy: DeliverPolicy.All, opt_start_seq: 3 }));
+	assert.equal(e.err_code, 10094);
+	e = await refused(jsm.consumers.add('CFG', { durable_name: 'b', ack_policy: AckPolicy.Explicit,
+		backoff: [nanos(1000), nanos(2000)] }));
+	assert.equal(e.err_code, 10116);
+	assert.ok(nc.info.jetstream);
+});
