@@ -56,7 +56,7 @@
 
 uint64_t lw_store_rec_size(size_t subj_len, size_t hdr_len, size_t data_len)
 {
-	return REC_OVERHEAD + subj_len + hdr_len + data_len;
+	return lw_store_acct(subj_len, hdr_len, data_len);
 }
 
 /* --- subject matching and interning -------------------------------- */
@@ -210,7 +210,7 @@ void lw_store_ent_kill(lw_store *s, uint64_t seq, struct ent *e)
 	e->flags &= ~(uint32_t)E_LIVE;
 	s->kills++;
 	s->msgs--;
-	s->bytes -= e->len;
+	s->bytes -= ent_acct(e);
 	if (--s->subjs[e->subj].live == 0)
 		s->live_subjects--;
 	if (s->o.kind == LW_STORE_FILE)
@@ -371,11 +371,11 @@ int lw_store_apply(lw_store *s, const uint8_t *b, uint32_t len, uint32_t seg, ui
 		e->seg = seg;
 		e->ts = (int64_t)get64(b + 24);
 		e->subj = (uint32_t)id;
-		e->flags = E_LIVE;
+		e->flags = E_LIVE | (get32(b + 12) > 0 ? E_HDR : 0);
 		if (s->subjs[id].live++ == 0)
 			s->live_subjects++;
 		s->msgs++;
-		s->bytes += len;
+		s->bytes += ent_acct(e);
 		if (s->o.kind == LW_STORE_FILE)
 			s->segs[seg - s->seg_shift].live++;
 		if (s->msgs == 1 && s->first < seq)

@@ -109,7 +109,9 @@ uint64_t lw_store_take_rollback(lw_store *s);
 /** First message sequence not yet written by lw_store_flush (0: none). */
 uint64_t lw_store_unflushed_from(const lw_store *s);
 
-/** Bytes a message of these sizes counts against max_bytes. */
+/** Bytes a message of these sizes counts in bytes and against max_bytes:
+ *  nats-server's accounting (30 + subject + data, + 4 + headers if any),
+ *  not the size of our record. */
 uint64_t lw_store_rec_size(size_t subj_len, size_t hdr_len, size_t data_len);
 
 /**

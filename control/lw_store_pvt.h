@@ -20,7 +20,7 @@
 #define SEG_DEFAULT (16ull << 20)
 
 enum { T_MSG = 1, T_DEL = 2, T_PURGE = 3 };
-enum { E_LIVE = 1, E_LOST = 2 };
+enum { E_LIVE = 1, E_LOST = 2, E_HDR = 4 /* the message has headers */ };
 
 struct ent {
 	uint64_t off;
@@ -97,6 +97,22 @@ static inline void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static inline uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+/* The size a message counts for in the stream's bytes and max_bytes:
+ * nats-server's file-store formula (record length 4, sequence 8, time 8,
+ * subject length 2, hash 8, and 4 for the header length when there are
+ * headers, plus subject, headers and data) rather than our record's 44
+ * bytes of overhead, so that a max_bytes limit holds the same messages
+ * on both servers. */
+static inline uint64_t lw_store_acct(size_t subj_len, size_t hdr_len, size_t data_len)
+{
+	return 30 + subj_len + data_len + (hdr_len > 0 ? 4 + hdr_len : 0);
+}
+
+static inline uint64_t ent_acct(const struct ent *e)
+{
+	return e->len - REC_OVERHEAD + 30 + ((e->flags & E_HDR) ? 4 : 0);
+}
 
 static inline struct ent *ent_of(lw_store *s, uint64_t seq)
 {

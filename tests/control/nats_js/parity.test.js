@@ -215,3 +215,15 @@ test('config checks: duplicate window beyond max_age, start sequence with delive
 	assert.equal(e.err_code, 10116);
 	assert.ok(nc.info.jetstream);
 });
+
+test('bytes count as nats-server counts them, so max_bytes holds the same messages', async (t) => {
+	const { jsm, js } = await setup(t, 'DNB', { max_bytes: 200, discard: 'new' });
+
+	// 30 + subject (5) + data (60)
+	await js.publish('dnb.x', new Uint8Array(60));
+	assert.equal((await jsm.streams.info('DNB')).state.bytes, 95);
+	await js.publish('dnb.x', new Uint8Array(60));
+	const e = await refused(js.publish('dnb.x', new Uint8Array(60)));
+	assert.equal(e.err_code, 10077);
+	assert.equal((await jsm.streams.info('DNB')).state.messages, 2);
+});
