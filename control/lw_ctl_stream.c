@@ -500,7 +500,7 @@ static void stream_free(struct lw_stream *s)
 /* Drops the head beyond max_msgs / max_bytes and what max_age let go.
  * Head removal carries no marker (the next append records the first
  * sequence), so a restart applies it again from the config. */
-static void trim(struct lw_stream *s)
+static void trim(struct lw_stream *s, bool per_subject)
 {
 	struct lw_store_state st;
 
@@ -512,6 +512,25 @@ static void trim(struct lw_stream *s)
 	while (s->lim.max_bytes > 0 && (int64_t)st.bytes > s->lim.max_bytes && st.msgs > 0) {
 		lw_store_remove(s->st, st.first_seq, false);
 		lw_store_get_state(s->st, &st);
+	}
+	if (per_subject && s->lim.max_msgs_per_subject > 0) {
+		/* A limit lowered by an update: keep the newest of each
+		 * subject, as nats-server does (with markers: these are not
+		 * the head of the log). */
+		json_t *seen = json_object();
+
+		for (uint64_t q = st.last_seq; q >= st.first_seq && q > 0; q--) {
+			const char *sj = lw_store_subject(s->st, q);
+			json_int_t n;
+
+			if (sj == NULL)
+				continue;
+			n = json_integer_value(json_object_get(seen, sj)) + 1;
+			json_object_set_new(seen, sj, json_integer(n));
+			if (n > s->lim.max_msgs_per_subject)
+				lw_store_remove(s->st, q, true);
+		}
+		json_decref(seen);
 	}
 	lw_stream_expire(s, lw_now_wall_ns());
 }
@@ -569,7 +588,7 @@ struct lw_stream *lw_stream_create_ex(struct lw_ctl *ctl, const char *name, json
 		return NULL;
 	}
 	if (load) {
-		trim(s);
+		trim(s, false);
 		dedup_rebuild(s);
 	}
 	/* Reopened streams subscribe later, outside the state lock (see
@@ -763,12 +782,16 @@ int lw_stream_update(struct lw_ctl *ctl, struct lw_stream *s, json_t *cfg, json_
 		s->subs = subs;
 		s->n_subs = n;
 	}
+	int64_t old_per_subj = s->lim.max_msgs_per_subject;
+
 	json_decref(s->cfg);
 	s->cfg = json_incref(cfg);
 	lw_stream_limits_from(cfg, &s->lim);
 	save_meta(ctl, s);
 	/* Lowered limits apply at once. */
-	trim(s);
+	trim(s, s->lim.max_msgs_per_subject > 0 &&
+		(old_per_subj <= 0 || s->lim.max_msgs_per_subject < old_per_subj));
+	lw_consumers_removed(s);
 	return 0;
 }
 

@@ -227,3 +227,18 @@ test('bytes count as nats-server counts them, so max_bytes holds the same messag
 	assert.equal(e.err_code, 10077);
 	assert.equal((await jsm.streams.info('DNB')).state.messages, 2);
 });
+
+test('lowering max_msgs_per_subject trims what is already stored', async (t) => {
+	const { jsm, js } = await setup(t, 'MPS', { max_msgs_per_subject: 2 });
+
+	for (const s of ['mps.a', 'mps.a', 'mps.b', 'mps.b'])
+		await js.publish(s, new Uint8Array(1));
+	const si = await jsm.streams.info('MPS');
+
+	await jsm.streams.update('MPS', { ...si.config, max_msgs_per_subject: 1 });
+	const after = await jsm.streams.info('MPS');
+
+	assert.equal(after.state.messages, 2);
+	assert.equal((await jsm.streams.getMessage('MPS', { last_by_subj: 'mps.a' })).seq, 2);
+	assert.equal((await jsm.streams.getMessage('MPS', { last_by_subj: 'mps.b' })).seq, 4);
+});
