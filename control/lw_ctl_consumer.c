@@ -474,6 +474,7 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	}
 	c->dirty = true;
 	c->last_active = now;
+	c->last_delivered_ns = now;
 	/* pull: what counts against max_bytes; push: what flow control
 	 * counts (headers and data) */
 	return c->deliver_subject == NULL ? wire : (int64_t)(pm.len + pm.hdr_len);
@@ -532,13 +533,21 @@ static void cons_fc_reply(struct lw_consumer *c, const char *subj)
 	lw_cons_deliver(c);
 }
 
+/* An idle heartbeat's status line and the last sequences sent, which
+ * ordered consumers check for gaps (push and pull alike, as nats-server);
+ * without the blank line that ends the headers. */
+static int heartbeat_hdr(const struct lw_consumer *c, char *h, size_t cap)
+{
+	return snprintf(h, cap, "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %llu\r\n"
+			"Nats-Last-Stream: %llu\r\n", (unsigned long long)c->dseq,
+			(unsigned long long)(c->next_sseq > 0 ? c->next_sseq - 1 : 0));
+}
+
 static void push_heartbeat(struct lw_consumer *c, int64_t now)
 {
 	char h[LW_SUBJECT_MAX + 160];
 	struct lw_pubmsg pm = { .subject = c->deliver_subject, .hdr = h };
-	int n = snprintf(h, sizeof(h), "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %llu\r\n"
-			 "Nats-Last-Stream: %llu\r\n", (unsigned long long)c->dseq,
-			 (unsigned long long)(c->next_sseq > 0 ? c->next_sseq - 1 : 0));
+	int n = heartbeat_hdr(c, h, sizeof(h));
 
 	/* Tells the client delivery waits for its flow-control answer (it
 	 * may have missed the request). */
@@ -858,7 +867,11 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 				continue;
 			}
 			if (w->hb_ns > 0 && now >= w->next_hb) {
-				lw_cons_status(s->ctl, w->reply, "NATS/1.0 100 Idle Heartbeat\r\n\r\n");
+				char h[160];
+				int n = heartbeat_hdr(c, h, sizeof(h) - 2);
+
+				snprintf(h + n, sizeof(h) - (size_t)n, "\r\n");
+				lw_cons_status(s->ctl, w->reply, h);
 				w->next_hb = now + w->hb_ns;
 			}
 		}
@@ -955,6 +968,7 @@ void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg)
 		c->last_active = now;
 		if (len == 0 || (len >= 4 && memcmp(body, "+ACK", 4) == 0) ||
 		    (len >= 4 && memcmp(body, "+NXT", 4) == 0)) {
+			c->last_acked_ns = now;
 			if (c->ack == AP_ALL) {
 				while (c->np > 0 && c->p[0].sseq <= sseq) {
 					uint64_t q = c->p[0].sseq;

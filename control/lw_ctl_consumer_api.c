@@ -289,6 +289,16 @@ static json_t *info(struct lw_consumer *c, const char *type)
 		      "num_ack_pending", (json_int_t)c->np, "num_redelivered",
 		      (json_int_t)redelivered_pending(c), "num_waiting", (json_int_t)c->nw,
 		      "num_pending", (json_int_t)lw_cons_pending(c), "ts", tn);
+	/* nats-server 2.10's last_active: when the last message went out,
+	 * when the last ack came; left out before the first */
+	if (c->last_delivered_ns > 0) {
+		lw_fmt_time(c->last_delivered_ns, tn, sizeof(tn));
+		json_object_set_new(json_object_get(o, "delivered"), "last_active", json_string(tn));
+	}
+	if (c->last_acked_ns > 0) {
+		lw_fmt_time(c->last_acked_ns, tn, sizeof(tn));
+		json_object_set_new(json_object_get(o, "ack_floor"), "last_active", json_string(tn));
+	}
 	if (type != NULL)
 		json_object_set_new(o, "type", json_string(type));
 	return o;
@@ -395,6 +405,9 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 	if (durable != NULL)
 		json_object_set_new(cfg, "durable_name", json_string(subj_name));
 	json_object_set_new(cfg, "name", json_string(subj_name));
+	/* an ephemeral's default, shown in its config as nats-server does */
+	if (durable == NULL && !durable_api && cint(cfg, "inactive_threshold", 0) <= 0)
+		json_object_set_new(cfg, "inactive_threshold", json_integer(5000000000LL));
 	c = lw_cons_find(s, subj_name);
 	if (c != NULL) {
 		bool same = json_equal(cfg, c->cfg);

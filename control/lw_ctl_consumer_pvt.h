@@ -39,6 +39,7 @@ struct lw_consumer {
 	json_t *backoff;
 	bool headers_only;
 	int64_t created_ns, last_active;
+	int64_t last_delivered_ns, last_acked_ns; /* info's last_active (0: never) */
 	/* push: idle heartbeats and flow control (nats-server's scheme: a
 	 * "100 FlowControl Request" with reply $JS.FC.<s>.<c>.<id> once half
 	 * the window is in flight; delivery stalls beyond the window until

@@ -386,13 +386,17 @@ json_t *lw_stream_info_json(struct lw_stream *s, const char *type, const json_t 
 	lw_fmt_time(st.last_ts, t1, sizeof(t1));
 	lw_fmt_time(s->created_ns, tc, sizeof(tc));
 	lw_fmt_time(lw_now_wall_ns(), tn, sizeof(tn));
-	state = json_pack("{s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:I, s:i}",
+	/* As nats-server's: a stream that never held a message starts at 0,
+	 * and the counts that are 0 are left out. */
+	state = json_pack("{s:I, s:I, s:I, s:s, s:I, s:s, s:i}",
 			  "messages", (json_int_t)st.msgs, "bytes", (json_int_t)st.bytes,
-			  "first_seq", (json_int_t)st.first_seq, "first_ts", t0,
-			  "last_seq", (json_int_t)st.last_seq, "last_ts", t1,
-			  "num_deleted", (json_int_t)st.num_deleted,
-			  "num_subjects", (json_int_t)st.num_subjects,
+			  "first_seq", (json_int_t)(st.last_seq == 0 ? 0 : st.first_seq),
+			  "first_ts", t0, "last_seq", (json_int_t)st.last_seq, "last_ts", t1,
 			  "consumer_count", lw_consumer_count(s));
+	if (st.num_deleted > 0)
+		json_object_set_new(state, "num_deleted", json_integer((json_int_t)st.num_deleted));
+	if (st.num_subjects > 0)
+		json_object_set_new(state, "num_subjects", json_integer((json_int_t)st.num_subjects));
 	if (st.lost_msgs > 0) {
 		size_t n;
 		const uint64_t *lost = lw_store_lost(s->st, &n);

@@ -242,3 +242,38 @@ test('lowering max_msgs_per_subject trims what is already stored', async (t) => 
 	assert.equal((await jsm.streams.getMessage('MPS', { last_by_subj: 'mps.a' })).seq, 2);
 	assert.equal((await jsm.streams.getMessage('MPS', { last_by_subj: 'mps.b' })).seq, 4);
 });
+
+test('info details: an empty stream starts at 0, zero counts left out, last_active, ephemeral threshold, heartbeat sequences', async (t) => {
+	const { nc, jsm, js } = await setup(t, 'INF');
+	let si = await jsm.streams.info('INF');
+
+	assert.equal(si.state.first_seq, 0);
+	assert.equal(si.state.num_deleted, undefined);
+	assert.equal(si.state.num_subjects, undefined);
+	await js.publish('inf.a', new Uint8Array(1));
+	si = await jsm.streams.info('INF');
+	assert.equal(si.state.first_seq, 1);
+	assert.equal(si.state.num_subjects, 1);
+	await jsm.consumers.add('INF', { durable_name: 'd', ack_policy: AckPolicy.Explicit });
+	const got = await seqs(js, 'INF', 'd', 1);
+
+	await got[0].ackAck();
+	const ci = await jsm.consumers.info('INF', 'd');
+
+	assert.ok(Date.parse(ci.delivered.last_active) > 0);
+	assert.ok(Date.parse(ci.ack_floor.last_active) > 0);
+	const eph = await jsm.consumers.add('INF', { ack_policy: AckPolicy.Explicit });
+
+	assert.equal(eph.config.inactive_threshold, nanos(5000));
+	// a pull request's idle heartbeat carries the last sequences sent
+	const inbox = createInbox();
+	const sub = nc.subscribe(inbox, { max: 1, timeout: 2000 });
+
+	nc.publish('$JS.API.CONSUMER.MSG.NEXT.INF.d', JSON.stringify({ batch: 1,
+		expires: nanos(1000), idle_heartbeat: nanos(200) }), { reply: inbox });
+	for await (const m of sub) {
+		assert.equal(m.headers.code, 100);
+		assert.equal(m.headers.get('Nats-Last-Consumer'), '1');
+		assert.equal(m.headers.get('Nats-Last-Stream'), '1');
+	}
+});
