@@ -179,6 +179,11 @@ static void send_ack(struct lw_stream *s, const char *reply, json_t *body)
 		json_decref(body);
 		return;
 	}
+	/* nats-server's refused PubAck names the stream, with seq 0 */
+	if (json_object_get(body, "error") != NULL && json_object_get(body, "stream") == NULL) {
+		json_object_set_new(body, "stream", json_string(s->name));
+		json_object_set_new(body, "seq", json_integer(0));
+	}
 	if (ctl->sync == LW_SYNC_ALWAYS && json_object_get(body, "error") == NULL) {
 		lw_ctl_queue_ack(ctl, reply, json_dumps(body, JSON_COMPACT), NULL, 0);
 		json_decref(body);
