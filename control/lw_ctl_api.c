@@ -289,11 +289,20 @@ static json_t *msg_delete(struct lw_ctl *ctl, struct lw_stream *s, const json_t 
 		return lw_js_error(type, 400, 10109, "invalid operation on sealed stream");
 	if (s->lim.deny_delete)
 		return lw_js_error(type, 500, 10057, "message delete not permitted");
+	/* nats-server's three answers: no such sequence, past the end, gone */
 	if (seq <= 0)
-		return lw_js_error(type, 400, 10003, "bad request");
-	rc = lw_store_remove(s->st, (uint64_t)seq, true);
-	if (rc == -ENOENT)
 		return lw_js_error(type, 500, 10057, "no message found");
+	rc = lw_store_remove(s->st, (uint64_t)seq, true);
+	if (rc == -ENOENT) {
+		struct lw_store_state st;
+
+		lw_store_get_state(s->st, &st);
+		if ((uint64_t)seq > st.last_seq)
+			return lw_js_error(type, 500, 10057, "stream store EOF");
+		if ((uint64_t)seq < st.first_seq)
+			return lw_js_error(type, 500, 10057, "no message found");
+		return lw_js_error(type, 400, 10043, "sequence %lld not found", (long long)seq);
+	}
 	if (rc != 0)
 		return lw_js_error(type, 500, 10057, "%s", strerror(-rc));
 	lw_consumers_removed(s);

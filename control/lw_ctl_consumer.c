@@ -719,8 +719,14 @@ void lw_cons_end_no_wait(struct lw_consumer *c)
 	for (size_t i = 0; i < c->nw; i++) {
 		if (!c->w[i].no_wait)
 			continue;
-		lw_cons_status(c->s->ctl, c->w[i].reply, "NATS/1.0 404 No Messages\r\n\r\n");
-		waiting_del(c, i);
+		/* as nats-server: 404 when nothing came, 408 (with what the
+		 * request had left) when part of the batch did */
+		if (c->w[i].delivered > 0) {
+			end_request(c, i, "408 Request Timeout");
+		} else {
+			lw_cons_status(c->s->ctl, c->w[i].reply, "NATS/1.0 404 No Messages\r\n\r\n");
+			waiting_del(c, i);
+		}
 		i--;
 	}
 }

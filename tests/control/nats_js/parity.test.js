@@ -277,3 +277,29 @@ test('info details: an empty stream starts at 0, zero counts left out, last_acti
 		assert.equal(m.headers.get('Nats-Last-Stream'), '1');
 	}
 });
+
+test('no_wait with part of a batch ends with 408; deleting a deleted sequence is 10043, past the end 10057', async (t) => {
+	const { nc, jsm, js } = await setup(t, 'NWP');
+
+	for (let i = 0; i < 3; i++)
+		await js.publish('nwp.a', new Uint8Array(1));
+	await jsm.consumers.add('NWP', { durable_name: 'd', ack_policy: AckPolicy.None });
+	const inbox = createInbox();
+	const sub = nc.subscribe(inbox, { max: 4, timeout: 2000 });
+	const seen = [];
+
+	nc.publish('$JS.API.CONSUMER.MSG.NEXT.NWP.d', JSON.stringify({ batch: 5, no_wait: true }),
+		{ reply: inbox });
+	for await (const m of sub)
+		seen.push(m.headers && m.headers.code ? m.headers.code : 'message');
+	assert.deepEqual(seen, ['message', 'message', 'message', 408]);
+	await jsm.streams.deleteMessage('NWP', 2);
+	let e = await refused(jsm.streams.deleteMessage('NWP', 2));
+	assert.equal(e.err_code, 10043);
+	assert.equal(e.description, 'sequence 2 not found');
+	e = await refused(jsm.streams.deleteMessage('NWP', 7));
+	assert.equal(e.err_code, 10057);
+	await jsm.streams.deleteMessage('NWP', 1);
+	e = await refused(jsm.streams.deleteMessage('NWP', 1));
+	assert.equal(e.err_code, 10057);
+});
