@@ -87,11 +87,15 @@ static json_t *stream_create(struct lw_ctl *ctl, const char *name, const json_t 
 			json_decref(cfg);
 			return lw_js_error(type, 404, 10059, "stream not found");
 		}
-		if (!json_equal(json_object_get(cfg, "storage"), json_object_get(s->cfg, "storage")) ||
-		    !json_equal(json_object_get(cfg, "retention"), json_object_get(s->cfg, "retention"))) {
+		if (!json_equal(json_object_get(cfg, "storage"), json_object_get(s->cfg, "storage"))) {
 			json_decref(cfg);
 			return lw_js_error(type, 500, 10052,
-					   "stream configuration update can not change storage type or retention");
+					   "stream configuration update can not change storage type");
+		}
+		if (!json_equal(json_object_get(cfg, "retention"), json_object_get(s->cfg, "retention"))) {
+			json_decref(cfg);
+			return lw_js_error(type, 500, 10052,
+					   "stream configuration update can not change retention policy");
 		}
 		if (s->lim.sealed && !json_is_true(json_object_get(cfg, "sealed"))) {
 			json_decref(cfg);

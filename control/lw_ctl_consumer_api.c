@@ -62,7 +62,7 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 	    strcmp(dp, "last_per_subject"))
 		FAIL(400, 10025, "invalid JSON: invalid deliver policy");
 	if (strcmp(ap, "none") && strcmp(ap, "all") && strcmp(ap, "explicit"))
-		FAIL(400, 10181, "consumer ack policy invalid");
+		FAIL(400, 10025, "invalid JSON: invalid ack policy");
 	if (!strcmp(dp, "by_start_sequence") && cint(in, "opt_start_seq", 0) <= 0)
 		FAIL(400, 10094 /* JSConsumerInvalidPolicyErrF */,
 		     "consumer delivery policy is deliver by start sequence, but optional start sequence is not set");

@@ -283,12 +283,22 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 				return CFG_ERR(400, 10052,
 					       "subjects that overlap with jetstream api require no-ack to be true");
 			}
-			for (size_t j = 0; j < i; j++)
-				if (lw_subjects_overlap(json_string_value(json_array_get(arr, j)),
-							json_string_value(v))) {
+			for (size_t j = 0; j < i; j++) {
+				const char *a = json_string_value(json_array_get(arr, j));
+
+				if (!strcmp(a, json_string_value(v))) {
 					json_decref(arr);
 					return CFG_ERR(500, 10052, "duplicate subjects detected");
 				}
+				if (lw_subjects_overlap(a, json_string_value(v))) {
+					char d[2 * LW_SUBJECT_MAX + 40];
+
+					snprintf(d, sizeof(d), "subject \"%s\" overlaps with \"%s\"",
+						 json_string_value(v), a);
+					json_decref(arr);
+					return CFG_ERR(500, 10052, "%s", d);
+				}
+			}
 			json_array_append(arr, v);
 		}
 	} else {
@@ -319,6 +329,8 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 	if (strcmp(stor, "file") && strcmp(stor, "memory"))
 		return CFG_ERR(400, 10025, "invalid JSON: invalid storage type %s", stor);
 	json_object_set_new(c, "storage", json_string(stor));
+	if (get_int(req, "num_replicas", 1) > 5)
+		return CFG_ERR(500, 10052, "maximum replicas is 5");
 	if (get_int(req, "num_replicas", 1) > 1)
 		return CFG_ERR(500, 10074, "replicas > 1 not supported in non-clustered mode");
 	json_object_set_new(c, "num_replicas", json_integer(1));
@@ -425,7 +437,11 @@ json_t *lw_stream_info_json(struct lw_stream *s, const char *type, const json_t 
 
 			json_object_set_new(subs, sj, json_integer(v ? json_integer_value(v) + 1 : 1));
 		}
-		json_object_set_new(state, "subjects", subs);
+		/* left out when nothing matches, as nats-server */
+		if (json_object_size(subs) > 0)
+			json_object_set_new(state, "subjects", subs);
+		else
+			json_decref(subs);
 	}
 	o = json_pack("{s:O, s:s, s:o, s:s}", "config", s->cfg, "created", tc, "state", state,
 		      "ts", tn);
