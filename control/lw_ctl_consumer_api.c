@@ -272,6 +272,19 @@ static uint64_t redelivered_pending(const struct lw_consumer *c)
 	return n;
 }
 
+/* Pull requests still waiting: one past its expiry is not counted in
+ * the up to 20 ms before the timer ends it (a client's fetch has
+ * returned by then), as nats-server does not count it. */
+static size_t live_waiting(const struct lw_consumer *c)
+{
+	int64_t now = lw_now_wall_ns();
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nw; i++)
+		n += c->w[i].expires == 0 || c->w[i].expires > now;
+	return n;
+}
+
 static json_t *info(struct lw_consumer *c, const char *type)
 {
 	char tc[40], tn[40];
@@ -287,7 +300,7 @@ static json_t *info(struct lw_consumer *c, const char *type)
 		      "ack_floor", "consumer_seq", (json_int_t)c->floor_c, "stream_seq",
 		      (json_int_t)c->floor_s,
 		      "num_ack_pending", (json_int_t)c->np, "num_redelivered",
-		      (json_int_t)redelivered_pending(c), "num_waiting", (json_int_t)c->nw,
+		      (json_int_t)redelivered_pending(c), "num_waiting", (json_int_t)live_waiting(c),
 		      "num_pending", (json_int_t)lw_cons_pending(c), "ts", tn);
 	/* nats-server 2.10's last_active: when the last message went out,
 	 * when the last ack came; left out before the first */
