@@ -276,8 +276,9 @@ static int cmd_get(const struct lw_cli *g, int argc, char **argv, int timeout)
 	b64 = lw_js_str(msg, "hdrs");
 	buf = malloc(strlen(b64) + strlen(lw_js_str(msg, "data")) + 4);
 	if (buf != NULL && *b64) {
+		/* one header per line, as lw sub --headers shows them */
 		n = b64_decode(b64, buf);
-		fwrite(buf, 1, n, stdout);
+		lw_cli_print_headers((const char *)buf, n);
 	}
 	if (buf != NULL) {
 		n = b64_decode(lw_js_str(msg, "data"), buf);

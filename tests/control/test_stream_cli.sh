@@ -37,10 +37,14 @@ check "stream get SEQ: subject" grep -q "Message 2 on orders.new" "$tmp/get.out"
 check "stream get SEQ: data" grep -qx "second order" "$tmp/get.out"
 "$LW" stream get ORDERS --last 'refunds.>' >"$tmp/last.out"
 check "stream get --last" grep -qx "a refund" "$tmp/last.out"
+"$LW" pub orders.hdr 'with headers' -H X-Kind:a 2>/dev/null
+for _ in $(seq 100); do "$LW" stream get ORDERS --last orders.hdr >"$tmp/geth.out" 2>/dev/null && break; sleep 0.02; done
+check "stream get: headers one per line" grep -qx "X-Kind: a" "$tmp/geth.out"
+check "stream get: no raw NATS/1.0 line" bash -c '! grep -q "^NATS/1.0" "$0"' "$tmp/geth.out"
 "$LW" stream get ORDERS 99 >/dev/null 2>"$tmp/get99.err"
 check "stream get: no such message" grep -q "no message found" "$tmp/get99.err"
 "$LW" stream purge ORDERS --subject 'orders.*' >"$tmp/purge.out"
-check "stream purge --subject" grep -q "Purged 2 message(s)" "$tmp/purge.out"
+check "stream purge --subject" grep -q "Purged 3 message(s)" "$tmp/purge.out"
 check "stream redrive: no dead letters" bash -c '"$0" stream redrive ORDERS | grep -q "Redriven 0 message(s) into ORDERS"' "$LW"
 "$LW" stream rm ORDERS >/dev/null
 "$LW" stream info ORDERS >/dev/null 2>"$tmp/gone.err"
