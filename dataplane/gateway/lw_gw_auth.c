@@ -160,6 +160,14 @@ const struct gw_user *gw_auth(const struct lw_gw *gw, const char *user, const ch
 	return NULL;
 }
 
+int gw_perm_not_denied(const struct gw_perms *p, const char *subject)
+{
+	for (uint32_t i = 0; i < p->n_deny; i++)
+		if (lw_gw_subj_match(p->deny[i], subject))
+			return 0;
+	return 1;
+}
+
 int gw_perm_ok(const struct gw_perms *p, const char *subject)
 {
 	int ok = p->n_allow == 0;

@@ -128,6 +128,8 @@ static void on_msg(lw_sub *ls, lw_msg *m, void *arg)
 		return;
 	if (!atomic_load_explicit(&c->echo, memory_order_relaxed) && lw_msg_origin(m) == c->cid)
 		return;
+	if (s->deny_filter && !gw_perm_not_denied(&c->auth->sub, lw_msg_subject(m)))
+		return;
 	n = atomic_fetch_add(&s->delivered, 1) + 1;
 	max = atomic_load(&s->max);
 	if (max != 0 && n > max)
@@ -227,6 +229,8 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		gw_send_err(c, "Permissions Violation for Subscription to %s", what);
 		goto fail;
 	}
+	s->deny_filter = c->auth != NULL && c->auth->sub.n_deny > 0 &&
+			 (strchr(s->subject, '*') != NULL || strchr(s->subject, '>') != NULL);
 	lw_sub_opts_init(&o);
 	o.queue = s->queue;
 	o.cb = on_msg;
@@ -511,6 +515,27 @@ static int do_connect(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 
 /* --- input ------------------------------------------------------------ */
 
+
+/*
+ * Before a PONG or an UNSUB: what this client published to its own
+ * subscriptions sits in their rings (the batch was published before this
+ * command), and goes out first. nats-server writes those MSGs before the
+ * PONG, so a client that publishes, flushes and then looks finds them;
+ * without this the PONG overtook them. Bounded: a busy fabric cannot keep
+ * the command waiting.
+ */
+static void deliver_own_first(struct gw_conn *c)
+{
+	for (int k = 0; k < 64; k++) {
+		bool pending = false;
+
+		for (struct gw_sub *s = c->subs; s != NULL && !pending; s = s->next)
+			pending = s->ls != NULL && lw_sub_pending(s->ls);
+		if (!pending || lw_dispatch_once(c->gw->lc) <= 0)
+			break;
+	}
+}
+
 /* 0 to go on, -1 after a fatal error. */
 static int handle(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 {
@@ -537,9 +562,11 @@ static int handle(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		do_sub(c, cmd);
 		break;
 	case LW_GW_OP_UNSUB:
+		deliver_own_first(c);
 		do_unsub(c, cmd);
 		break;
 	case LW_GW_OP_PING:
+		deliver_own_first(c);
 		gw_out_str(c, "PONG\r\n");
 		break;
 	case LW_GW_OP_PONG:

@@ -64,6 +64,10 @@ struct gw_sub {
 	_Atomic uint64_t max;        /* UNSUB max; 0 = none */
 	_Atomic uint64_t delivered;
 	atomic_bool done;            /* max reached: gateway thread removes it */
+	/* A wildcard subscription of a user with subscribe deny rules: it
+	 * was allowed, but each message is checked against the denials, as
+	 * nats-server does ("SUB app.>" must not see "app.secret"). */
+	bool deny_filter;
 	struct gw_sub *next;
 };
 
@@ -206,6 +210,8 @@ const struct gw_user *gw_auth(const struct lw_gw *gw, const char *user, const ch
 			      const char *token);
 /* 1 when @p subject may be published / subscribed under @p p. */
 int gw_perm_ok(const struct gw_perms *p, const char *subject);
+/** True when no deny rule of @p p matches the (literal) @p subject. */
+int gw_perm_not_denied(const struct gw_perms *p, const char *subject);
 
 /* lw_gw_tls.c: TLS through OpenSSL. The I/O calls behave as recv/send
  * (-1 with errno EAGAIN when they must wait) and need c->mu held. */

@@ -458,7 +458,7 @@ static void test_auth_permissions(void **state)
 	assert_non_null(f);
 	fprintf(f, "# user:password:publish:subscribe\n"
 		   "admin:adminpw::\n"
-		   "app:apppw:app.>,!app.secret:app.>,_INBOX.>\n"
+		   "app:apppw:app.>,!app.secret:app.>,_INBOX.>,!app.hidden\n"
 		   ":sekrit-token:tok.>:tok.>\n");
 	fclose(f);
 	assert_int_equal(gw_test_start(&t, 1, extra), 0);
@@ -503,6 +503,23 @@ static void test_auth_permissions(void **state)
 	natsConnection_Flush(nc);
 	assert_true(LW_TEST_WAIT(atomic_load(&g_async_err) == NATS_NOT_PERMITTED, 2000));
 	natsSubscription_Destroy(s);
+
+	/* a wildcard subscription is allowed but never sees a denied
+	 * subject (nats-server filters those at delivery) */
+	{
+		natsSubscription *w = NULL;
+
+		assert_int_equal(natsConnection_SubscribeSync(&w, nc, "app.*"), NATS_OK);
+		assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+		assert_int_equal(natsConnection_PublishString(admin, "app.hidden", "h"), NATS_OK);
+		assert_int_equal(natsConnection_PublishString(admin, "app.shown", "s"), NATS_OK);
+		assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+		expect_next(w, "app.shown", "s");
+		expect_nothing(w, 200);
+		natsSubscription_Destroy(w);
+		expect_next(spy, "app.hidden", "h");
+		expect_next(spy, "app.shown", "s");
+	}
 
 	/* requests with inbox replies still work under the permissions */
 	assert_int_equal(natsConnection_PublishString(nc, "app.still.ok", "3"), NATS_OK);

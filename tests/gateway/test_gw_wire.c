@@ -142,6 +142,32 @@ static void test_publish_wildcard_tokens(void **state)
 	close(fd);
 }
 
+/* A PONG answers after the messages the client's own earlier PUBs gave
+ * its own subscriptions, as nats-server's: publish, flush, look. */
+static void test_pong_after_own_messages(void **state)
+{
+	int fd, eof;
+
+	(void)state;
+	fd = gw_tcp_connect(g_t.port);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_send(fd, "CONNECT {\"verbose\":false}\r\nSUB own.x 1\r\nPING\r\n");
+	expect(fd, "PONG\r\n", 0);
+	for (int i = 0; i < 50; i++) {
+		char *msg;
+
+		gw_send(fd, "PUB own.x 1\r\nz\r\nPING\r\n");
+		gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG\r\n", 2000, &eof);
+		msg = strstr(g_buf, "MSG own.x 1 1\r\nz\r\n");
+		assert_non_null(msg);
+		assert_true(msg < strstr(g_buf, "PONG\r\n"));
+	}
+	/* and an UNSUB in the same write as the PUB comes after it */
+	gw_send(fd, "SUB own.y 2\r\nPUB own.y 2\r\nhi\r\nUNSUB 2\r\nPING\r\n");
+	expect(fd, "MSG own.y 2 2\r\nhi\r\n", 0);
+	close(fd);
+}
+
 static void test_fatal_errors(void **state)
 {
 	static const struct {
@@ -381,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_info_and_verbose),
 		cmocka_unit_test(test_publish_wildcard_tokens),
 		cmocka_unit_test(test_max_subscriptions),
+		cmocka_unit_test(test_pong_after_own_messages),
 		cmocka_unit_test(test_fatal_errors),
 		cmocka_unit_test(test_stale_connection),
 		cmocka_unit_test(test_slow_consumer),
