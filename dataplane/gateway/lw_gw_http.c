@@ -151,7 +151,7 @@ static void varz(struct lw_gw *gw, struct sbuf *b)
 		  "\"lightwire\":{\"domain\":\"%s\",\"shm_clients\":%u,\"shm_subscriptions\":%u,"
 		  "\"published\":%llu,\"no_interest\":%llu,\"delivered\":%llu,\"dropped\":%llu,"
 		  "\"gateway_no_interest\":%llu,\"gateway_dropped\":%llu,\"auth_failures\":%llu}}\n",
-		  ru.ru_maxrss * 1024L, sysconf(_SC_NPROCESSORS_ONLN), gw->nconns,
+		  ru.ru_maxrss * 1024L, sysconf(_SC_NPROCESSORS_ONLN), gw->nconns - gw->nrefused,
 		  LD(gw->total_conns), LD(gw->in_msgs), LD(gw->in_bytes), LD(gw->out_msgs),
 		  LD(gw->out_bytes), LD(gw->slow_consumers), LD(gw->stale_conns), gw_subs(gw),
 		  gw->domain, ds.clients, ds.subs, (unsigned long long)ds.published,
@@ -286,7 +286,7 @@ static void metrics(struct lw_gw *gw, struct sbuf *b)
 		const char *name, *type, *help;
 		unsigned long long v;
 	} m[] = {
-		{ "gnatsd_varz_connections", "gauge", "Current TCP client connections", gw->nconns },
+		{ "gnatsd_varz_connections", "gauge", "Current TCP client connections", gw->nconns - gw->nrefused },
 		{ "gnatsd_varz_total_connections", "counter", "TCP connections accepted",
 		  LD(gw->total_conns) },
 		{ "gnatsd_varz_subscriptions", "gauge", "Subscriptions of TCP clients", gw_subs(gw) },

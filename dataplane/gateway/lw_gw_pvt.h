@@ -92,6 +92,7 @@ struct gw_conn {
 	struct gw_sub *subs;
 	uint32_t nsubs;
 	bool draining;               /* fatal error sent: flush, then close */
+	bool refused;                /* over max_connections: not counted */
 	bool wr_shut;
 	uint64_t drain_deadline_ns;
 	const char *close_reason;
@@ -145,6 +146,7 @@ struct lw_gw {
 
 	struct gw_conn *conns;       /* gateway thread only */
 	uint32_t nconns;
+	uint32_t nrefused;           /* of nconns: refused, closing */
 	uint32_t next_cid;
 	atomic_bool sweep;           /* a subscription reached its max */
 

@@ -278,10 +278,15 @@ static void accept_clients(struct lw_gw *gw)
 		gw->nconns++;
 		atomic_fetch_add(&gw->total_conns, 1);
 		send_info(c);
-		if (gw->nconns > gw->cfg.max_connections) {
+		if (gw->nconns - gw->nrefused > gw->cfg.max_connections) {
 			gw_log(1, "client %u (%s:%d) refused: max_connections %u reached", c->cid,
 			       c->ip, c->port, gw->cfg.max_connections);
-			gw_conn_fatal(c, "Maximum Connections Exceeded");
+			/* Not counted from here: a refused client that keeps
+			 * its socket open for a while must not hold a slot
+			 * (nats-server frees it at once). Its words. */
+			c->refused = true;
+			gw->nrefused++;
+			gw_conn_fatal(c, "maximum connections exceeded");
 			continue;
 		}
 		/* INFO went out in clear; from here on the client speaks TLS.
@@ -302,6 +307,8 @@ static void conn_close(struct lw_gw *gw, struct gw_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	gw->nconns--;
+	if (c->refused)
+		gw->nrefused--;
 	gw_conn_free(c);
 }
 
