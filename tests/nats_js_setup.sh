@@ -14,6 +14,11 @@ nats_js_setup() {
 	mkdir -p "$work" || die "cannot create $work"
 	cp "$src/package.json" "$src/package-lock.json" "$src"/*.test.* "$work/" ||
 		die "cannot copy the tests"
+	# helpers the tests share (lib_*.js), where a directory has them
+	for f in "$src"/lib_*.js; do
+		[ -e "$f" ] || continue
+		cp "$f" "$work/" || die "cannot copy $f"
+	done
 	stamp="$work/node_modules/.lw-lock-sha"
 	sum=$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)
 	if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ] ||

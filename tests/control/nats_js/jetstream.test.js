@@ -15,23 +15,11 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { connect, StringCodec, AckPolicy, DeliverPolicy, RetentionPolicy, ReplayPolicy, nanos,
+const { StringCodec, AckPolicy, DeliverPolicy, RetentionPolicy, ReplayPolicy, nanos,
 	consumerOpts, createInbox, headers } = require('nats');
 
-const URL = process.env.NATS_URL;
+const { setup } = require('./lib_env');
 const sc = StringCodec();
-
-if (!URL)
-	throw new Error('NATS_URL must be set (run tests/control/run_nats_js.sh)');
-
-async function setup(t, stream, cfg = {}) {
-	const nc = await connect({ servers: URL, reconnect: false, timeout: 3000 });
-
-	t.after(() => nc.close());
-	const jsm = await nc.jetstreamManager();
-	await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`], ...cfg });
-	return { nc, jsm, js: nc.jetstream() };
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -11,21 +11,9 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { connect, AckPolicy, RetentionPolicy, DeliverPolicy, nanos, createInbox } = require('nats');
+const { AckPolicy, RetentionPolicy, DeliverPolicy, nanos, createInbox } = require('nats');
 
-const URL = process.env.NATS_URL;
-
-if (!URL)
-	throw new Error('NATS_URL must be set (run tests/control/run_nats_js.sh)');
-
-async function setup(t, stream, cfg = {}) {
-	const nc = await connect({ servers: URL, reconnect: false, timeout: 3000 });
-
-	t.after(() => nc.close());
-	const jsm = await nc.jetstreamManager();
-	await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`], ...cfg });
-	return { nc, jsm, js: nc.jetstream() };
-}
+const { setup } = require('./lib_env');
 
 async function seqs(js, stream, durable, batch) {
 	const got = [];
