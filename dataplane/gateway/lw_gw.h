@@ -20,6 +20,7 @@ struct lw_gw_config {
 	uint32_t max_pending;      /* bytes queued to one client before "slow consumer" */
 	uint32_t ping_interval_ms; /* server PING period */
 	uint32_t max_pings_out;    /* unanswered PINGs before "stale connection" */
+	uint32_t write_deadline_ms; /* output stuck this long: slow consumer; 0 = never */
 	uint32_t max_control_line; /* longest protocol line */
 	uint32_t auth_timeout_ms;  /* CONNECT deadline when auth is required */
 	char users[256];           /* users file (see docs/nats.md), "" = no auth */

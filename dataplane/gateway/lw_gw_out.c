@@ -59,6 +59,7 @@ int gw_write_locked(struct gw_conn *c)
 			return -1;
 		}
 		c->out_off += (size_t)n;
+		c->out_wait_ns = gw_now_ns();
 	}
 	c->out_off = c->out_len = 0;
 	/* Nothing left to write; a TLS read may still wait for EPOLLOUT. */
@@ -97,6 +98,25 @@ static void slow_consumer(struct gw_conn *c, size_t pending)
  * the batch; above it, it writes at once (big enough to fill a segment
  * train, small enough to keep memory and latency bounded). */
 #define DEFER_MAX (64 * 1024)
+
+int gw_out_deadline(struct gw_conn *c, uint64_t now)
+{
+	uint64_t limit = (uint64_t)c->gw->cfg.write_deadline_ms * 1000000ull;
+	int rc = 0;
+
+	if (limit == 0)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	if (!c->dead && c->out_len > c->out_off && now > c->out_wait_ns &&
+	    now - c->out_wait_ns >= limit) {
+		gw_log(1, "client %u (%s:%d): no write progress for %u ms (write deadline)",
+		       c->cid, c->ip, c->port, c->gw->cfg.write_deadline_ms);
+		slow_consumer(c, c->out_len - c->out_off);
+		rc = -1;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
 
 int gw_outv(struct gw_conn *c, const struct iovec *v, int cnt)
 {
@@ -154,6 +174,9 @@ int gw_outv_defer(struct gw_conn *c, const struct iovec *v, int cnt, bool defer)
 		rc = -1;
 		goto out;
 	}
+	/* The write deadline counts from when output starts waiting. */
+	if (c->out_len == c->out_off)
+		c->out_wait_ns = gw_now_ns();
 	for (int i = 0; i < cnt; i++) {
 		if (v[i].iov_len)
 			memcpy(c->out + c->out_len, v[i].iov_base, v[i].iov_len);

@@ -107,6 +107,7 @@ struct gw_conn {
 	char *out;
 	size_t out_off, out_len, out_cap;   /* pending bytes are out[off, len) */
 	bool out_armed;              /* EPOLLOUT registered */
+	uint64_t out_wait_ns;        /* pending output waits since (no progress) */
 	bool dead;                   /* slow consumer or write error */
 	struct ssl_st *ssl;          /* TLS client (set once, before any other thread sees c) */
 	bool tls_rd_wants_wr;        /* SSL_read waits for the socket to be writable */
@@ -200,6 +201,10 @@ void gw_ok(struct gw_conn *c);
  * (-1 on a dead socket). */
 void gw_arm_out(struct gw_conn *c, bool on);
 int gw_write_locked(struct gw_conn *c);
+/** Gateway thread, each tick: a client whose pending output has not moved
+ *  for write_deadline_ms is a slow consumer (nats-server's write deadline:
+ *  a reader that stopped must not hold max_pending for ever); -1 then. */
+int gw_out_deadline(struct gw_conn *c, uint64_t now);
 /* gw_outv that, with @p defer, only appends while the batch is small:
  * the caller knows more output for this client follows at once. */
 int gw_outv_defer(struct gw_conn *c, const struct iovec *v, int cnt, bool defer);

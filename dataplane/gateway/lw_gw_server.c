@@ -79,6 +79,7 @@ void lw_gw_config_default(struct lw_gw_config *c)
 	c->max_pending = 64u << 20;
 	c->ping_interval_ms = 120000;
 	c->max_pings_out = 2;
+	c->write_deadline_ms = 10000; /* nats-server's write_deadline */
 	c->max_control_line = 4096;
 	c->auth_timeout_ms = 2000;
 	c->tls_timeout_ms = 2000;
@@ -159,6 +160,8 @@ int lw_gw_config_set(struct lw_gw_config *c, const char *key, const char *val)
 		return num(key, val, 86400000, &c->ping_interval_ms);
 	if (strcmp(key, "max_pings_out") == 0)
 		return num(key, val, 1000, &c->max_pings_out);
+	if (strcmp(key, "write_deadline_ms") == 0)
+		return num(key, val, 86400000, &c->write_deadline_ms);
 	if (strcmp(key, "max_control_line") == 0)
 		return num(key, val, 1u << 20, &c->max_control_line);
 	if (strcmp(key, "auth_timeout_ms") == 0)
@@ -340,7 +343,8 @@ static void tick(struct lw_gw *gw)
 			gw_conn_sweep(c);
 		/* Output a deferred batch left behind (its subscription was
 		 * closed before the batch's last message came). */
-		if (gw_conn_tick(c, now) != 0 || gw_conn_flush(c) != 0 || c->dead)
+		if (gw_conn_tick(c, now) != 0 || gw_out_deadline(c, now) != 0 ||
+		    gw_conn_flush(c) != 0 || c->dead)
 			conn_close(gw, c);
 	}
 }

@@ -141,6 +141,8 @@ static void usage(FILE *f)
 		"      --max-pending BYTES queued to one client before it is a slow consumer (default 64M)\n"
 		"      --ping-interval-ms N server PING period (default 120000)\n"
 		"      --max-pings-out N   unanswered PINGs before a stale connection (default 2)\n"
+		"      --write-deadline-ms N  a client whose output makes no progress this long\n"
+		"                          is cut off as a slow consumer (default 10000; 0: never)\n"
 		"      --max-control-line BYTES longest protocol line (default 4096)\n"
 		"      --auth-timeout-ms N CONNECT deadline when auth is required (default 2000)\n"
 		"      --users FILE        user:password:publish:subscribe lines; enables auth\n"
@@ -234,6 +236,7 @@ int main(int argc, char **argv)
 		{ "max-pending", required_argument, NULL, 1 },
 		{ "ping-interval-ms", required_argument, NULL, 1 },
 		{ "max-pings-out", required_argument, NULL, 1 },
+		{ "write-deadline-ms", required_argument, NULL, 1 },
 		{ "max-control-line", required_argument, NULL, 1 },
 		{ "auth-timeout-ms", required_argument, NULL, 1 },
 		{ "users", required_argument, NULL, 1 },

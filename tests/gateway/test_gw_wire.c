@@ -270,6 +270,49 @@ static void test_slow_consumer(void **state)
 	close(fd);
 }
 
+/* A reader that stops reading is cut off after write_deadline_ms even
+ * when its pending output stays under max_pending (nats-server's write
+ * deadline), so it cannot hold memory for ever. */
+static void test_write_deadline(void **state)
+{
+	const char *extra[] = { "--write-deadline-ms", "300", NULL };
+	struct gw_test t;
+	int fd, rcv = 4096, eof = 0;
+	lw_conn *lc;
+	char payload[3000];
+
+	(void)state;
+	assert_int_equal(gw_test_start(&t, 1, extra), 0);
+	lc = lw_test_connect(&t.d);
+	assert_non_null(lc);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	{
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)t.port) };
+
+		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	gw_send(fd, "CONNECT {}\r\nSUB stuck 1\r\nPING\r\n");
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG", 2000, &eof);
+	memset(payload, 'x', sizeof(payload));
+	/* ~6 MB: more than the socket buffers, far under the 64 MB default
+	 * max_pending; then nothing more is read. */
+	for (int i = 0; i < 2000; i++)
+		lw_publish(lc, "stuck", payload, sizeof(payload));
+	/* Without reading (that would be progress): the gateway drops the
+	 * client, and with it its subscription, well before 5 s. */
+	assert_true(LW_TEST_WAIT(lw_publish(lc, "stuck", "x", 1) == 0, 5000));
+	lw_close(lc);
+	close(fd);
+	fd = gw_tcp_connect(t.http_port);
+	gw_send(fd, "GET /varz HTTP/1.0\r\n\r\n");
+	gw_recv_until(fd, g_buf, sizeof(g_buf), NULL, 2000, &eof);
+	assert_non_null(strstr(g_buf, "\"slow_consumers\":1"));
+	close(fd);
+	assert_int_equal(lw_test_daemon_stop(&t.d, SIGTERM), 0);
+}
+
 static int http_has(const char *path, const char *want)
 {
 	char req[128];
@@ -429,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_fatal_errors),
 		cmocka_unit_test(test_stale_connection),
 		cmocka_unit_test(test_slow_consumer),
+		cmocka_unit_test(test_write_deadline),
 		cmocka_unit_test(test_max_connections),
 		cmocka_unit_test(test_monitoring),
 		cmocka_unit_test(test_port_in_use),
