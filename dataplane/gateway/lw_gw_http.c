@@ -188,6 +188,7 @@ static void connz(struct lw_gw *gw, struct sbuf *b, const char *q)
 	long cid = q_long(q, "cid", 0);
 	int subs = q != NULL && (q_long(q, "subs", 0) != 0 || strstr(q, "subs=true") != NULL ||
 				 strstr(q, "subs=detail") != NULL);
+	int detail = q != NULL && strstr(q, "subs=detail") != NULL;
 	struct gw_conn **v = calloc(gw->nconns + 1, sizeof(*v));
 	uint32_t total = 0, from, to;
 
@@ -248,7 +249,27 @@ static void connz(struct lw_gw *gw, struct sbuf *b, const char *q)
 			sb_printf(b, ",\"authorized_user\":");
 			sb_jstr(b, c->user);
 		}
-		if (subs) {
+		if (subs && detail) {
+			/* nats-server's SubDetail objects (no accounts here) */
+			sb_printf(b, ",\"subscriptions_list_detail\":[");
+			for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
+				uint64_t max = atomic_load(&s->max);
+
+				sb_printf(b, "{\"subject\":");
+				sb_jstr(b, s->subject);
+				if (s->queue != NULL) {
+					sb_printf(b, ",\"qgroup\":");
+					sb_jstr(b, s->queue);
+				}
+				sb_printf(b, ",\"sid\":");
+				sb_jstr(b, s->sid);
+				sb_printf(b, ",\"msgs\":%llu", LD(s->delivered));
+				if (max != 0)
+					sb_printf(b, ",\"max\":%llu", (unsigned long long)max);
+				sb_printf(b, ",\"cid\":%u}%s", c->cid, s->next ? "," : "");
+			}
+			sb_printf(b, "]");
+		} else if (subs) {
 			sb_printf(b, ",\"subscriptions_list\":[");
 			for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
 				sb_jstr(b, s->subject);
@@ -274,8 +295,8 @@ static void subsz(struct lw_gw *gw, struct sbuf *b)
 	sb_printf(b, "{\"server_id\":\"%s\",\"now\":", gw->server_id);
 	sb_time(b, time(NULL));
 	sb_printf(b, ",\"num_subscriptions\":%u,\"num_cache\":0,\"num_inserts\":0,"
-		  "\"num_removes\":0,\"num_matches\":%llu,\"cache_hit_rate\":0,\"max_fanout\":0,"
-		  "\"avg_fanout\":0,\"gateway_subscriptions\":%u}\n",
+		  "\"num_removes\":0,\"num_matches\":%llu,\"cache_hit_rate\":0.0,\"max_fanout\":0,"
+		  "\"avg_fanout\":0.0,\"gateway_subscriptions\":%u}\n",
 		  ds.subs, (unsigned long long)ds.published, gw_subs(gw));
 }
 

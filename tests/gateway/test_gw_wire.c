@@ -380,6 +380,14 @@ static void test_monitoring(void **state)
 	http_get("/connz", "\"num_connections\":1");
 	http_get("/connz", "\"name\":\"mon\\\"itor\"");
 	http_get("/connz?subs=1", "\"subscriptions_list\":[\"m.>\"]");
+	/* ?subs=detail: nats-server's subscription objects */
+	gw_send(fd, "SUB m.q grp 2\r\nUNSUB 2 5\r\nPING\r\n");
+	expect(fd, "PONG", 0);
+	http_get("/connz?subs=detail", "\"subscriptions_list_detail\":[");
+	http_get("/connz?subs=detail", "{\"subject\":\"m.q\",\"qgroup\":\"grp\",\"sid\":\"2\",\"msgs\":0,\"max\":5,");
+	http_get("/connz?subs=detail", "{\"subject\":\"m.>\",\"sid\":\"1\",\"msgs\":0,");
+	gw_send(fd, "UNSUB 2\r\nPING\r\n");
+	expect(fd, "PONG", 0);
 	http_get("/connz", "\"limit\":1024,");
 	/* Paging as nats-server: a second client, in cid order. */
 	{
@@ -394,6 +402,7 @@ static void test_monitoring(void **state)
 		close(fd2);
 	}
 	http_get("/subsz", "\"num_subscriptions\":");
+	http_get("/subsz", "\"avg_fanout\":0.0");
 	http_get("/metrics", "# TYPE gnatsd_varz_connections gauge");
 	http_get("/nope", "404");
 	close(fd);
