@@ -749,9 +749,12 @@ int gw_conn_tick(struct gw_conn *c, uint64_t now)
 	if (ping_ns == 0 || now - c->last_ping_ns < ping_ns)
 		return 0;
 	c->last_ping_ns = now;
-	/* Traffic from the client proves it alive as well as a PONG does. */
-	if (now - c->last_in_ns < ping_ns)
+	/* Traffic from the client proves it alive as well as a PONG does,
+	 * and makes this PING unneeded: nats-server skips it too. */
+	if (now - c->last_in_ns < ping_ns) {
 		c->pings_out = 0;
+		return 0;
+	}
 	if (c->pings_out >= gw->cfg.max_pings_out) {
 		atomic_fetch_add(&gw->stale_conns, 1);
 		gw_log(1, "client %u (%s:%d): stale connection (%u PINGs unanswered), closing",

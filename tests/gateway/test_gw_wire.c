@@ -224,6 +224,18 @@ static void test_stale_connection(void **state)
 	gw_send(fd, "PING\r\n");
 	expect(fd, "PONG\r\n", 0);
 	close(fd);
+	/* a client that keeps sending is alive: no PINGs for it (as
+	 * nats-server), however long past the interval */
+	fd = client();
+	gw_send(fd, "CONNECT {\"verbose\":false}\r\n");
+	for (int i = 0; i < 12; i++) {
+		int eof = 0;
+
+		gw_send(fd, "PUB busy.x 1\r\nz\r\n");
+		gw_recv_until(fd, g_buf, sizeof(g_buf), "PING\r\n", 100, &eof);
+		assert_null(strstr(g_buf, "PING"));
+	}
+	close(fd);
 }
 
 static void test_slow_consumer(void **state)
