@@ -84,16 +84,20 @@ static inline bool cache_hit(const lw_conn *c, const char *subject, size_t slen)
 /* match() past the cache: walks the tree and caches a result without
  * queue groups. */
 static __attribute__((noinline)) int match_tree(lw_conn *c, const char *subject, size_t slen,
-						int *groups_out)
+						int *groups_out, const struct lw_mdesc *d)
 {
 	uint64_t seq;
 	int n, groups;
+	/* The publisher's origin: a queue group passes over a member that
+	 * does not take its messages (lw_sub_opts.no_echo_origin). */
+	uint32_t origin = d->slot != LW_MCELL_INLINE ? lw_slot_ptr(&c->dom, d->slot)->origin :
+						       d->origin;
 
 	tl_mc.hit = NULL;
 	if (!cache_ready(c))
 		return LW_SET_ERR(LW_ENOMEM, "match buffer");
-	n = lw_stree_match_seq(c->dom.tree, subject, slen, tl_mc.targets, tl_mc.cap, &seq,
-			       &groups);
+	n = lw_stree_match_origin(c->dom.tree, subject, slen, tl_mc.targets, tl_mc.cap, &seq,
+				  &groups, origin);
 	*groups_out = groups;
 	if (n >= 0 && groups == 0) {
 		tl_mc.tree = c->dom.tree;
@@ -112,7 +116,8 @@ static __attribute__((noinline)) int match_tree(lw_conn *c, const char *subject,
 /* Matching subscription ids of @p subject into tl_mc.targets; count or
  * a negative lw_status. Caller is inside its epoch. The cache hit is
  * inline: it is every publish of a steady publisher. */
-static inline int match(lw_conn *c, const char *subject, size_t slen, int *groups_out)
+static inline int match(lw_conn *c, const char *subject, size_t slen, int *groups_out,
+			const struct lw_mdesc *d)
 {
 	*groups_out = 0;
 	if ((tl_mc.hit == subject || cache_hit(c, subject, slen)) &&
@@ -120,7 +125,7 @@ static inline int match(lw_conn *c, const char *subject, size_t slen, int *group
 		tl_mc.hit = NULL;
 		return tl_mc.n;
 	}
-	return match_tree(c, subject, slen, groups_out);
+	return match_tree(c, subject, slen, groups_out, d);
 }
 
 /* A statistic, on the publish path: a plain load and store instead of a
@@ -235,7 +240,7 @@ static inline __attribute__((always_inline)) int deliver_body(lw_conn *c,
 	 * subscription and advanced the epoch, either sees us or we see the
 	 * tree without that subscription. */
 	lw_epoch_enter(c);
-	n = match(c, subject, slen, &groups);
+	n = match(c, subject, slen, &groups, d);
 	t = tl_mc.targets;
 	own = tl_mc.owners;
 	if (n < 0) {
@@ -476,7 +481,7 @@ static int deliver_run(lw_conn *c, const struct lw_mdesc *d, const uint32_t *hid
 
 	*taken = 0;
 	lw_epoch_enter(c);
-	n = match(c, subject, slen, &groups);
+	n = match(c, subject, slen, &groups, d);
 	t = tl_mc.targets;
 	own = tl_mc.owners;
 	if (n < 0) {

@@ -62,6 +62,7 @@ int lw_subscribe(lw_conn *c, const char *subject, const struct lw_sub_opts *opts
 	if (qn)
 		memcpy(req.queue, opts->queue, qn);
 	req.policy = (uint32_t)opts->policy;
+	req.noecho = qn ? opts->no_echo_origin : 0;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return LW_SET_ERR(LW_ENOMEM, "lw_subscribe");

@@ -134,6 +134,7 @@ struct lw_ctl_req {
 	uint32_t sub;            /* UNSUBSCRIBE: index */
 	uint32_t sub_gen;
 	uint32_t policy;
+	uint32_t noecho;         /* SUBSCRIBE: lw_sub_opts.no_echo_origin */
 	char subject[LW_SUBJECT_MAX + 1];
 	char queue[LW_QUEUE_MAX + 1];
 };

@@ -233,6 +233,10 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 			 (strchr(s->subject, '*') != NULL || strchr(s->subject, '>') != NULL);
 	lw_sub_opts_init(&o);
 	o.queue = s->queue;
+	/* An echo-off client's own messages go to another member of its
+	 * group (nats-server's choice), not to it to be dropped. */
+	if (s->queue != NULL && !atomic_load(&c->echo))
+		o.no_echo_origin = c->cid;
 	o.cb = on_msg;
 	o.cb_arg = s;
 	/* Link first: the callback may run before lw_subscribe returns. */

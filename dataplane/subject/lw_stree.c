@@ -51,7 +51,9 @@ struct walk {
 	uint32_t steps;  /* entries followed: at most max_subs when consistent */
 	uint32_t gsteps; /* groups followed: likewise */
 	uint32_t visits; /* nodes visited: at most node_cap when consistent */
-	uint32_t groups_hit; /* queue groups that chose a member */
+	uint32_t groups_hit; /* queue groups met (a result with any is not cached) */
+	uint32_t origin;     /* the publisher's origin: members with this noecho pass */
+	const uint32_t *noecho;
 };
 
 static int put(struct walk *w, uint32_t id)
@@ -97,9 +99,32 @@ static int emit(struct walk *w, const struct node *nd)
 		}
 		if (m >= max)
 			return TORN;
+		/* Counted even when no member is picked: the result then
+		 * depends on the publisher and must not be cached. */
+		w->groups_hit++;
+		if (w->origin != 0) {
+			/* Pass over members that do not take this publisher's
+			 * messages: the next ones in the list, then from its
+			 * head; none left means none takes it. */
+			uint32_t tried = 1;
+
+			while (m != NIL && RD(&w->noecho[m]) == w->origin && tried < cnt) {
+				if (m >= max || ++w->steps > max)
+					return TORN;
+				m = RD(&w->ents[m].next);
+				if (m == NIL)
+					m = RD(&gr->members);
+				tried++;
+			}
+			if (m >= max)
+				return TORN;
+			if (RD(&w->noecho[m]) == w->origin) {
+				g = RD(&gr->next);
+				continue;
+			}
+		}
 		if (put(w, m) < 0)
 			return LW_ELIMIT;
-		w->groups_hit++;
 		g = RD(&gr->next);
 	}
 	return 0;
@@ -176,6 +201,12 @@ int lw_stree_match(lw_stree *t, const char *subject, size_t len,
 int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
 		       uint32_t *out, uint32_t max_out, uint64_t *seq, int *groups)
 {
+	return lw_stree_match_origin(t, subject, len, out, max_out, seq, groups, 0);
+}
+
+int lw_stree_match_origin(lw_stree *t, const char *subject, size_t len, uint32_t *out,
+			  uint32_t max_out, uint64_t *seq, int *groups, uint32_t origin)
+{
 	struct subj sj;
 	struct walk w = {
 		.t = t,
@@ -184,6 +215,8 @@ int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
 		.groups = groups_of(t),
 		.out = out,
 		.max_out = max_out,
+		.origin = origin,
+		.noecho = noecho_of(t),
 	};
 	unsigned spins = 0;
 
@@ -281,6 +314,7 @@ lw_stree *lw_stree_init(void *mem, size_t size, uint32_t max_subs)
 	t->node_hwm = t->nodes_used = 1;
 	memset(hash_of(t), 0xff, ((size_t)l.hash_mask + 1) * sizeof(uint64_t));
 	memset(entries_of(t), 0xff, (size_t)max_subs * sizeof(struct entry));
+	memset(noecho_of(t), 0, (size_t)max_subs * sizeof(uint32_t));
 	root = &nodes_of(t)[ROOT];
 	memset(root, 0, sizeof(*root));
 	root->parent = root->star = root->gt = root->subs = root->groups = NIL;

@@ -24,7 +24,7 @@
 #include "lw_subject.h"
 
 #define STREE_MAGIC 0x4c57535452454531ULL /* "LWSTREE1" */
-#define STREE_VERSION 1u
+#define STREE_VERSION 2u /* 2: noecho array */
 #define CACHE_LINE 64
 #define NIL UINT32_MAX
 #define ROOT 0u
@@ -94,7 +94,7 @@ struct group {
 /* Geometry, all derived from max_subs by layout(). */
 struct layout {
 	uint32_t max_subs, node_cap, chunk_cap, hash_mask;
-	uint64_t off_nodes, off_chunks, off_hash, off_entries, off_groups, size;
+	uint64_t off_nodes, off_chunks, off_hash, off_entries, off_groups, off_noecho, size;
 };
 
 struct lw_stree {
@@ -163,6 +163,12 @@ static inline int layout(uint32_t max_subs, struct layout *l)
 	off = ALIGN_UP(off + (uint64_t)max_subs * sizeof(struct entry), CACHE_LINE);
 	l->off_groups = off;
 	off += (uint64_t)max_subs * sizeof(struct group);
+	/* Per entry, apart from the entries (16 bytes, 4 a line, read on
+	 * every match): the publisher origin a queue member passes over
+	 * (lw_stree_set_noecho), read only when a group is met. */
+	off = ALIGN_UP(off, CACHE_LINE);
+	l->off_noecho = off;
+	off += (uint64_t)max_subs * sizeof(uint32_t);
 	l->size = ALIGN_UP(off, CACHE_LINE);
 	return 0;
 }
@@ -174,6 +180,7 @@ static inline int layout(uint32_t max_subs, struct layout *l)
 #define hash_of(t) AT(t, off_hash, uint64_t)
 #define entries_of(t) AT(t, off_entries, struct entry)
 #define groups_of(t) AT(t, off_groups, struct group)
+#define noecho_of(t) AT(t, off_noecho, uint32_t)
 
 static inline void cpu_pause(void)
 {

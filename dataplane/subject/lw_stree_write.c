@@ -378,6 +378,12 @@ int lw_stree_insert(lw_stree *t, const char *subject, size_t len,
 	return LW_OK;
 }
 
+void lw_stree_set_noecho(lw_stree *t, uint32_t sub_id, uint32_t origin)
+{
+	if (sub_id < t->g.max_subs)
+		noecho_of(t)[sub_id] = origin;
+}
+
 int lw_stree_remove(lw_stree *t, uint32_t sub_id)
 {
 	struct entry *e;

@@ -69,6 +69,11 @@ int lw_stree_insert(lw_stree *t, const char *subject, size_t len,
  * be reused. LW_OK or LW_ENOTFOUND. */
 int lw_stree_remove(lw_stree *t, uint32_t sub_id);
 
+/* Writer side, before lw_stree_insert of @p sub_id: a queue group passes
+ * over this member for messages published with origin @p origin (0 =
+ * none), as nats-server passes over an echo-off publisher's own member. */
+void lw_stree_set_noecho(lw_stree *t, uint32_t sub_id, uint32_t origin);
+
 /* Reader side, lock-free, any process. Writes into @p out the ids of every
  * subscription whose subject matches the literal @p subject (already
  * validated by the caller), each once, with exactly one member chosen
@@ -92,6 +97,9 @@ int lw_stree_match(lw_stree *t, const char *subject, size_t len,
  * must rotate, so such a result may not). */
 int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
 		       uint32_t *out, uint32_t max_out, uint64_t *seq, int *groups);
+/* The same for a message of publisher @p origin (see lw_stree_set_noecho). */
+int lw_stree_match_origin(lw_stree *t, const char *subject, size_t len, uint32_t *out,
+			  uint32_t max_out, uint64_t *seq, int *groups, uint32_t origin);
 /* Inline: every publish reads it. The sequence word sits at a fixed
  * offset of the tree header (lw_stree_pvt.h asserts it). */
 #define LW_STREE_SEQ_OFF 128

@@ -172,6 +172,11 @@ struct lw_sub_opts {
 	enum lw_slow_policy policy; /**< default LW_SLOW_BLOCK */
 	lw_msg_cb cb;               /**< callback dispatch; NULL = use lw_next() */
 	void *cb_arg;
+	/** With a queue group: messages published with this lw_pubmsg.origin
+	 *  go to another member (none: nobody in the group gets them), as
+	 *  nats-server passes over the member of an echo-off publisher.
+	 *  0 (default) = none. */
+	uint32_t no_echo_origin;
 };
 
 /** Fills @p o with defaults (no queue, LW_SLOW_BLOCK, no callback). */

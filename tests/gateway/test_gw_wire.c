@@ -168,6 +168,37 @@ static void test_pong_after_own_messages(void **state)
 	close(fd);
 }
 
+/* An echo:false client in a queue group that publishes to the group's
+ * subject: its messages all go to the other member (nats-server), none
+ * is picked for it and dropped. */
+static void test_echo_off_queue_member(void **state)
+{
+	int a, b, eof = 0, got = 0;
+
+	(void)state;
+	a = gw_tcp_connect(g_t.port);
+	b = gw_tcp_connect(g_t.port);
+	gw_recv_until(a, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_recv_until(b, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_send(a, "CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB eq g 1\r\nPING\r\n");
+	expect(a, "PONG\r\n", 0);
+	gw_send(b, "CONNECT {\"verbose\":false}\r\nSUB eq g 1\r\nPING\r\n");
+	expect(b, "PONG\r\n", 0);
+	for (int i = 0; i < 20; i++)
+		gw_send(a, "PUB eq 1\r\nm\r\n");
+	gw_send(a, "PING\r\n");
+	gw_recv_until(a, g_buf, sizeof(g_buf), "PONG\r\n", 2000, &eof);
+	assert_null(strstr(g_buf, "MSG eq"));
+	for (int tries = 0; tries < 50 && got < 20; tries++) {
+		gw_recv_until(b, g_buf, sizeof(g_buf), NULL, 100, &eof);
+		for (const char *p = g_buf; (p = strstr(p, "MSG eq 1 1\r\nm\r\n")) != NULL; p++)
+			got++;
+	}
+	assert_int_equal(got, 20);
+	close(a);
+	close(b);
+}
+
 static void test_fatal_errors(void **state)
 {
 	static const struct {
@@ -490,6 +521,7 @@ int main(void)
 		cmocka_unit_test(test_publish_wildcard_tokens),
 		cmocka_unit_test(test_max_subscriptions),
 		cmocka_unit_test(test_pong_after_own_messages),
+		cmocka_unit_test(test_echo_off_queue_member),
 		cmocka_unit_test(test_fatal_errors),
 		cmocka_unit_test(test_stale_connection),
 		cmocka_unit_test(test_slow_consumer),

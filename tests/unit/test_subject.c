@@ -352,6 +352,52 @@ static void test_elimit(void **state)
 
 /* ---- queue groups ---------------------------------------------------- */
 
+/* A member set to pass over a publisher's messages (an echo-off NATS
+ * connection's own member) is never picked for them: another member is,
+ * or, when it is the only one, none; other publishers still reach it. */
+static void test_queue_noecho(void **state)
+{
+	uint32_t out[16], hits[4] = { 0 };
+	uint64_t seq;
+	int groups;
+	struct tree tr;
+	(void)state;
+
+	tree_new(&tr, 32);
+	lw_stree_set_noecho(tr.t, 1, 77);
+	assert_int_equal(ins(tr.t, "jobs", "w", 1), LW_OK);
+	assert_int_equal(ins(tr.t, "jobs", NULL, 3), LW_OK);
+	/* alone in its group: origin 77 reaches only the plain subscriber */
+	assert_int_equal(lw_stree_match_origin(tr.t, "jobs", 4, out, 16, &seq, &groups, 77), 1);
+	assert_int_equal(out[0], 3);
+	assert_int_equal(groups, 1); /* met a group: not a cacheable result */
+	assert_int_equal(lw_stree_match_origin(tr.t, "jobs", 4, out, 16, &seq, &groups, 5), 2);
+	/* with a second member, origin 77 always gets that one */
+	lw_stree_set_noecho(tr.t, 2, 0);
+	assert_int_equal(ins(tr.t, "jobs", "w", 2), LW_OK);
+	for (int k = 0; k < 100; k++) {
+		int n = lw_stree_match_origin(tr.t, "jobs", 4, out, 16, &seq, &groups, 77);
+
+		assert_int_equal(n, 2);
+		for (int i = 0; i < n; i++)
+			hits[out[i]]++;
+	}
+	assert_int_equal(hits[1], 0);
+	assert_int_equal(hits[2], 100);
+	assert_int_equal(hits[3], 100);
+	/* a reused id starts clean */
+	assert_int_equal(lw_stree_remove(tr.t, 1), LW_OK);
+	lw_stree_set_noecho(tr.t, 1, 0);
+	assert_int_equal(ins(tr.t, "jobs", "w", 1), LW_OK);
+	memset(hits, 0, sizeof(hits));
+	for (int k = 0; k < 100; k++) {
+		assert_int_equal(lw_stree_match_origin(tr.t, "jobs", 4, out, 16, &seq, &groups, 77), 2);
+		hits[out[0] == 3 ? out[1] : out[0]]++;
+	}
+	assert_true(hits[1] > 0 && hits[2] > 0);
+	tree_free(&tr);
+}
+
 static void test_queue_round_robin(void **state)
 {
 	uint32_t out[16], hits[4] = { 0 };
@@ -833,6 +879,7 @@ int main(void)
 		cmocka_unit_test(test_insert_errors),
 		cmocka_unit_test(test_elimit),
 		cmocka_unit_test(test_queue_round_robin),
+		cmocka_unit_test(test_queue_noecho),
 		cmocka_unit_test(test_remove_frees_capacity),
 		cmocka_unit_test(test_enomem),
 		cmocka_unit_test(test_init_attach),
