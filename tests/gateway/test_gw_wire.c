@@ -269,23 +269,31 @@ static void test_stale_connection(void **state)
 	close(fd);
 }
 
+/* A client with a 4 KiB receive buffer subscribed to @p subject, which
+ * will not read: the gateway's output to it piles up at once. */
+static int stalled_reader(int port, const char *subject)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rcv = 4096, eof = 0;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char cmd[128];
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	snprintf(cmd, sizeof(cmd), "CONNECT {}\r\nSUB %s 1\r\nPING\r\n", subject);
+	gw_send(fd, cmd);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG", 2000, &eof);
+	return fd;
+}
+
 static void test_slow_consumer(void **state)
 {
-	int fd, rcv = 4096, eof = 0;
+	int fd, eof = 0;
 	lw_conn *lc = lw_test_connect(&g_t.d);
 	char payload[3000];
 
 	(void)state;
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-	{
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_t.port) };
-
-		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	}
-	gw_send(fd, "CONNECT {}\r\nSUB slow 1\r\nPING\r\n");
-	gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG", 2000, &eof);
+	fd = stalled_reader(g_t.port, "slow");
 	memset(payload, 'x', sizeof(payload));
 	/* Never read: 15 MB is more than the socket buffers plus 64 KiB of
 	 * max_pending, so the gateway must cut the client off. */
@@ -320,7 +328,7 @@ static void test_write_deadline(void **state)
 {
 	const char *extra[] = { "--write-deadline-ms", "300", NULL };
 	struct gw_test t;
-	int fd, rcv = 4096, eof = 0;
+	int fd, eof = 0;
 	lw_conn *lc;
 	char payload[3000];
 
@@ -328,16 +336,7 @@ static void test_write_deadline(void **state)
 	assert_int_equal(gw_test_start(&t, 1, extra), 0);
 	lc = lw_test_connect(&t.d);
 	assert_non_null(lc);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-	{
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)t.port) };
-
-		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	}
-	gw_send(fd, "CONNECT {}\r\nSUB stuck 1\r\nPING\r\n");
-	gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG", 2000, &eof);
+	fd = stalled_reader(t.port, "stuck");
 	memset(payload, 'x', sizeof(payload));
 	/* ~6 MB: more than the socket buffers, far under the 64 MB default
 	 * max_pending; then nothing more is read. */
