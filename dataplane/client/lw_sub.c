@@ -124,6 +124,14 @@ int lw_sub_close(lw_sub *s, bool tell_lwd)
 	return rc;
 }
 
+int lw_sub_limit(lw_sub *s, uint32_t n)
+{
+	if (s == NULL || atomic_load(&s->closed))
+		return LW_SET_ERR(LW_ECLOSED, "lw_sub_limit: subscription closed");
+	lw_stree_set_quota(s->c->dom.tree, s->idx, n);
+	return LW_OK;
+}
+
 int lw_unsubscribe(lw_sub *s)
 {
 	if (s == NULL)

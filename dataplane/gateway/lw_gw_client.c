@@ -274,6 +274,19 @@ static void do_unsub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		return;
 	if (cmd->max_msgs != 0) {
 		atomic_store(&s->max, cmd->max_msgs);
+		/* A queue member stops being picked once what it has, and what
+		 * waits in its ring, reach max: the rest of a burst goes to
+		 * the other members (as nats-server), not to it to be dropped. */
+		if (s->queue != NULL && s->ls != NULL) {
+			struct lw_sub_stats st;
+			uint64_t used = atomic_load(&s->delivered);
+
+			if (lw_sub_stats(s->ls, &st) == LW_OK)
+				used += st.depth;
+			lw_sub_limit(s->ls, used < cmd->max_msgs ?
+					    (uint32_t)(cmd->max_msgs - used < UINT32_MAX - 1 ?
+						       cmd->max_msgs - used : UINT32_MAX - 1) : 0);
+		}
 		/* The callback compares after counting: if it already passed
 		 * the new max, nobody else will remove the subscription. */
 		if (atomic_load(&s->delivered) < cmd->max_msgs)

@@ -74,6 +74,7 @@ static int do_subscribe(struct lwd *w, uint32_t ci, struct lw_client_rec *r,
 	atomic_store_explicit(&s->state, LW_SUB_ACTIVE, memory_order_release);
 	/* Always: the id may have been another subscription's. */
 	lw_stree_set_noecho(w->dom.tree, i, qn ? q->noecho : 0);
+	lw_stree_clear_quota(w->dom.tree, i);
 	rc = lw_stree_insert(w->dom.tree, s->subject, n, qn ? s->queue : NULL, i);
 	if (rc != LW_OK) {
 		atomic_store(&s->state, LW_SUB_FREE);

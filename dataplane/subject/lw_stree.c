@@ -54,6 +54,7 @@ struct walk {
 	uint32_t groups_hit; /* queue groups met (a result with any is not cached) */
 	uint32_t origin;     /* the publisher's origin: members with this noecho pass */
 	const uint32_t *noecho;
+	uint32_t *quota;     /* per member: see member_takes */
 };
 
 static int put(struct walk *w, uint32_t id)
@@ -62,6 +63,29 @@ static int put(struct walk *w, uint32_t id)
 		return LW_ELIMIT;
 	w->out[w->n++] = id;
 	return 0;
+}
+
+/* Does queue member @p m take this message? Not when it passes over the
+ * publisher's origin (echo off), nor when its quota is used up; a limited
+ * member that takes it uses one of its quota (0: no limit, 1: used up,
+ * else one more than it may still take). A walk that is retried after a
+ * tree change may have used one for nothing: the member then takes fewer,
+ * never more. */
+static inline bool member_takes(struct walk *w, uint32_t m)
+{
+	uint32_t q;
+
+	if (w->origin != 0 && RD(&w->noecho[m]) == w->origin)
+		return false;
+	q = __atomic_load_n(&w->quota[m], __ATOMIC_RELAXED);
+	while (q != 0) {
+		if (q == 1)
+			return false;
+		if (__atomic_compare_exchange_n(&w->quota[m], &q, q - 1, false, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			return true;
+	}
+	return true;
 }
 
 /* Outputs the plain entries of a node and one member of each group. */
@@ -102,28 +126,24 @@ static int emit(struct walk *w, const struct node *nd)
 		/* Counted even when no member is picked: the result then
 		 * depends on the publisher and must not be cached. */
 		w->groups_hit++;
-		if (w->origin != 0) {
-			/* Pass over members that do not take this publisher's
-			 * messages: the next ones in the list, then from its
-			 * head; none left means none takes it. */
-			uint32_t tried = 1;
-
-			while (m != NIL && RD(&w->noecho[m]) == w->origin && tried < cnt) {
-				if (m >= max || ++w->steps > max)
-					return TORN;
-				m = RD(&w->ents[m].next);
-				if (m == NIL)
-					m = RD(&gr->members);
-				tried++;
+		/* Pass over members that do not take this message (the
+		 * publisher's own echo-off member, a member whose quota is
+		 * used up): the next ones in the list, then from its head;
+		 * none left means none takes it. */
+		for (uint32_t tried = 1; !member_takes(w, m); tried++) {
+			if (tried == cnt) {
+				m = NIL;
+				break;
 			}
+			if (++w->steps > max)
+				return TORN;
+			m = RD(&w->ents[m].next);
+			if (m == NIL)
+				m = RD(&gr->members);
 			if (m >= max)
 				return TORN;
-			if (RD(&w->noecho[m]) == w->origin) {
-				g = RD(&gr->next);
-				continue;
-			}
 		}
-		if (put(w, m) < 0)
+		if (m != NIL && put(w, m) < 0)
 			return LW_ELIMIT;
 		g = RD(&gr->next);
 	}
@@ -217,6 +237,7 @@ int lw_stree_match_origin(lw_stree *t, const char *subject, size_t len, uint32_t
 		.max_out = max_out,
 		.origin = origin,
 		.noecho = noecho_of(t),
+		.quota = quota_of(t),
 	};
 	unsigned spins = 0;
 
@@ -315,6 +336,7 @@ lw_stree *lw_stree_init(void *mem, size_t size, uint32_t max_subs)
 	memset(hash_of(t), 0xff, ((size_t)l.hash_mask + 1) * sizeof(uint64_t));
 	memset(entries_of(t), 0xff, (size_t)max_subs * sizeof(struct entry));
 	memset(noecho_of(t), 0, (size_t)max_subs * sizeof(uint32_t));
+	memset(quota_of(t), 0, (size_t)max_subs * sizeof(uint32_t));
 	root = &nodes_of(t)[ROOT];
 	memset(root, 0, sizeof(*root));
 	root->parent = root->star = root->gt = root->subs = root->groups = NIL;

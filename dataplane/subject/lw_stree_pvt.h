@@ -24,7 +24,7 @@
 #include "lw_subject.h"
 
 #define STREE_MAGIC 0x4c57535452454531ULL /* "LWSTREE1" */
-#define STREE_VERSION 2u /* 2: noecho array */
+#define STREE_VERSION 3u /* 2: noecho array, 3: quota array */
 #define CACHE_LINE 64
 #define NIL UINT32_MAX
 #define ROOT 0u
@@ -94,7 +94,8 @@ struct group {
 /* Geometry, all derived from max_subs by layout(). */
 struct layout {
 	uint32_t max_subs, node_cap, chunk_cap, hash_mask;
-	uint64_t off_nodes, off_chunks, off_hash, off_entries, off_groups, off_noecho, size;
+	uint64_t off_nodes, off_chunks, off_hash, off_entries, off_groups, off_noecho, off_quota;
+	uint64_t size;
 };
 
 struct lw_stree {
@@ -169,6 +170,11 @@ static inline int layout(uint32_t max_subs, struct layout *l)
 	off = ALIGN_UP(off, CACHE_LINE);
 	l->off_noecho = off;
 	off += (uint64_t)max_subs * sizeof(uint32_t);
+	/* Likewise the quota of a limited queue member (lw_stree_set_quota),
+	 * counted down by publishers: on lines of its own. */
+	off = ALIGN_UP(off, CACHE_LINE);
+	l->off_quota = off;
+	off += (uint64_t)max_subs * sizeof(uint32_t);
 	l->size = ALIGN_UP(off, CACHE_LINE);
 	return 0;
 }
@@ -181,6 +187,7 @@ static inline int layout(uint32_t max_subs, struct layout *l)
 #define entries_of(t) AT(t, off_entries, struct entry)
 #define groups_of(t) AT(t, off_groups, struct group)
 #define noecho_of(t) AT(t, off_noecho, uint32_t)
+#define quota_of(t) AT(t, off_quota, uint32_t)
 
 static inline void cpu_pause(void)
 {

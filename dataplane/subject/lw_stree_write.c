@@ -384,6 +384,19 @@ void lw_stree_set_noecho(lw_stree *t, uint32_t sub_id, uint32_t origin)
 		noecho_of(t)[sub_id] = origin;
 }
 
+void lw_stree_set_quota(lw_stree *t, uint32_t sub_id, uint32_t n)
+{
+	if (sub_id < t->g.max_subs)
+		__atomic_store_n(&quota_of(t)[sub_id], n >= UINT32_MAX - 1 ? UINT32_MAX : n + 1,
+				 __ATOMIC_RELAXED);
+}
+
+void lw_stree_clear_quota(lw_stree *t, uint32_t sub_id)
+{
+	if (sub_id < t->g.max_subs)
+		__atomic_store_n(&quota_of(t)[sub_id], 0, __ATOMIC_RELAXED);
+}
+
 int lw_stree_remove(lw_stree *t, uint32_t sub_id)
 {
 	struct entry *e;

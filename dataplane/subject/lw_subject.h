@@ -74,6 +74,13 @@ int lw_stree_remove(lw_stree *t, uint32_t sub_id);
  * none), as nats-server passes over an echo-off publisher's own member. */
 void lw_stree_set_noecho(lw_stree *t, uint32_t sub_id, uint32_t origin);
 
+/* Any process: queue member @p sub_id is picked for at most @p n more
+ * messages (UINT32_MAX - 1 at most), then passed over; lwd resets it (no
+ * limit) when the id is given to a new subscription. */
+void lw_stree_set_quota(lw_stree *t, uint32_t sub_id, uint32_t n);
+/* lwd, before lw_stree_insert: no limit. */
+void lw_stree_clear_quota(lw_stree *t, uint32_t sub_id);
+
 /* Reader side, lock-free, any process. Writes into @p out the ids of every
  * subscription whose subject matches the literal @p subject (already
  * validated by the caller), each once, with exactly one member chosen

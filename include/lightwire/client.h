@@ -251,6 +251,15 @@ struct lw_sub_stats {
 /** @return LW_OK; LW_ECLOSED. */
 int lw_sub_stats(const lw_sub *s, struct lw_sub_stats *st);
 
+/**
+ * A queue member takes at most @p n more messages: after that its group
+ * passes over it (the others get them) until it is closed. For NATS's
+ * "UNSUB <sid> <max>" on a queue member: what the member would only drop
+ * goes to the group instead. No effect on a subscription without a queue.
+ * @return LW_OK; LW_ECLOSED.
+ */
+int lw_sub_limit(lw_sub *s, uint32_t n);
+
 #ifdef __cplusplus
 }
 #endif

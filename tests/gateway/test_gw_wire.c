@@ -199,6 +199,51 @@ static void test_echo_off_queue_member(void **state)
 	close(b);
 }
 
+/* A queue member with "UNSUB <sid> 3" in a burst of 100: it gets 3, the
+ * other member the 97 others (nats-server's split), none is lost. */
+static void test_queue_member_max(void **state)
+{
+	int a, b, pub, eof = 0, got_a = 0, got_b = 0;
+
+	(void)state;
+	a = gw_tcp_connect(g_t.port);
+	b = gw_tcp_connect(g_t.port);
+	pub = gw_tcp_connect(g_t.port);
+	gw_recv_until(a, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_recv_until(b, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_recv_until(pub, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_send(a, "CONNECT {\"verbose\":false}\r\nSUB qm g 1\r\nUNSUB 1 3\r\nPING\r\n");
+	expect(a, "PONG\r\n", 0);
+	gw_send(b, "CONNECT {\"verbose\":false}\r\nSUB qm g 1\r\nPING\r\n");
+	expect(b, "PONG\r\n", 0);
+	gw_send(pub, "CONNECT {\"verbose\":false}\r\n");
+	for (int i = 0; i < 100; i++)
+		gw_send(pub, "PUB qm 1\r\nm\r\n");
+	gw_send(pub, "PING\r\n");
+	expect(pub, "PONG\r\n", 0);
+	{
+		/* everything each has received, counted whole (a read may
+		 * end inside a message) */
+		static char ba[8192], bb[8192];
+		size_t la = 0, lb = 0;
+
+		for (int tries = 0; tries < 30 && got_a + got_b < 100; tries++) {
+			la += gw_recv_until(a, ba + la, sizeof(ba) - la, NULL, 50, &eof);
+			lb += gw_recv_until(b, bb + lb, sizeof(bb) - lb, NULL, 50, &eof);
+			got_a = got_b = 0;
+			for (const char *p = ba; (p = strstr(p, "MSG qm 1 1\r\nm\r\n")) != NULL; p++)
+				got_a++;
+			for (const char *p = bb; (p = strstr(p, "MSG qm 1 1\r\nm\r\n")) != NULL; p++)
+				got_b++;
+		}
+	}
+	assert_int_equal(got_a, 3);
+	assert_int_equal(got_b, 97);
+	close(a);
+	close(b);
+	close(pub);
+}
+
 static void test_fatal_errors(void **state)
 {
 	static const struct {
@@ -521,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_max_subscriptions),
 		cmocka_unit_test(test_pong_after_own_messages),
 		cmocka_unit_test(test_echo_off_queue_member),
+		cmocka_unit_test(test_queue_member_max),
 		cmocka_unit_test(test_fatal_errors),
 		cmocka_unit_test(test_stale_connection),
 		cmocka_unit_test(test_slow_consumer),

@@ -398,6 +398,32 @@ static void test_queue_noecho(void **state)
 	tree_free(&tr);
 }
 
+/* A member with a quota is picked that many more times, then passed over
+ * (the others take its share); with none left, nobody in the group. */
+static void test_queue_quota(void **state)
+{
+	uint32_t out[16], hits[3] = { 0 };
+	struct tree tr;
+	(void)state;
+
+	tree_new(&tr, 32);
+	assert_int_equal(ins(tr.t, "jobs", "w", 1), LW_OK);
+	assert_int_equal(ins(tr.t, "jobs", "w", 2), LW_OK);
+	lw_stree_set_quota(tr.t, 1, 3);
+	for (int k = 0; k < 100; k++) {
+		assert_int_equal(match(tr.t, "jobs", out, 16), 1);
+		hits[out[0]]++;
+	}
+	assert_int_equal(hits[1], 3);
+	assert_int_equal(hits[2], 97);
+	lw_stree_set_quota(tr.t, 2, 0);
+	assert_int_equal(match(tr.t, "jobs", out, 16), 0);
+	lw_stree_clear_quota(tr.t, 1);
+	assert_int_equal(match(tr.t, "jobs", out, 16), 1);
+	assert_int_equal(out[0], 1);
+	tree_free(&tr);
+}
+
 static void test_queue_round_robin(void **state)
 {
 	uint32_t out[16], hits[4] = { 0 };
@@ -880,6 +906,7 @@ int main(void)
 		cmocka_unit_test(test_elimit),
 		cmocka_unit_test(test_queue_round_robin),
 		cmocka_unit_test(test_queue_noecho),
+		cmocka_unit_test(test_queue_quota),
 		cmocka_unit_test(test_remove_frees_capacity),
 		cmocka_unit_test(test_enomem),
 		cmocka_unit_test(test_init_attach),
