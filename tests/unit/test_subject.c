@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Subject validation and the subscription tree: rule tables, the matching
- * cases of the NATS documentation, queue-group round robin, capacity reuse,
+ * The subscription tree: the matching cases of the NATS documentation,
+ * queue groups (round robin, echo-off members, quotas), capacity reuse,
  * a random model test against a linear reference matcher, and one writer
- * thread racing a matching thread through the sequence lock.
+ * thread racing a matching thread through the sequence lock. Subject
+ * validation has its own file (test_subj_validate.c).
  *
  * LW_TEST_SEED=<n> replays the random tests with another seed.
  */
@@ -109,113 +110,6 @@ static bool ref_match(const char *pat, const char *subj)
 		p++;
 		s++;
 	}
-}
-
-/* ---- validation ------------------------------------------------------ */
-
-static void test_validate_table(void **state)
-{
-	static const struct {
-		const char *s;
-		int pub, sub; /* expected: 1 valid, 0 refused */
-	} cases[] = {
-		{ "foo", 1, 1 },         { "foo.bar", 1, 1 },
-		{ "foo.bar.baz", 1, 1 }, { "a", 1, 1 },
-		{ "FOO-bar_baz.1.2", 1, 1 }, { "$SYS.x", 1, 1 },
-		{ "_INBOX.Zx9", 1, 1 },  { "a.b.c.d.e.f.g.h.i", 1, 1 },
-		{ "*", 0, 1 },           { ">", 0, 1 },
-		{ "foo.*", 0, 1 },       { "foo.>", 0, 1 },
-		{ "*.bar", 0, 1 },       { "*.*", 0, 1 },
-		{ "foo.*.baz.>", 0, 1 }, { "*.>", 0, 1 },
-		{ "", 0, 0 },            { ".", 0, 0 },
-		{ "foo.", 0, 0 },        { ".foo", 0, 0 },
-		{ "foo..bar", 0, 0 },    { "foo bar", 0, 0 },
-		{ "foo\tbar", 0, 0 },    { "foo\n", 0, 0 },
-		{ "foo\r.x", 0, 0 },     { "foo.>.bar", 0, 0 },
-		{ ">.foo", 0, 0 },       { "foo*", 0, 0 },
-		{ "foo.b*r", 0, 0 },     { "foo.>bar", 0, 0 },
-		{ "f>", 0, 0 },          { "**", 0, 0 },
-		{ "a.>>", 0, 0 },        { " ", 0, 0 },
-	};
-	(void)state;
-
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		size_t len = strlen(cases[i].s);
-		int p = lw_subj_validate(cases[i].s, len, 0);
-		int s = lw_subj_validate(cases[i].s, len, 1);
-
-		if ((p == LW_OK) != cases[i].pub || (s == LW_OK) != cases[i].sub)
-			fail_msg("'%s': publish %d subscribe %d", cases[i].s, p, s);
-		assert_true(p == LW_OK || p == LW_EBADSUBJECT);
-		assert_true(s == LW_OK || s == LW_EBADSUBJECT);
-	}
-	/* An embedded NUL is refused even when the length covers it. */
-	assert_int_equal(lw_subj_validate("fo\0o", 4, 1), LW_EBADSUBJECT);
-	assert_non_null(strstr(lw_errmsg(), "NUL at byte 2"));
-	assert_int_equal(lw_subj_validate(NULL, 0, 1), LW_EBADSUBJECT);
-}
-
-static void test_validate_messages(void **state)
-{
-	(void)state;
-	assert_int_equal(lw_subj_validate("a..b", 4, 1), LW_EBADSUBJECT);
-	assert_non_null(strstr(lw_errmsg(), "empty token at byte 2 in 'a..b'"));
-	lw_subj_validate("foo.", 4, 1);
-	assert_non_null(strstr(lw_errmsg(), "empty token at byte 4"));
-	lw_subj_validate(".foo", 4, 1);
-	assert_non_null(strstr(lw_errmsg(), "empty token at byte 0"));
-	lw_subj_validate("foo bar", 7, 1);
-	assert_non_null(strstr(lw_errmsg(), "whitespace at byte 3"));
-	lw_subj_validate("a.>.b", 5, 1);
-	assert_non_null(strstr(lw_errmsg(), "'>' must be the last token"));
-	assert_non_null(strstr(lw_errmsg(), "byte 2"));
-	lw_subj_validate("a.*", 3, 0);
-	assert_non_null(strstr(lw_errmsg(), "wildcard not allowed when publishing at byte 2"));
-	lw_subj_validate("ab.c*d", 6, 1);
-	assert_non_null(strstr(lw_errmsg(), "whole token at byte 4"));
-	/* Literal mode (a gateway's publishes): wildcard characters are plain,
-	 * the structure is still checked. */
-	assert_int_equal(lw_subj_validate("a.>.b", 5, LW_SUBJ_LITERAL), LW_OK);
-	assert_int_equal(lw_subj_validate("a.*.c*d.>", 9, LW_SUBJ_LITERAL), LW_OK);
-	assert_int_equal(lw_subj_validate("a..>", 4, LW_SUBJ_LITERAL), LW_EBADSUBJECT);
-	assert_int_equal(lw_subj_validate("a >", 3, LW_SUBJ_LITERAL), LW_EBADSUBJECT);
-}
-
-static void test_validate_length(void **state)
-{
-	char s[LW_SUBJECT_MAX + 2];
-	(void)state;
-
-	memset(s, 'a', sizeof(s));
-	for (size_t i = 1; i < LW_SUBJECT_MAX; i += 2)
-		s[i] = '.';
-	assert_int_equal(lw_subj_validate(s, LW_SUBJECT_MAX - 1, 0), LW_OK);
-	/* 256 bytes ending in "a" is the longest valid subject. */
-	s[LW_SUBJECT_MAX - 1] = 'a';
-	assert_int_equal(lw_subj_validate(s, LW_SUBJECT_MAX, 0), LW_OK);
-	assert_int_equal(lw_subj_validate(s, LW_SUBJECT_MAX + 1, 0), LW_EBADSUBJECT);
-	assert_non_null(strstr(lw_errmsg(), "257 bytes"));
-	memset(s, 'x', sizeof(s));
-	assert_int_equal(lw_subj_validate(s, LW_SUBJECT_MAX, 1), LW_OK);
-}
-
-static void test_queue_validate(void **state)
-{
-	char q[LW_QUEUE_MAX + 1];
-	(void)state;
-
-	assert_int_equal(lw_queue_validate("workers", 7), LW_OK);
-	assert_int_equal(lw_queue_validate("a.b", 3), LW_OK);
-	assert_int_equal(lw_queue_validate("q-1_x", 5), LW_OK);
-	assert_int_equal(lw_queue_validate("", 0), LW_EBADSUBJECT);
-	assert_int_equal(lw_queue_validate("a b", 3), LW_EBADSUBJECT);
-	assert_non_null(strstr(lw_errmsg(), "whitespace at byte 1"));
-	assert_int_equal(lw_queue_validate("a\tb", 3), LW_EBADSUBJECT);
-	assert_int_equal(lw_queue_validate("a\x01" "b", 3), LW_EBADSUBJECT);
-	assert_int_equal(lw_queue_validate("a\0b", 3), LW_EBADSUBJECT);
-	memset(q, 'q', sizeof(q));
-	assert_int_equal(lw_queue_validate(q, LW_QUEUE_MAX), LW_OK);
-	assert_int_equal(lw_queue_validate(q, LW_QUEUE_MAX + 1), LW_EBADSUBJECT);
 }
 
 /* ---- matching -------------------------------------------------------- */
@@ -896,10 +790,6 @@ static void test_concurrent_reader(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_validate_table),
-		cmocka_unit_test(test_validate_messages),
-		cmocka_unit_test(test_validate_length),
-		cmocka_unit_test(test_queue_validate),
 		cmocka_unit_test(test_match_nats_docs),
 		cmocka_unit_test(test_long_tokens),
 		cmocka_unit_test(test_insert_errors),
