@@ -16,10 +16,10 @@
  * message subject, not the stream subject (nats-server keeps the original
  * subject and routes by sid); the original is in the stored record.
  *
- * Durable state (delivered, ack floor, pending acks) is written to
- * <store>/<stream>/consumers/<name>.json by the timer when it changed:
- * after a crash a consumer may redeliver what was acked in the last
- * tick (at-least-once), never skip.
+ * Durable state (delivered, ack floor, pending acks; lw_ctl_consumer_state.c)
+ * is written to <store>/<stream>/consumers/<name>.json by the timer when it
+ * changed: after a crash a consumer may redeliver what was acked in the
+ * last tick (at-least-once), never skip.
  */
 #include <errno.h>
 #include <limits.h>
@@ -120,85 +120,6 @@ uint64_t lw_cons_pending(struct lw_consumer *c)
 	return c->pc_n + (c->npre - c->ipre);
 }
 
-static struct pend *pend_find(struct lw_consumer *c, uint64_t sseq)
-{
-	size_t lo = 0, hi = c->np;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (c->p[mid].sseq < sseq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < c->np && c->p[lo].sseq == sseq ? &c->p[lo] : NULL;
-}
-
-static void pend_del(struct lw_consumer *c, struct pend *p)
-{
-	size_t i = (size_t)(p - c->p);
-
-	if (i == 0)
-		c->p++;
-	else
-		memmove(p, p + 1, (c->np - i - 1) * sizeof(*p));
-	if (--c->np == 0)
-		c->p = c->pbase;
-}
-
-struct pend *lw_cons_pend_add(struct lw_consumer *c, uint64_t sseq)
-{
-	size_t i = c->np, head = c->pbase != NULL ? (size_t)(c->p - c->pbase) : 0;
-
-	if (head + c->np == c->capp) {
-		if (head > 0 && c->np <= c->capp / 2) {
-			/* Room freed at the front by acks: slide down. */
-			memmove(c->pbase, c->p, c->np * sizeof(*c->p));
-			c->p = c->pbase;
-		} else {
-			size_t nc = c->capp ? c->capp * 2 : 64;
-			struct pend *nb = realloc(c->pbase, nc * sizeof(*nb));
-
-			if (nb == NULL)
-				return NULL;
-			c->pbase = nb;
-			c->p = nb + head;
-			c->capp = nc;
-		}
-	}
-	while (i > 0 && c->p[i - 1].sseq > sseq)
-		i--;
-	memmove(c->p + i + 1, c->p + i, (c->np - i) * sizeof(*c->p));
-	c->np++;
-	memset(&c->p[i], 0, sizeof(c->p[i]));
-	c->p[i].sseq = sseq;
-	return &c->p[i];
-}
-
-static void floor_moved(struct lw_consumer *c)
-{
-	c->floor_stale = true;
-}
-
-void lw_cons_floor(struct lw_consumer *c)
-{
-	if (!c->floor_stale)
-		return;
-	c->floor_stale = false;
-	if (c->np == 0) {
-		c->floor_s = c->next_sseq > 0 ? c->next_sseq - 1 : 0;
-		c->floor_c = c->dseq;
-	} else {
-		uint64_t mc = c->p[0].cseq;
-
-		for (size_t i = 1; i < c->np; i++)
-			if (c->p[i].cseq < mc)
-				mc = c->p[i].cseq;
-		c->floor_s = c->p[0].sseq - 1;
-		c->floor_c = mc - 1;
-	}
-}
 
 static int64_t ack_wait_for(struct lw_consumer *c, uint32_t deliveries)
 {
@@ -226,58 +147,6 @@ static void waiting_del(struct lw_consumer *c, size_t i)
 	c->nw--;
 }
 
-/* --- persistence ----------------------------------------------------------------------- */
-
-static void cpath(struct lw_consumer *c, char *buf, size_t cap, bool dir)
-{
-	if (dir)
-		snprintf(buf, cap, "%s/%s/consumers", c->s->ctl->store_dir, c->s->name);
-	else
-		snprintf(buf, cap, "%s/%s/consumers/%s.json", c->s->ctl->store_dir, c->s->name,
-			 c->name);
-}
-
-void lw_cons_save(struct lw_consumer *c)
-{
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	json_t *pend = json_array(), *o;
-	char *text;
-	int fd;
-
-	if (!c->durable)
-		return;
-	lw_cons_floor(c);
-	for (size_t i = 0; i < c->np; i++)
-		json_array_append_new(pend, json_pack("[I, I, i]", (json_int_t)c->p[i].sseq,
-						       (json_int_t)c->p[i].cseq,
-						       (int)c->p[i].deliveries));
-	o = json_pack("{s:O, s:I, s:{s:I, s:I, s:I, s:I, s:o}}", "config", c->cfg, "created_ns",
-		      (json_int_t)c->created_ns, "state", "next", (json_int_t)c->next_sseq,
-		      "dseq", (json_int_t)c->dseq, "floor_s", (json_int_t)c->floor_s, "floor_c",
-		      (json_int_t)c->floor_c, "pending", pend);
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	cpath(c, path, sizeof(path), true);
-	mkdir(path, 0755);
-	cpath(c, path, sizeof(path), false);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd >= 0 && text != NULL) {
-		ssize_t k = write(fd, text, strlen(text));
-
-		/* Only "always" pays a sync per state change; otherwise a
-		 * machine crash may redeliver, never skip (see the header). */
-		if (c->s->ctl->sync == LW_SYNC_ALWAYS)
-			fdatasync(fd);
-		close(fd);
-		if (k == (ssize_t)strlen(text))
-			rename(tmp, path);
-	} else if (fd >= 0) {
-		close(fd);
-	}
-	free(text);
-	c->dirty = false;
-}
 
 /* --- delivery ------------------------------------------------------------------------------- */
 
@@ -462,7 +331,7 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	}
 	lw_store_rec_free(&r);
 	if (c->ack != AP_NONE) {
-		struct pend *p = pend_find(c, sseq);
+		struct pend *p = lw_cons_pend_find(c, sseq);
 
 		if (p == NULL)
 			p = lw_cons_pend_add(c, sseq);
@@ -593,15 +462,15 @@ static uint64_t pick(struct lw_consumer *c, int64_t now, bool *redeliver, uint32
 			continue;
 		}
 		if (lw_store_subject(c->s->st, p->sseq) == NULL) {
-			pend_del(c, p);
+			lw_cons_pend_del(c, p);
 			i--;
 			continue;
 		}
 		if (c->max_deliver > 0 && (int64_t)p->deliveries >= c->max_deliver) {
 			advisory_max_deliver(c, p);
-			pend_del(c, p);
+			lw_cons_pend_del(c, p);
 			i--;
-			floor_moved(c);
+			lw_cons_floor_moved(c);
 			continue;
 		}
 		*redeliver = true;
@@ -694,7 +563,7 @@ void lw_cons_deliver(struct lw_consumer *c)
 				fc_account(c, sent);
 		}
 		if (c->ack == AP_NONE) {
-			floor_moved(c);
+			lw_cons_floor_moved(c);
 			lw_stream_acked(c->s, q);
 		}
 		if (c->deliver_subject == NULL && sent >= 0) {
@@ -740,7 +609,7 @@ bool lw_consumers_all_acked(struct lw_stream *s, uint64_t seq)
 	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next) {
 		if (!lw_cons_match(c, subj))
 			continue;
-		if (seq >= c->next_sseq || pend_find(c, seq) != NULL)
+		if (seq >= c->next_sseq || lw_cons_pend_find(c, seq) != NULL)
 			return false;
 		for (size_t i = c->ipre; i < c->npre; i++)
 			if (c->pre[i] == seq)
@@ -799,7 +668,7 @@ void lw_consumers_removed(struct lw_stream *s)
 			c->dirty = true;
 		}
 		c->pc_valid = false;
-		floor_moved(c);
+		lw_cons_floor_moved(c);
 	}
 	lw_consumers_notify(s);
 }
@@ -841,7 +710,7 @@ void lw_cons_delete(struct lw_consumer *c, bool destroy)
 		for (size_t i = 0; i < c->nw; i++)
 			lw_cons_status(s->ctl, c->w[i].reply, "NATS/1.0 409 Consumer Deleted\r\n\r\n");
 
-		cpath(c, path, sizeof(path), false);
+		lw_cons_path(c, path, sizeof(path), false);
 		unlink(path);
 	}
 	consumer_free(c);
@@ -893,8 +762,8 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 				if (c->max_deliver > 0 && c->p[i].deadline <= now &&
 				    (int64_t)c->p[i].deliveries >= c->max_deliver) {
 					advisory_max_deliver(c, &c->p[i]);
-					pend_del(c, &c->p[i]);
-					floor_moved(c);
+					lw_cons_pend_del(c, &c->p[i]);
+					lw_cons_floor_moved(c);
 					c->dirty = true;
 					i--;
 				}
@@ -968,7 +837,7 @@ void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg)
 	c = s ? lw_cons_find(s, tok[3]) : NULL;
 	sseq = strtoull(tok[5], NULL, 10);
 	if (c != NULL) {
-		struct pend *p = pend_find(c, sseq);
+		struct pend *p = lw_cons_pend_find(c, sseq);
 		int64_t now = lw_now_wall_ns();
 
 		c->last_active = now;
@@ -979,11 +848,11 @@ void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg)
 				while (c->np > 0 && c->p[0].sseq <= sseq) {
 					uint64_t q = c->p[0].sseq;
 
-					pend_del(c, &c->p[0]);
+					lw_cons_pend_del(c, &c->p[0]);
 					lw_stream_acked(s, q);
 				}
 			} else if (p != NULL) {
-				pend_del(c, p);
+				lw_cons_pend_del(c, p);
 				lw_stream_acked(s, sseq);
 			}
 		} else if (len >= 4 && memcmp(body, "-NAK", 4) == 0) {
@@ -1007,13 +876,13 @@ void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg)
 			if (p != NULL) {
 				advisory(c, "MSG_TERMINATED", "terminated", sseq,
 					 strtoull(tok[6], NULL, 10), p->deliveries);
-				pend_del(c, p);
+				lw_cons_pend_del(c, p);
 				/* done with, as an ack: a work queue or an
 				 * interest stream lets it go */
 				lw_stream_acked(s, sseq);
 			}
 		}
-		floor_moved(c);
+		lw_cons_floor_moved(c);
 		c->dirty = true;
 		if (c->nw > 0 || c->deliver_subject != NULL)
 			lw_cons_deliver(c);

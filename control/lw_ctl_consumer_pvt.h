@@ -108,6 +108,14 @@ void lw_cons_end_no_wait(struct lw_consumer *c);
 /** Unlinks and frees; @p destroy removes the state file too. */
 void lw_cons_delete(struct lw_consumer *c, bool destroy);
 struct pend *lw_cons_pend_add(struct lw_consumer *c, uint64_t sseq);
+/** The outstanding delivery of stream sequence @p sseq, or NULL. */
+struct pend *lw_cons_pend_find(struct lw_consumer *c, uint64_t sseq);
+/** Removes @p p (an element of c->p) from the outstanding list. */
+void lw_cons_pend_del(struct lw_consumer *c, struct pend *p);
+/** The ack floor may have moved: lw_cons_floor computes it when read. */
+void lw_cons_floor_moved(struct lw_consumer *c);
+/** The durable's state file (or, with @p dir, its directory). */
+void lw_cons_path(struct lw_consumer *c, char *buf, size_t cap, bool dir);
 
 /** Sets when @p p is redelivered, keeping due_lb a lower bound. */
 static inline void lw_cons_pend_due(struct lw_consumer *c, struct pend *p, int64_t at)

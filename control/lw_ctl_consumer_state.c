@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A consumer's state in lw-control: the list of deliveries awaiting an ack
+ * (ordered by stream sequence; acks mostly take its head), the ack floor
+ * (computed when read), and the durable's state file
+ * <store>/<stream>/consumers/<name>.json, written by the timer when it
+ * changed (see lw_ctl_consumer.c for what a crash may redeliver).
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lw_ctl_consumer_pvt.h"
+
+struct pend *lw_cons_pend_find(struct lw_consumer *c, uint64_t sseq)
+{
+	size_t lo = 0, hi = c->np;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (c->p[mid].sseq < sseq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->np && c->p[lo].sseq == sseq ? &c->p[lo] : NULL;
+}
+
+void lw_cons_pend_del(struct lw_consumer *c, struct pend *p)
+{
+	size_t i = (size_t)(p - c->p);
+
+	if (i == 0)
+		c->p++;
+	else
+		memmove(p, p + 1, (c->np - i - 1) * sizeof(*p));
+	if (--c->np == 0)
+		c->p = c->pbase;
+}
+
+struct pend *lw_cons_pend_add(struct lw_consumer *c, uint64_t sseq)
+{
+	size_t i = c->np, head = c->pbase != NULL ? (size_t)(c->p - c->pbase) : 0;
+
+	if (head + c->np == c->capp) {
+		if (head > 0 && c->np <= c->capp / 2) {
+			/* Room freed at the front by acks: slide down. */
+			memmove(c->pbase, c->p, c->np * sizeof(*c->p));
+			c->p = c->pbase;
+		} else {
+			size_t nc = c->capp ? c->capp * 2 : 64;
+			struct pend *nb = realloc(c->pbase, nc * sizeof(*nb));
+
+			if (nb == NULL)
+				return NULL;
+			c->pbase = nb;
+			c->p = nb + head;
+			c->capp = nc;
+		}
+	}
+	while (i > 0 && c->p[i - 1].sseq > sseq)
+		i--;
+	memmove(c->p + i + 1, c->p + i, (c->np - i) * sizeof(*c->p));
+	c->np++;
+	memset(&c->p[i], 0, sizeof(c->p[i]));
+	c->p[i].sseq = sseq;
+	return &c->p[i];
+}
+
+void lw_cons_floor_moved(struct lw_consumer *c)
+{
+	c->floor_stale = true;
+}
+
+void lw_cons_floor(struct lw_consumer *c)
+{
+	if (!c->floor_stale)
+		return;
+	c->floor_stale = false;
+	if (c->np == 0) {
+		c->floor_s = c->next_sseq > 0 ? c->next_sseq - 1 : 0;
+		c->floor_c = c->dseq;
+	} else {
+		uint64_t mc = c->p[0].cseq;
+
+		for (size_t i = 1; i < c->np; i++)
+			if (c->p[i].cseq < mc)
+				mc = c->p[i].cseq;
+		c->floor_s = c->p[0].sseq - 1;
+		c->floor_c = mc - 1;
+	}
+}
+
+/* --- persistence ----------------------------------------------------------------------- */
+
+void lw_cons_path(struct lw_consumer *c, char *buf, size_t cap, bool dir)
+{
+	if (dir)
+		snprintf(buf, cap, "%s/%s/consumers", c->s->ctl->store_dir, c->s->name);
+	else
+		snprintf(buf, cap, "%s/%s/consumers/%s.json", c->s->ctl->store_dir, c->s->name,
+			 c->name);
+}
+
+void lw_cons_save(struct lw_consumer *c)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	json_t *pend = json_array(), *o;
+	char *text;
+	int fd;
+
+	if (!c->durable)
+		return;
+	lw_cons_floor(c);
+	for (size_t i = 0; i < c->np; i++)
+		json_array_append_new(pend, json_pack("[I, I, i]", (json_int_t)c->p[i].sseq,
+						       (json_int_t)c->p[i].cseq,
+						       (int)c->p[i].deliveries));
+	o = json_pack("{s:O, s:I, s:{s:I, s:I, s:I, s:I, s:o}}", "config", c->cfg, "created_ns",
+		      (json_int_t)c->created_ns, "state", "next", (json_int_t)c->next_sseq,
+		      "dseq", (json_int_t)c->dseq, "floor_s", (json_int_t)c->floor_s, "floor_c",
+		      (json_int_t)c->floor_c, "pending", pend);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	lw_cons_path(c, path, sizeof(path), true);
+	mkdir(path, 0755);
+	lw_cons_path(c, path, sizeof(path), false);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0 && text != NULL) {
+		ssize_t k = write(fd, text, strlen(text));
+
+		/* Only "always" pays a sync per state change; otherwise a
+		 * machine crash may redeliver, never skip (see the header). */
+		if (c->s->ctl->sync == LW_SYNC_ALWAYS)
+			fdatasync(fd);
+		close(fd);
+		if (k == (ssize_t)strlen(text))
+			rename(tmp, path);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	free(text);
+	c->dirty = false;
+}
