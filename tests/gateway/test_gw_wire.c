@@ -146,11 +146,9 @@ static void test_publish_wildcard_tokens(void **state)
  * its own subscriptions, as nats-server's: publish, flush, look. */
 static void test_pong_after_own_messages(void **state)
 {
-	int fd, eof;
+	int fd = client(), eof;
 
 	(void)state;
-	fd = gw_tcp_connect(g_t.port);
-	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
 	gw_send(fd, "CONNECT {\"verbose\":false}\r\nSUB own.x 1\r\nPING\r\n");
 	expect(fd, "PONG\r\n", 0);
 	for (int i = 0; i < 50; i++) {
@@ -176,10 +174,8 @@ static void test_echo_off_queue_member(void **state)
 	int a, b, eof = 0, got = 0;
 
 	(void)state;
-	a = gw_tcp_connect(g_t.port);
-	b = gw_tcp_connect(g_t.port);
-	gw_recv_until(a, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
-	gw_recv_until(b, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	a = client();
+	b = client();
 	gw_send(a, "CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB eq g 1\r\nPING\r\n");
 	expect(a, "PONG\r\n", 0);
 	gw_send(b, "CONNECT {\"verbose\":false}\r\nSUB eq g 1\r\nPING\r\n");
@@ -206,12 +202,9 @@ static void test_queue_member_max(void **state)
 	int a, b, pub, eof = 0, got_a = 0, got_b = 0;
 
 	(void)state;
-	a = gw_tcp_connect(g_t.port);
-	b = gw_tcp_connect(g_t.port);
-	pub = gw_tcp_connect(g_t.port);
-	gw_recv_until(a, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
-	gw_recv_until(b, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
-	gw_recv_until(pub, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	a = client();
+	b = client();
+	pub = client();
 	gw_send(a, "CONNECT {\"verbose\":false}\r\nSUB qm g 1\r\nUNSUB 1 3\r\nPING\r\n");
 	expect(a, "PONG\r\n", 0);
 	gw_send(b, "CONNECT {\"verbose\":false}\r\nSUB qm g 1\r\nPING\r\n");
