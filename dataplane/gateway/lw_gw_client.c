@@ -44,6 +44,11 @@ struct gw_conn *gw_conn_new(struct lw_gw *gw, int fd)
 		gw->next_cid = 1; /* origin 0 means "not from the gateway" */
 	c->cid = gw->next_cid;
 	c->start_ns = c->last_in_ns = c->last_ping_ns = gw_now_ns();
+	/* nats-server's defaults before and without CONNECT fields: a
+	 * telnet user (the protocol docs' first example) sees +OK, and a
+	 * subject that is not valid to publish to gets -ERR. Real clients
+	 * send both fields as false. */
+	c->verbose = c->pedantic = true;
 	atomic_init(&c->echo, true);
 	atomic_init(&c->headers, false);
 	pthread_mutex_init(&c->mu, NULL);
@@ -511,8 +516,8 @@ static int do_connect(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		}
 		copy_field(c->user, sizeof(c->user), c->auth->user);
 	}
-	c->verbose = jbool(o, "verbose", false);
-	c->pedantic = jbool(o, "pedantic", false);
+	c->verbose = jbool(o, "verbose", true);
+	c->pedantic = jbool(o, "pedantic", true);
 	headers = jbool(o, "headers", false);
 	c->no_responders = jbool(o, "no_responders", false);
 	atomic_store(&c->echo, jbool(o, "echo", true));

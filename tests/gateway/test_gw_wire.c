@@ -115,6 +115,26 @@ static void test_info_and_verbose(void **state)
 	close(fd);
 }
 
+/* Fields a CONNECT leaves out, or no CONNECT at all (a telnet user, as
+ * in the protocol docs' first example): verbose and pedantic, as with
+ * nats-server, so such a user sees +OK and the -ERR of a bad subject. */
+static void test_connect_defaults(void **state)
+{
+	int fd, eof;
+
+	(void)state;
+	fd = gw_tcp_connect(g_t.port);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_send(fd, "SUB d.x 1\r\nPUB d.x 2\r\nhi\r\nPING\r\n");
+	expect(fd, "+OK\r\n+OK\r\nMSG d.x 1 2\r\nhi\r\nPONG\r\n", 0);
+	gw_send(fd, "CONNECT {}\r\nPUB d.* 1\r\nx\r\nPING\r\n");
+	expect(fd, "+OK\r\n-ERR 'Invalid Publish Subject'\r\nPONG\r\n", 0);
+	/* verbose off, pedantic still on by default */
+	gw_send(fd, "CONNECT {\"verbose\":false}\r\nPUB d.* 1\r\nx\r\nPING\r\n");
+	expect(fd, "-ERR 'Invalid Publish Subject'\r\nPONG\r\n", 0);
+	close(fd);
+}
+
 /* Not pedantic: '*' and '>' in a publish subject are plain tokens, as
  * with nats-server (the JetStream API sends a consumer's filter that way:
  * $JS.API.CONSUMER.CREATE.<stream>.<name>.orders.>). They reach
@@ -555,6 +575,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_info_and_verbose),
+		cmocka_unit_test(test_connect_defaults),
 		cmocka_unit_test(test_publish_wildcard_tokens),
 		cmocka_unit_test(test_max_subscriptions),
 		cmocka_unit_test(test_pong_after_own_messages),
