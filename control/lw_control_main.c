@@ -448,8 +448,7 @@ int main(int argc, char **argv)
 		 * serve it (the streams stay open meanwhile). */
 		if (now - last_alive >= 200) {
 			last_alive = now;
-			if ((!lw_dom_daemon_alive(domain) ||
-			     lw_publish(ctl.c, "_LW.CONTROL.ALIVE", "", 0) == LW_ECLOSED) &&
+			if ((!lw_dom_daemon_alive(domain) || lw_conn_alive(ctl.c) != LW_OK) &&
 			    reconnect(&ctl, &co, domain) != 0)
 				break;
 		}

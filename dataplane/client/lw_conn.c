@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,22 @@ void lw_close(lw_conn *c)
 	if (lw_domain_ready(c))
 		lw_ctl_call(c, &req, &resp);
 	conn_free(c);
+}
+
+int lw_conn_alive(const lw_conn *c)
+{
+	pid_t pid;
+
+	if (c == NULL)
+		return LW_SET_ERR(LW_EINVAL, "lw_conn_alive: NULL argument");
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
+		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
+	/* A SIGKILLed lwd leaves the header READY; its pid tells. EPERM means
+	 * the process exists under another user. */
+	pid = (pid_t)c->dom.hdr->daemon_pid;
+	if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
+		return LW_SET_ERR(LW_ENODAEMON, "lwd (pid %d) of '%s' is gone", (int)pid, c->domain);
+	return LW_OK;
 }
 
 size_t lw_max_payload(const lw_conn *c)

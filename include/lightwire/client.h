@@ -92,6 +92,17 @@ int lw_connect(lw_conn **out, const struct lw_conn_opts *opts);
  *  (lw_msg_free) before closing: they are invalid afterwards. */
 void lw_close(lw_conn *c);
 
+/**
+ * Whether lwd still serves this connection, without sending anything: a
+ * long-lived client (lw-control is one) polls it to notice that lwd
+ * stopped or was restarted, and then connects again.
+ *
+ * @return LW_OK; LW_ECLOSED the connection was closed or lwd shut the
+ *   domain down; LW_ENODAEMON the lwd that made the domain is gone
+ *   (killed, or replaced by a new lwd with a new domain).
+ */
+int lw_conn_alive(const lw_conn *c);
+
 /** Largest payload (headers + data) the domain accepts. */
 size_t lw_max_payload(const lw_conn *c);
 

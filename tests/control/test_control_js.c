@@ -101,6 +101,26 @@ static void test_publish_ack_dedup(void **state)
 	jsStreamInfo_Destroy(si);
 }
 
+/* lw-control watches lwd without publishing: a '>' tap (a monitor, a
+ * debugging user) sees only what clients send, as with nats-server. */
+static void test_idle_control_is_silent(void **state)
+{
+	lw_conn *c = lw_test_connect(&g_t.d);
+	lw_sub *s = NULL;
+	lw_msg *m = NULL;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(lw_subscribe(c, "_LW.>", NULL, &s), LW_OK);
+	/* three of lw-control's 200 ms liveness checks */
+	int rc = lw_next(s, &m, 700);
+
+	if (rc == LW_OK)
+		fail_msg("lw-control published '%s'", lw_msg_subject(m));
+	assert_int_equal(rc, LW_ETIMEDOUT);
+	lw_close(c);
+}
+
 /* Shared-memory clients store into the same stream: with a reply subject
  * they get the PubAck, without one the message is stored silently. */
 static void test_shm_publisher(void **state)
@@ -474,6 +494,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_create),
 		cmocka_unit_test(test_publish_ack_dedup),
+		cmocka_unit_test(test_idle_control_is_silent),
 		cmocka_unit_test(test_shm_publisher),
 		cmocka_unit_test(test_get_delete_purge),
 		cmocka_unit_test(test_limits),

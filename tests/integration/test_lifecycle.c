@@ -197,28 +197,33 @@ static void test_stale_domain_recovered(void **state)
 	struct lw_conn_opts o;
 	char line[512];
 	int found = 0;
-	lw_conn *c;
+	lw_conn *c, *old;
 	FILE *f;
 
 	(void)state;
 	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
 	c = lw_test_connect(&d);
 	assert_int_equal(lw_stats(c, &st), LW_OK);
+	assert_int_equal(lw_conn_alive(c), LW_OK);
 	/* lwd dies without cleaning up */
 	assert_int_equal(lw_test_daemon_stop(&d, SIGKILL), 128 + SIGKILL);
 	assert_int_equal(access(st.path, F_OK), 0);
 	/* a connected client notices instead of hanging */
 	lw_sub *s = NULL;
 
+	assert_int_equal(lw_conn_alive(c), LW_ENODAEMON);
 	assert_true(lw_subscribe(c, "after.death", NULL, &s) < 0);
-	lw_close(c);
 	/* a new client is told there is no daemon */
 	lw_conn_opts_init(&o);
 	o.domain = d.domain;
-	assert_int_equal(lw_connect(&c, &o), LW_ENODAEMON);
-	/* a new lwd takes over and says so */
+	assert_int_equal(lw_connect(&old, &o), LW_ENODAEMON);
+	/* a new lwd takes over and says so; the old connection still knows
+	 * it is not served (the new lwd marks the stale domain dead) */
 	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
+	assert_int_not_equal(lw_conn_alive(c), LW_OK);
+	lw_close(c);
 	c = lw_test_connect(&d);
+	assert_int_equal(lw_conn_alive(c), LW_OK);
 	assert_non_null(c);
 	assert_int_equal(lw_publish(c, "x", "y", 1), 0);
 	lw_close(c);
@@ -260,6 +265,7 @@ static void test_shutdown_wakes_receivers(void **state)
 	pthread_join(t, &rc);
 	assert_int_equal((int)(intptr_t)rc, LW_ECLOSED);
 	assert_int_equal(lw_publish(c, "idle", "x", 1), LW_ECLOSED);
+	assert_int_equal(lw_conn_alive(c), LW_ECLOSED);
 	lw_close(c);
 	lw_conn_opts_init(&o);
 	o.domain = d.domain;
