@@ -312,6 +312,12 @@ static json_t *info(struct lw_consumer *c, const char *type)
 		lw_fmt_time(c->last_acked_ns, tn, sizeof(tn));
 		json_object_set_new(json_object_get(o, "ack_floor"), "last_active", json_string(tn));
 	}
+	/* A push consumer with a subscriber on its deliver subject is bound:
+	 * nats.c and nats.js then refuse a second, non-queue subscriber to
+	 * the same durable (which would get every message again). */
+	if (c->deliver_subject != NULL && c->s->ctl->c != NULL &&
+	    lw_interest(c->s->ctl->c, c->deliver_subject) > 0)
+		json_object_set_new(o, "push_bound", json_true());
 	if (type != NULL)
 		json_object_set_new(o, "type", json_string(type));
 	return o;

@@ -727,3 +727,22 @@ int lw_publish_loaned(lw_conn *c, struct lw_loan *loan, const char *subject,
 	loan->data = NULL;
 	return lw_deliver(c, id, hidx);
 }
+
+int lw_interest(lw_conn *c, const char *subject)
+{
+	size_t slen;
+	int rc;
+
+	if (c == NULL || subject == NULL)
+		return LW_SET_ERR(LW_EINVAL, "lw_interest: NULL argument");
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
+		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
+	rc = validate_subject(c, "interest", subject, &slen);
+	if (rc != LW_OK)
+		return rc;
+	if (!cache_ready(c))
+		return LW_SET_ERR(LW_ENOMEM, "match buffer");
+	/* The tree is read under its sequence lock; no ring is touched, so
+	 * no epoch is needed. */
+	return lw_stree_interest(c->dom.tree, subject, slen, tl_mc.targets, tl_mc.cap);
+}

@@ -55,6 +55,7 @@ struct walk {
 	uint32_t origin;     /* the publisher's origin: members with this noecho pass */
 	const uint32_t *noecho;
 	uint32_t *quota;     /* per member: see member_takes */
+	bool peek;           /* lw_stree_interest: no rotation, no quota */
 };
 
 static int put(struct walk *w, uint32_t id)
@@ -112,6 +113,15 @@ static int emit(struct walk *w, const struct node *nd)
 		m = RD(&gr->members);
 		if (cnt == 0 || cnt > max)
 			return TORN;
+		if (w->peek) {
+			/* A group counts once, whoever would take it. */
+			if (m >= max)
+				return TORN;
+			if (put(w, m) < 0)
+				return LW_ELIMIT;
+			g = RD(&gr->next);
+			continue;
+		}
 		/* The ticket only has to be unique per match, it orders no
 		 * other memory: relaxed. An attempt that is retried has used
 		 * a ticket, which only shifts the rotation. */
@@ -209,6 +219,9 @@ static int walk(struct walk *w, const struct subj *sj)
 	return (int)w->n;
 }
 
+static int match_walk(lw_stree *t, const char *subject, size_t len, uint32_t *out,
+		      uint32_t max_out, uint64_t *seq, int *groups, uint32_t origin, bool peek);
+
 int lw_stree_match(lw_stree *t, const char *subject, size_t len,
 		   uint32_t *out, uint32_t max_out)
 {
@@ -227,6 +240,21 @@ int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
 int lw_stree_match_origin(lw_stree *t, const char *subject, size_t len, uint32_t *out,
 			  uint32_t max_out, uint64_t *seq, int *groups, uint32_t origin)
 {
+	return match_walk(t, subject, len, out, max_out, seq, groups, origin, false);
+}
+
+int lw_stree_interest(lw_stree *t, const char *subject, size_t len, uint32_t *out,
+		      uint32_t max_out)
+{
+	uint64_t seq;
+	int groups;
+
+	return match_walk(t, subject, len, out, max_out, &seq, &groups, 0, true);
+}
+
+static int match_walk(lw_stree *t, const char *subject, size_t len, uint32_t *out,
+		      uint32_t max_out, uint64_t *seq, int *groups, uint32_t origin, bool peek)
+{
 	struct subj sj;
 	struct walk w = {
 		.t = t,
@@ -238,6 +266,7 @@ int lw_stree_match_origin(lw_stree *t, const char *subject, size_t len, uint32_t
 		.origin = origin,
 		.noecho = noecho_of(t),
 		.quota = quota_of(t),
+		.peek = peek,
 	};
 	unsigned spins = 0;
 

@@ -107,6 +107,11 @@ int lw_stree_match_seq(lw_stree *t, const char *subject, size_t len,
 /* The same for a message of publisher @p origin (see lw_stree_set_noecho). */
 int lw_stree_match_origin(lw_stree *t, const char *subject, size_t len, uint32_t *out,
 			  uint32_t max_out, uint64_t *seq, int *groups, uint32_t origin);
+/* What a publish to @p subject would reach now, with no side effect: the
+ * plain entries and one member of each queue group (its head), without
+ * turning the groups' rotation or using a member's quota. */
+int lw_stree_interest(lw_stree *t, const char *subject, size_t len, uint32_t *out,
+		      uint32_t max_out);
 /* Inline: every publish reads it. The sequence word sits at a fixed
  * offset of the tree header (lw_stree_pvt.h asserts it). */
 #define LW_STREE_SEQ_OFF 128

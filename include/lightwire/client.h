@@ -103,6 +103,16 @@ void lw_close(lw_conn *c);
  */
 int lw_conn_alive(const lw_conn *c);
 
+/**
+ * How many subscriptions a publish to @p subject would reach now (a queue
+ * group counts once), without publishing and without turning any group's
+ * rotation: "is anybody listening?" (lw-control asks it of a push
+ * consumer's deliver subject).
+ *
+ * @return the count (0 = no interest); LW_EBADSUBJECT; LW_ECLOSED.
+ */
+int lw_interest(lw_conn *c, const char *subject);
+
 /** Largest payload (headers + data) the domain accepts. */
 size_t lw_max_payload(const lw_conn *c);
 

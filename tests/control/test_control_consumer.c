@@ -593,6 +593,55 @@ static void test_push_backlog_after_restart(void **state)
 }
 
 
+/* A push durable with a subscriber is bound (push_bound in its info):
+ * nats.c refuses a second plain subscriber, which would otherwise get
+ * every message again; once the first leaves, a new one may bind. */
+static void test_push_bound(void **state)
+{
+	natsSubscription *a = NULL, *b = NULL;
+	jsConsumerInfo *ci = NULL;
+	jsSubOptions so;
+	jsErrCode ec = 0;
+	natsMsg *m = NULL;
+
+	(void)state;
+	jsConsumerConfig cc;
+
+	add_stream("BOUND", "bound.>", NULL);
+	/* Made here, not by js_SubscribeSync: nats.c deletes a consumer it
+	 * made itself when its subscription goes. */
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = "pb";
+	cc.DeliverSubject = "pbout.deliver";
+	cc.AckPolicy = js_AckExplicit;
+	assert_int_equal(js_AddConsumer(&ci, g_js, "BOUND", &cc, NULL, &ec), NATS_OK);
+	assert_false(ci->PushBound);
+	jsConsumerInfo_Destroy(ci);
+	jsSubOptions_Init(&so);
+	so.Stream = "BOUND";
+	so.Consumer = "pb";
+	assert_int_equal(js_SubscribeSync(&a, g_js, "bound.x", NULL, &so, &ec), NATS_OK);
+	assert_int_equal(js_GetConsumerInfo(&ci, g_js, "BOUND", "pb", NULL, &ec), NATS_OK);
+	assert_true(ci->PushBound);
+	jsConsumerInfo_Destroy(ci);
+	assert_int_not_equal(js_SubscribeSync(&b, g_js, "bound.x", NULL, &so, &ec), NATS_OK);
+	assert_null(b);
+	pub("bound.x", "one", NULL, NULL);
+	assert_int_equal(natsSubscription_NextMsg(&m, a, 2000), NATS_OK);
+	natsMsg_Ack(m, NULL);
+	natsMsg_Destroy(m);
+	/* Unsubscribe without deleting the durable: unbound, bindable. */
+	assert_int_equal(natsSubscription_Drain(a), NATS_OK);
+	assert_int_equal(natsSubscription_WaitForDrainCompletion(a, 2000), NATS_OK);
+	natsSubscription_Destroy(a);
+	assert_int_equal(js_GetConsumerInfo(&ci, g_js, "BOUND", "pb", NULL, &ec), NATS_OK);
+	assert_false(ci->PushBound);
+	jsConsumerInfo_Destroy(ci);
+	assert_int_equal(js_SubscribeSync(&b, g_js, "bound.x", NULL, &so, &ec), NATS_OK);
+	natsSubscription_Destroy(b);
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +653,7 @@ int main(void)
 		cmocka_unit_test(test_push_flow_control),
 		cmocka_unit_test(test_shm_consumer),
 		cmocka_unit_test(test_push_backlog_after_restart),
+		cmocka_unit_test(test_push_bound),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -318,6 +318,35 @@ static void test_queue_quota(void **state)
 	tree_free(&tr);
 }
 
+/* lw_stree_interest counts what a publish would reach (a group once)
+ * and leaves the groups' rotation and the members' quotas alone. */
+static void test_interest_no_side_effect(void **state)
+{
+	uint32_t out[16], hits[3] = { 0 };
+	struct tree tr;
+	(void)state;
+
+	tree_new(&tr, 32);
+	assert_int_equal(lw_stree_interest(tr.t, "jobs", 4, out, 16), 0);
+	assert_int_equal(ins(tr.t, "jobs", "w", 1), LW_OK);
+	assert_int_equal(ins(tr.t, "jobs", "w", 2), LW_OK);
+	assert_int_equal(ins(tr.t, "*", NULL, 3), LW_OK);
+	lw_stree_set_quota(tr.t, 1, 1); /* may take one more */
+	for (int k = 0; k < 50; k++)
+		assert_int_equal(lw_stree_interest(tr.t, "jobs", 4, out, 16), 2);
+	assert_int_equal(lw_stree_interest(tr.t, "other", 5, out, 16), 1);
+	/* The rotation did not move and member 1 still has its one. */
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(match(tr.t, "jobs", out, 16), 2);
+		for (int i = 0; i < 2; i++)
+			if (out[i] != 3)
+				hits[out[i]]++;
+	}
+	assert_int_equal(hits[1], 1);
+	assert_int_equal(hits[2], 3);
+	tree_free(&tr);
+}
+
 static void test_queue_round_robin(void **state)
 {
 	uint32_t out[16], hits[4] = { 0 };
@@ -794,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_long_tokens),
 		cmocka_unit_test(test_insert_errors),
 		cmocka_unit_test(test_elimit),
+		cmocka_unit_test(test_interest_no_side_effect),
 		cmocka_unit_test(test_queue_round_robin),
 		cmocka_unit_test(test_queue_noecho),
 		cmocka_unit_test(test_queue_quota),
