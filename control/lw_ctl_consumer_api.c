@@ -323,6 +323,43 @@ static json_t *info(struct lw_consumer *c, const char *type)
 	return o;
 }
 
+static int cmp_consumers(const void *a, const void *b)
+{
+	return strcmp((*(struct lw_consumer *const *)a)->name,
+		      (*(struct lw_consumer *const *)b)->name);
+}
+
+/* CONSUMER.NAMES / LIST: sorted by name and paged as nats-server's (1024
+ * names or 256 infos from "offset"), so that a stream with thousands of
+ * consumers answers in pages a client asks for one by one rather than in
+ * one reply over max_payload. */
+static json_t *consumer_names(struct lw_stream *s, const json_t *req, const char *type, bool list)
+{
+	json_t *off = req ? json_object_get(req, "offset") : NULL, *arr = json_array();
+	json_int_t offset = json_is_integer(off) ? json_integer_value(off) : 0;
+	json_int_t limit = list ? 256 : 1024;
+	struct lw_consumer **v;
+	size_t n = 0, k = 0;
+
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next)
+		n++;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (v == NULL) {
+		json_decref(arr);
+		return lw_js_error(type, 503, 10023, "insufficient resources");
+	}
+	for (struct lw_consumer *c = s->consumers; c != NULL; c = c->next)
+		v[k++] = c;
+	qsort(v, n, sizeof(*v), cmp_consumers);
+	if (offset < 0)
+		offset = 0;
+	for (size_t i = (size_t)offset; i < n && (json_int_t)(i - (size_t)offset) < limit; i++)
+		json_array_append_new(arr, list ? info(v[i], NULL) : json_string(v[i]->name));
+	free(v);
+	return json_pack("{s:s, s:I, s:I, s:I, s:o}", "type", type, "total", (json_int_t)n,
+			 "offset", offset, "limit", limit, "consumers", arr);
+}
+
 static struct lw_consumer *consumer_new(struct lw_stream *s, const char *name, json_t *cfg,
 					bool durable, int64_t created)
 {
@@ -727,14 +764,7 @@ void lw_consumer_api(struct lw_ctl *ctl, const char *op, const char *rest, lw_ms
 		resp = req ? create(ctl, s, sname, cname[0] ? cname : NULL, filter, durable_api, req)
 			   : cerr(type, 400, 10025, "invalid JSON: request body required");
 	} else if (!strcmp(verb, "NAMES") || !strcmp(verb, "LIST")) {
-		json_t *arr = json_array();
-		int n = 0;
-
-		for (c = s->consumers; c != NULL; c = c->next, n++)
-			json_array_append_new(arr, !strcmp(verb, "NAMES") ? json_string(c->name) :
-						   info(c, NULL));
-		resp = json_pack("{s:s, s:i, s:i, s:i, s:o}", "type", type, "total", n, "offset", 0,
-				 "limit", 1024, "consumers", arr);
+		resp = consumer_names(s, req, type, !strcmp(verb, "LIST"));
 	} else if ((c = lw_cons_find(s, cname)) == NULL) {
 		if (!strcmp(verb, "NEXT"))
 			lw_cons_status(ctl, reply ? reply : "", "NATS/1.0 404 No Messages\r\n\r\n");

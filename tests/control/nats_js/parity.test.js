@@ -291,3 +291,32 @@ test('no_wait with part of a batch ends with 408; deleting a deleted sequence is
 	e = await refused(jsm.streams.deleteMessage('NWP', 1));
 	assert.equal(e.err_code, 10057);
 });
+
+test('consumer names and lists come sorted by name, in pages of 1024 names / 256 infos', async (t) => {
+	const { nc, jsm } = await setup(t, 'CPG');
+	const names = [];
+
+	for (let i = 299; i >= 0; i--)
+		names.push(`c${String(i).padStart(3, '0')}`);
+	for (const n of names)
+		await jsm.consumers.add('CPG', { durable_name: n, ack_policy: AckPolicy.None });
+	names.sort();
+	const api = async (subj, body) =>
+		JSON.parse(new TextDecoder().decode((await nc.request(subj, JSON.stringify(body))).data));
+	let r = await api('$JS.API.CONSUMER.LIST.CPG', {});
+	assert.equal(r.total, 300);
+	assert.equal(r.limit, 256);
+	assert.equal(r.consumers.length, 256);
+	r = await api('$JS.API.CONSUMER.LIST.CPG', { offset: 256 });
+	assert.equal(r.offset, 256);
+	assert.deepEqual(r.consumers.map((c) => c.name), names.slice(256));
+	r = await api('$JS.API.CONSUMER.NAMES.CPG', { offset: 10 });
+	assert.equal(r.total, 300);
+	assert.deepEqual(r.consumers, names.slice(10));
+	// nats.js follows the pages
+	const all = [];
+
+	for await (const ci of jsm.consumers.list('CPG'))
+		all.push(ci.name);
+	assert.deepEqual(all.sort(), names);
+});
