@@ -120,8 +120,32 @@ void lw_ctl_reply_json(struct lw_ctl *ctl, const char *reply, json_t *body)
 		s = json_dumps(body, JSON_COMPACT);
 		if (s != NULL) {
 			struct lw_pubmsg pm = { .subject = reply, .data = s, .len = strlen(s) };
+			int rc = lw_publish_msg(ctl->c, &pm);
 
-			if (lw_publish_msg(ctl->c, &pm) < 0 && ctl->verbose)
+			if (rc == LW_ETOOBIG) {
+				/* Over the domain's max_payload (a stream's subjects
+				 * by the ten thousand): an answer the client can act
+				 * on instead of a silent timeout. */
+				json_t *t = json_object_get(body, "type");
+				json_t *e = lw_js_error(json_is_string(t) ? json_string_value(t) :
+							"io.nats.jetstream.api.v1.error_response",
+							500, 10023,
+							"response of %zu bytes is over the max_payload of"
+							" %zu bytes: ask for less (a subject filter, an offset)",
+							pm.len, lw_max_payload(ctl->c));
+				char *es = e != NULL ? json_dumps(e, JSON_COMPACT) : NULL;
+
+				fprintf(stderr, "lw-control: reply to %s: %zu bytes, over max_payload\n",
+					reply, pm.len);
+				if (es != NULL) {
+					pm.data = es;
+					pm.len = strlen(es);
+					rc = lw_publish_msg(ctl->c, &pm);
+					free(es);
+				}
+				json_decref(e);
+			}
+			if (rc < 0 && ctl->verbose)
 				fprintf(stderr, "lw-control: reply to %s: %s\n", reply, lw_errmsg());
 			free(s);
 		}

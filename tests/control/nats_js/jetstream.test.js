@@ -431,3 +431,29 @@ test('replay_policy original keeps the stored spacing; deleting a consumer ends 
 	assert.ok(Date.now() - started < 3000);
 	assert.equal(await deleted, true);
 });
+
+test('an answer over max_payload is refused with an error, not dropped (the client would time out)', async (t) => {
+	const { nc, jsm } = await setup(t, 'BIGI');
+	const pad = 'x'.repeat(200);
+	const n = 5500; // ~210 bytes of JSON a subject: past the 1 MiB default
+
+	for (let i = 0; i < n; i++)
+		nc.publish(`bigi.${pad}.${i}`, new Uint8Array(0));
+	await nc.flush();
+	for (let k = 0; k < 100 && (await jsm.streams.info('BIGI')).state.messages < n; k++)
+		await sleep(50);
+	assert.equal((await jsm.streams.info('BIGI')).state.num_subjects, n);
+	let err;
+
+	try {
+		await jsm.streams.info('BIGI', { subjects_filter: '>' });
+	} catch (e) {
+		err = e.api_error;
+	}
+	assert.ok(err, 'the info must be refused');
+	assert.equal(err.err_code, 10023);
+	assert.match(err.description, /max_payload/);
+	// a narrower filter still answers
+	const si = await jsm.streams.info('BIGI', { subjects_filter: `bigi.${pad}.1` });
+	assert.equal(Object.keys(si.state.subjects).length, 1);
+});
