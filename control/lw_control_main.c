@@ -383,6 +383,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lw-control: error: cannot connect to the domain: %s\n", lw_errmsg());
 		return 1;
 	}
+	{
+		struct lw_domain_stats st;
+
+		/* The name lwd's gateway gives itself (INFO server_name). */
+		if (lw_stats(ctl.c, &st) == LW_OK)
+			snprintf(ctl.server, sizeof(ctl.server), "lightwire-%s", st.name);
+		else
+			snprintf(ctl.server, sizeof(ctl.server), "lightwire");
+	}
 	/* Streams first, then the API: a client that sees the API up can
 	 * publish to every stream that existed before the restart. The
 	 * dispatcher may already run stream callbacks: hold the lock. */

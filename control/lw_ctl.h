@@ -86,7 +86,24 @@ struct lw_ctl {
 	bool unflushed;              /**< appended since the last lw_ctl_flush_acks */
 	uint64_t api_total, api_errors;
 	bool verbose;
+	char server[80];             /**< "lightwire-<domain>", as lwd's server_name */
+	/* The API request being answered, for its audit advisory: set by
+	 * lw_ctl_api_cb around a request, read by lw_ctl_reply_json when it
+	 * answers that reply subject (not an advisory sent meanwhile). */
+	const char *audit_reply, *audit_subj;
+	const void *audit_req;
+	size_t audit_req_len;
 };
+
+/* --- advisories (lw_ctl_advisory.c); each only when someone listens --- */
+/** STREAM.CREATED/UPDATED/DELETED; @p action "create", "modify", "delete". */
+void lw_ctl_adv_stream(struct lw_ctl *ctl, const char *stream, const char *action);
+/** CONSUMER.CREATED/DELETED; @p action "create" or "delete". */
+void lw_ctl_adv_consumer(struct lw_ctl *ctl, const char *stream, const char *consumer,
+			 const char *action);
+/** $JS.EVENT.ADVISORY.API: the request and the answer @p resp. */
+void lw_ctl_adv_api(struct lw_ctl *ctl, const char *subject, const void *req, size_t req_len,
+		    const char *resp);
 
 /* --- JSON helpers (lw_ctl_json.c) --- */
 int64_t lw_now_wall_ns(void);

@@ -111,6 +111,7 @@ static json_t *stream_create(struct lw_ctl *ctl, const char *name, const json_t 
 			return err_typed(err, type);
 		}
 		json_decref(cfg);
+		lw_ctl_adv_stream(ctl, name, "modify");
 		return lw_stream_info_json(s, type, NULL);
 	}
 	if (s != NULL) {
@@ -142,6 +143,7 @@ static json_t *stream_create(struct lw_ctl *ctl, const char *name, const json_t 
 		return err_typed(err, type);
 	if (ctl->verbose)
 		fprintf(stderr, "lw-control: stream %s created\n", name);
+	lw_ctl_adv_stream(ctl, name, "create");
 	resp = lw_stream_info_json(s, type, NULL);
 	json_object_set_new(resp, "did_create", json_true());
 	return resp;
@@ -356,6 +358,7 @@ static json_t *stream_api(struct lw_ctl *ctl, const char *op, const json_t *req)
 			return lw_stream_info_json(s, named[i].type, req);
 		case 1:
 			lw_stream_delete(ctl, s);
+			lw_ctl_adv_stream(ctl, op + pl, "delete");
 			return json_pack("{s:s, s:b}", "type", named[i].type, "success", 1);
 		case 2:
 			return stream_purge(ctl, s, req);
@@ -463,6 +466,15 @@ void lw_ctl_api_cb(lw_sub *sub, lw_msg *m, void *arg)
 		return;
 	pthread_mutex_lock(&ctl->mu);
 	ctl->api_total++;
+	/* Audited as nats-server does: the API proper, not the pulls and
+	 * direct gets that go through the same subjects. */
+	if (reply != NULL && strncmp(op, "CONSUMER.MSG.NEXT.", 18) != 0 &&
+	    strncmp(op, "DIRECT.GET.", 11) != 0) {
+		ctl->audit_reply = reply;
+		ctl->audit_subj = subj;
+		ctl->audit_req = lw_msg_data(m);
+		ctl->audit_req_len = len;
+	}
 	/* CONSUMER.* parses its own body (MSG.NEXT may be a bare number). */
 	if (strncmp(op, "CONSUMER.", 9) == 0) {
 		lw_consumer_api(ctl, op, op + 9, m);
@@ -493,6 +505,7 @@ void lw_ctl_api_cb(lw_sub *sub, lw_msg *m, void *arg)
 	else
 		lw_ctl_reply_json(ctl, reply, resp);
 out:
+	ctl->audit_reply = ctl->audit_subj = NULL;
 	json_decref(req);
 	pthread_mutex_unlock(&ctl->mu);
 }

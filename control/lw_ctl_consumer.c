@@ -712,6 +712,7 @@ void lw_cons_delete(struct lw_consumer *c, bool destroy)
 
 		lw_cons_path(c, path, sizeof(path), false);
 		unlink(path);
+		lw_ctl_adv_consumer(s->ctl, s->name, c->name, "delete");
 	}
 	consumer_free(c);
 	if (destroy)

@@ -512,6 +512,7 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 	c->floor_c = 0;
 	if (c->durable)
 		lw_cons_save(c);
+	lw_ctl_adv_consumer(ctl, s->name, c->name, "create");
 	/* A push consumer starts delivering after its create response is
 	 * out (lw_consumer_api): clients drop deliveries of a consumer they
 	 * have not heard of yet (nats.js ordered consumers then reset). */

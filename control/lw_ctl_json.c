@@ -147,6 +147,8 @@ void lw_ctl_reply_json(struct lw_ctl *ctl, const char *reply, json_t *body)
 			}
 			if (rc < 0 && ctl->verbose)
 				fprintf(stderr, "lw-control: reply to %s: %s\n", reply, lw_errmsg());
+			if (reply == ctl->audit_reply && ctl->audit_subj != NULL)
+				lw_ctl_adv_api(ctl, ctl->audit_subj, ctl->audit_req, ctl->audit_req_len, s);
 			free(s);
 		}
 	}

@@ -111,9 +111,27 @@ test('API answers and advisories match the JetStream schemas', { skip: haveSchem
 	await req('$JS.API.CONSUMER.DELETE.SCH.MD');
 	await req('$JS.API.STREAM.PURGE.SCH', { filter: 'sch.a1', keep: 1 });
 	await req('$JS.API.STREAM.DELETE.SCH');
+	// The lifecycle advisories, as nats-server sends them.
+	const lifecycle = ['$JS.EVENT.ADVISORY.STREAM.CREATED.SCH', '$JS.EVENT.ADVISORY.STREAM.UPDATED.SCH',
+		'$JS.EVENT.ADVISORY.CONSUMER.CREATED.SCH.MD', '$JS.EVENT.ADVISORY.CONSUMER.DELETED.SCH.MD',
+		'$JS.EVENT.ADVISORY.STREAM.DELETED.SCH'];
+	for (let i = 0; i < 30 && !lifecycle.every((s) => docs.some((d) => d.subj === s)); i++)
+		await sleep(100);
+	for (const s of lifecycle)
+		assert.ok(docs.some((d) => d.subj === s), `no advisory on ${s}`);
+	// The audit of every API request: its subject, request and answer.
+	const audits = docs.filter((d) => d.subj === '$JS.EVENT.ADVISORY.API');
+	const upd = audits.find((d) => d.doc.subject === '$JS.API.STREAM.UPDATE.SCH');
+	assert.ok(upd, 'no audit of STREAM.UPDATE');
+	assert.equal(JSON.parse(upd.doc.request).max_msgs_per_subject, 10);
+	assert.equal(JSON.parse(upd.doc.response).type, 'io.nats.jetstream.api.v1.stream_update_response');
+	assert.ok(audits.some((d) => d.doc.subject === '$JS.API.CONSUMER.INFO.SCH.NOPE' &&
+		JSON.parse(d.doc.response).error.err_code === 10014), 'no audit of a refused request');
+	assert.ok(!audits.some((d) => d.doc.subject.startsWith('$JS.API.CONSUMER.MSG.NEXT.')),
+		'pulls are not audited');
 
 	const kinds = new Set(docs.map((d) => d.type || d.doc.type));
-	for (const k of ['max_deliver', 'terminated'])
+	for (const k of ['max_deliver', 'terminated', 'stream_action', 'consumer_action', 'api_audit'])
 		assert.ok(kinds.has(`io.nats.jetstream.advisory.v1.${k}`), `no ${k} advisory`);
 	const bad = [];
 	for (const d of docs) {
