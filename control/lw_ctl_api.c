@@ -379,8 +379,11 @@ static json_t *stream_api(struct lw_ctl *ctl, const char *op, const json_t *req)
  * status (404 Message Not Found, 408 Bad Request) as nats-server does.
  * Served whatever allow_direct says; KV clients ask for it by that flag.
  */
-static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, const json_t *req)
+static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, const void *body,
+		       size_t len)
 {
+	const char *status = "408 Bad Request";
+	json_t *req = NULL;
 	char name[LW_JS_NAME_MAX + 1], t[40], *hdr;
 	const char *dot = strchr(arg, '.'), *last_by, *next_by;
 	size_t nl = dot ? (size_t)(dot - arg) : strlen(arg), hl;
@@ -399,10 +402,23 @@ static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, c
 	s = lw_stream_find(ctl, name);
 	if (s == NULL)
 		goto not_found;
-	last_by = dot ? dot + 1 : req ? req_str(req, "last_by_subj") : NULL;
+	/* nats-server's statuses: no body (when the subject names none)
+	 * "Empty Request", a body that is not JSON "Malformed Request",
+	 * nothing asked "Empty Request", two things asked "Bad Request". */
+	if (dot != NULL) {
+		if (len > 0)
+			goto bad;
+	} else if (len == 0) {
+		status = "408 Empty Request";
+		goto bad;
+	} else if ((req = json_loadb(body, len, 0, NULL)) == NULL || !json_is_object(req)) {
+		status = "408 Malformed Request";
+		goto bad;
+	}
+	last_by = dot ? dot + 1 : req_str(req, "last_by_subj");
 	next_by = req ? req_str(req, "next_by_subj") : NULL;
 	seq = req ? req_int(req, "seq", 0) : 0;
-	if (dot != NULL && req != NULL)
+	if (last_by != NULL && (next_by != NULL || seq > 0))
 		goto bad;
 	if (last_by != NULL)
 		q = lw_store_last(s->st, last_by);
@@ -410,8 +426,10 @@ static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, c
 		q = lw_store_next(s->st, seq > 0 ? (uint64_t)seq : 0, next_by);
 	else if (seq > 0)
 		q = (uint64_t)seq;
-	else
+	else {
+		status = "408 Empty Request";
 		goto bad;
+	}
 	if (q == 0 || lw_store_get(s->st, q, &r) != 0)
 		goto not_found;
 	lw_fmt_time(r.ts, t, sizeof(t));
@@ -436,12 +454,20 @@ static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, c
 		free(hdr);
 	}
 	lw_store_rec_free(&r);
+	json_decref(req);
 	return;
 not_found:
+	json_decref(req);
 	lw_cons_status(ctl, reply, "NATS/1.0 404 Message Not Found\r\n\r\n");
 	return;
 bad:
-	lw_cons_status(ctl, reply, "NATS/1.0 408 Bad Request\r\n\r\n");
+	json_decref(req);
+	{
+		char h[64];
+
+		snprintf(h, sizeof(h), "NATS/1.0 %s\r\n\r\n", status);
+		lw_cons_status(ctl, reply, h);
+	}
 }
 
 static void no_responders(struct lw_ctl *ctl, const char *reply)
@@ -475,9 +501,14 @@ void lw_ctl_api_cb(lw_sub *sub, lw_msg *m, void *arg)
 		ctl->audit_req = lw_msg_data(m);
 		ctl->audit_req_len = len;
 	}
-	/* CONSUMER.* parses its own body (MSG.NEXT may be a bare number). */
+	/* CONSUMER.* parses its own body (MSG.NEXT may be a bare number),
+	 * DIRECT.GET too (its errors are statuses, not JSON). */
 	if (strncmp(op, "CONSUMER.", 9) == 0) {
 		lw_consumer_api(ctl, op, op + 9, m);
+		goto out;
+	}
+	if (strncmp(op, "DIRECT.GET.", 11) == 0) {
+		direct_get(ctl, op + 11, reply, lw_msg_data(m), len);
 		goto out;
 	}
 	if (len > 0) {
@@ -492,10 +523,6 @@ void lw_ctl_api_cb(lw_sub *sub, lw_msg *m, void *arg)
 	}
 	if (ctl->verbose)
 		fprintf(stderr, "lw-control: API %s\n", op);
-	if (strncmp(op, "DIRECT.GET.", 11) == 0) {
-		direct_get(ctl, op + 11, reply, req);
-		goto out;
-	}
 	if (strcmp(op, "INFO") == 0)
 		resp = account_info(ctl);
 	else if (strncmp(op, "STREAM.", 7) == 0)

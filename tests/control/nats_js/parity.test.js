@@ -320,3 +320,19 @@ test('consumer names and lists come sorted by name, in pages of 1024 names / 256
 		all.push(ci.name);
 	assert.deepEqual(all.sort(), names);
 });
+
+test('direct get statuses: empty, malformed, nothing asked, two things asked', async (t) => {
+	const { nc, js } = await setup(t, 'DGS', { allow_direct: true });
+
+	await js.publish('dgs.a', new Uint8Array(1));
+	const status = async (body) => {
+		const m = await nc.request('$JS.API.DIRECT.GET.DGS', body, { timeout: 2000 });
+		return m.headers && m.headers.code ? `${m.headers.code} ${m.headers.description}` : 'message';
+	};
+	assert.equal(await status(new Uint8Array(0)), '408 Empty Request');
+	assert.equal(await status('nope'), '408 Malformed Request');
+	assert.equal(await status('{}'), '408 Empty Request');
+	assert.equal(await status(JSON.stringify({ seq: 1, last_by_subj: 'dgs.a' })), '408 Bad Request');
+	assert.equal(await status(JSON.stringify({ seq: 1 })), 'message');
+	assert.equal(await status(JSON.stringify({ seq: 9 })), '404 Message Not Found');
+});
