@@ -254,8 +254,11 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 			gw_send_err(c, "%s", "Invalid Subject");
 		else if (rc == LW_ELIMIT)
 			gw_send_err(c, "%s", "Maximum Subscriptions Exceeded");
-		else
+		else if (rc != LW_ECLOSED)
 			gw_send_err(c, "Subscription Failed: %s", lw_strerror(rc));
+		/* LW_ECLOSED: lwd is stopping and closes every connection
+		 * next; an -ERR now would read to clients as a protocol error
+		 * (nats.js ends closed() with one) rather than a shutdown. */
 		sub_free(c, s);
 		return;
 	}
@@ -796,6 +799,16 @@ void gw_conn_free(struct gw_conn *c)
 	epoll_ctl(c->gw->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->ssl != NULL)
 		gw_tls_conn_free(c);
+	/* Closing a socket with unread input makes the kernel send a RST,
+	 * which clients report as ECONNRESET instead of a plain close (a
+	 * SUB that raced lwd's shutdown did that). Read what is there,
+	 * bounded: a client that keeps sending gets its RST. */
+	{
+		char sink[16384];
+
+		for (int i = 0; i < 8 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+			;
+	}
 	close(c->fd);
 	pthread_mutex_destroy(&c->mu);
 	free(c->in);
