@@ -365,7 +365,7 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 			return;
 		}
 	}
-	uint64_t rsz = lw_store_rec_size(strlen(subj), hl, dl);
+	uint64_t rsz = lw_store_rec_size(s->st, strlen(subj), hl, dl);
 
 	if (l->discard_new) {
 		const char *why = NULL;

@@ -54,9 +54,9 @@
 #include "lw_err.h"
 #include "lw_store_pvt.h"
 
-uint64_t lw_store_rec_size(size_t subj_len, size_t hdr_len, size_t data_len)
+uint64_t lw_store_rec_size(const lw_store *s, size_t subj_len, size_t hdr_len, size_t data_len)
 {
-	return lw_store_acct(subj_len, hdr_len, data_len);
+	return lw_store_acct(s->o.kind == LW_STORE_MEMORY, subj_len, hdr_len, data_len);
 }
 
 /* --- subject matching and interning -------------------------------- */
@@ -210,7 +210,7 @@ void lw_store_ent_kill(lw_store *s, uint64_t seq, struct ent *e)
 	e->flags &= ~(uint32_t)E_LIVE;
 	s->kills++;
 	s->msgs--;
-	s->bytes -= ent_acct(e);
+	s->bytes -= ent_acct(s, e);
 	if (--s->subjs[e->subj].live == 0)
 		s->live_subjects--;
 	if (s->o.kind == LW_STORE_FILE)
@@ -375,7 +375,7 @@ int lw_store_apply(lw_store *s, const uint8_t *b, uint32_t len, uint32_t seg, ui
 		if (s->subjs[id].live++ == 0)
 			s->live_subjects++;
 		s->msgs++;
-		s->bytes += ent_acct(e);
+		s->bytes += ent_acct(s, e);
 		if (s->o.kind == LW_STORE_FILE)
 			s->segs[seg - s->seg_shift].live++;
 		if (s->msgs == 1 && s->first < seq)

@@ -110,9 +110,9 @@ uint64_t lw_store_take_rollback(lw_store *s);
 uint64_t lw_store_unflushed_from(const lw_store *s);
 
 /** Bytes a message of these sizes counts in bytes and against max_bytes:
- *  nats-server's accounting (30 + subject + data, + 4 + headers if any),
- *  not the size of our record. */
-uint64_t lw_store_rec_size(size_t subj_len, size_t hdr_len, size_t data_len);
+ *  nats-server's accounting (file: 30 + subject + data, + 4 + headers if
+ *  any; memory: 16 + subject + headers + data), not our record's size. */
+uint64_t lw_store_rec_size(const lw_store *s, size_t subj_len, size_t hdr_len, size_t data_len);
 
 /**
  * Appends a message with the next sequence number.

@@ -99,18 +99,23 @@ static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); r
 static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
 /* The size a message counts for in the stream's bytes and max_bytes:
- * nats-server's file-store formula (record length 4, sequence 8, time 8,
- * subject length 2, hash 8, and 4 for the header length when there are
- * headers, plus subject, headers and data) rather than our record's 44
- * bytes of overhead, so that a max_bytes limit holds the same messages
- * on both servers. */
-static inline uint64_t lw_store_acct(size_t subj_len, size_t hdr_len, size_t data_len)
+ * nats-server's formulas rather than our record's 44 bytes of overhead,
+ * so that a max_bytes limit holds the same messages on both servers.
+ * File store: record length 4, sequence 8, time 8, subject length 2,
+ * hash 8, and 4 for the header length when there are headers, plus
+ * subject, headers and data. Memory store: 16 plus subject, headers and
+ * data. */
+static inline uint64_t lw_store_acct(bool mem, size_t subj_len, size_t hdr_len, size_t data_len)
 {
+	if (mem)
+		return 16 + subj_len + hdr_len + data_len;
 	return 30 + subj_len + data_len + (hdr_len > 0 ? 4 + hdr_len : 0);
 }
 
-static inline uint64_t ent_acct(const struct ent *e)
+static inline uint64_t ent_acct(const lw_store *s, const struct ent *e)
 {
+	if (s->o.kind == LW_STORE_MEMORY)
+		return e->len - REC_OVERHEAD + 16;
 	return e->len - REC_OVERHEAD + 30 + ((e->flags & E_HDR) ? 4 : 0);
 }
 

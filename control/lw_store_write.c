@@ -58,7 +58,7 @@ static void unbuffer(lw_store *s)
 			if (--s->subjs[e->subj].live == 0)
 				s->live_subjects--;
 			s->msgs--;
-			s->bytes -= ent_acct(e);
+			s->bytes -= ent_acct(s, e);
 			g->live--;
 			s->kills++;
 		}

@@ -296,6 +296,8 @@ static void test_memory_stream(void **state)
 	pub("mem.b", "y", NULL, NULL);
 	si = info("MEM");
 	assert_int_equal(si->State.Msgs, 2);
+	/* nats-server's memory-store size: 16 + subject + data */
+	assert_int_equal(si->State.Bytes, 2 * (16 + 5 + 1));
 	assert_int_equal(si->Config->Storage, js_MemoryStorage);
 	jsStreamInfo_Destroy(si);
 	restart(SIGTERM);
