@@ -526,8 +526,13 @@ void lw_cons_deliver(struct lw_consumer *c)
 		size_t ipre0 = c->ipre;
 
 		q = pick(c, now, &redeliver, &deliveries);
-		if (q == 0)
+		if (q == 0) {
+			/* A no_wait request that waited (it had an expiry) ends
+			 * once it got what there was. */
+			if (c->deliver_subject == NULL)
+				lw_cons_end_no_wait(c);
 			return;
+		}
 		if (!redeliver && q >= c->next_sseq)
 			c->next_sseq = q + 1;
 		sent = send_one(c, to, q, deliveries, lw_cons_pending(c),
@@ -589,9 +594,13 @@ void lw_cons_end_no_wait(struct lw_consumer *c)
 		if (!c->w[i].no_wait)
 			continue;
 		/* as nats-server: 404 when nothing came, 408 (with what the
-		 * request had left) when part of the batch did */
+		 * request had left) when part of the batch did; with an
+		 * expiry and nothing there, it waits (up to its expiry) for
+		 * the first messages instead */
 		if (c->w[i].delivered > 0) {
 			end_request(c, i, "408 Request Timeout");
+		} else if (c->w[i].expires > 0) {
+			continue;
 		} else {
 			lw_cons_status(c->s->ctl, c->w[i].reply, "NATS/1.0 404 No Messages\r\n\r\n");
 			waiting_del(c, i);

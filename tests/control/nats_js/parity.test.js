@@ -336,3 +336,39 @@ test('direct get statuses: empty, malformed, nothing asked, two things asked', a
 	assert.equal(await status(JSON.stringify({ seq: 1 })), 'message');
 	assert.equal(await status(JSON.stringify({ seq: 9 })), '404 Message Not Found');
 });
+
+test('no_wait with an expiry and nothing there waits for the first messages (408 at expiry)', async (t) => {
+	const { nc, jsm, js } = await setup(t, 'NWE');
+
+	await jsm.consumers.add('NWE', { durable_name: 'd', ack_policy: AckPolicy.None });
+	const pull = (expires) => {
+		const inbox = createInbox();
+		const sub = nc.subscribe(inbox, { timeout: 3000 });
+		nc.publish('$JS.API.CONSUMER.MSG.NEXT.NWE.d',
+			JSON.stringify({ batch: 5, no_wait: true, expires: expires * 1e6 }), { reply: inbox });
+		return (async () => {
+			const seen = [];
+			const t0 = Date.now();
+
+			for await (const m of sub) {
+				seen.push(m.headers && m.headers.code ? m.headers.code : 'message');
+				if (m.headers && m.headers.code)
+					break;
+			}
+			return { seen, ms: Date.now() - t0 };
+		})();
+	};
+	// nothing comes: no 404 at once, a 408 at the expiry
+	let r = await pull(400);
+	assert.deepEqual(r.seen, [408]);
+	assert.ok(r.ms >= 300, `ended after ${r.ms} ms`);
+	// messages come while it waits: it takes them and ends
+	const p = pull(2000);
+	await new Promise((res) => setTimeout(res, 200));
+	await js.publish('nwe.a', new Uint8Array(1));
+	await js.publish('nwe.a', new Uint8Array(1));
+	r = await p;
+	assert.equal(r.seen[0], 'message');
+	assert.equal(r.seen[r.seen.length - 1], 408);
+	assert.ok(r.ms < 1500, `ended after ${r.ms} ms`);
+});
