@@ -350,14 +350,28 @@ static void metrics(struct lw_gw *gw, struct sbuf *b)
 	}
 }
 
-static void respond(struct gw_http *h, int code, const char *ctype, struct sbuf *body)
+static const char *reason(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 431: return "Request Header Fields Too Large";
+	default: return "Error";
+	}
+}
+
+/* The whole answer, headers then @p body (dropped for HEAD). */
+static void respond_head(struct gw_http *h, int code, const char *ctype, struct sbuf *body,
+			 bool head)
 {
 	struct sbuf r = { 0 };
 
 	sb_printf(&r, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		  "Connection: close\r\n\r\n", code, code == 200 ? "OK" : "Not Found", ctype,
-		  body->n);
-	if (body->n)
+		  "%sConnection: close\r\n\r\n", code, reason(code), ctype, body->n,
+		  code == 405 ? "Allow: GET, HEAD\r\n" : "");
+	if (body->n && !head)
 		sb_printf(&r, "%.*s", (int)body->n, body->p);
 	free(body->p);
 	h->resp = r.p;
@@ -365,15 +379,41 @@ static void respond(struct gw_http *h, int code, const char *ctype, struct sbuf 
 	h->resp_off = 0;
 }
 
+static void respond(struct gw_http *h, int code, const char *ctype, struct sbuf *body)
+{
+	respond_head(h, code, ctype, body, false);
+}
+
+/* An error answer with a one-line text body. */
+static void respond_err(struct gw_http *h, int code, const char *text)
+{
+	struct sbuf b = { 0 };
+
+	sb_printf(&b, "%s\n", text);
+	respond(h, code, "text/plain", &b);
+}
+
 static void route(struct lw_gw *gw, struct gw_http *h)
 {
-	char path[256] = "";
+	char path[256] = "", method[8] = "";
 	struct sbuf b = { 0 };
+	bool head;
 	char *q;
 
-	if (sscanf(h->req, "GET %255s", path) != 1) {
-		sb_printf(&b, "only GET\n");
-		respond(h, 404, "text/plain", &b);
+	/* A request line is printable: NUL or other control bytes before
+	 * its end mean this is not HTTP. */
+	for (size_t i = 0; i < h->req_len && h->req[i] != '\n'; i++)
+		if ((unsigned char)h->req[i] < 0x20 && h->req[i] != '\r') {
+			respond_err(h, 400, "Bad Request");
+			return;
+		}
+	if (sscanf(h->req, "%7s %255s", method, path) != 2 || path[0] != '/') {
+		respond_err(h, 400, "Bad Request");
+		return;
+	}
+	head = strcmp(method, "HEAD") == 0;
+	if (!head && strcmp(method, "GET") != 0) {
+		respond_err(h, 405, "only GET and HEAD");
 		return;
 	}
 	q = strchr(path, '?');
@@ -389,36 +429,58 @@ static void route(struct lw_gw *gw, struct gw_http *h)
 		sb_printf(&b, "{\"status\":\"ok\"}\n");
 	} else if (strcmp(path, "/metrics") == 0) {
 		metrics(gw, &b);
-		respond(h, 200, "text/plain; version=0.0.4", &b);
+		respond_head(h, 200, "text/plain; version=0.0.4", &b, head);
 		return;
 	} else if (strcmp(path, "/") == 0) {
 		sb_printf(&b, "{\"endpoints\":[\"/varz\",\"/connz\",\"/subsz\",\"/healthz\","
 			  "\"/metrics\"]}\n");
 	} else {
 		sb_printf(&b, "not found\n");
-		respond(h, 404, "text/plain", &b);
+		respond_head(h, 404, "text/plain", &b, head);
 		return;
 	}
-	respond(h, 200, "application/json", &b);
+	respond_head(h, 200, "application/json", &b, head);
 }
 
 static void http_free(struct lw_gw *gw, struct gw_http *h)
 {
+	if (h->prev != NULL)
+		h->prev->next = h->next;
+	else
+		gw->https = h->next;
+	if (h->next != NULL)
+		h->next->prev = h->prev;
+	gw->nhttps--;
 	epoll_ctl(gw->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	close(h->fd);
 	free(h->resp);
 	free(h);
 }
 
+void gw_http_sweep(struct lw_gw *gw, uint64_t now)
+{
+	struct gw_http *h = gw->https, *next;
+
+	for (; h != NULL; h = next) {
+		next = h->next;
+		if (now >= h->deadline_ns)
+			http_free(gw, h);
+	}
+}
+
 void gw_http_accept(struct lw_gw *gw)
 {
 	for (int k = 0; k < 16; k++) {
-		int fd = accept4(gw->hfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = gw_accept(gw, gw->hfd, NULL, NULL);
 		struct epoll_event ev = { .events = EPOLLIN };
 		struct gw_http *h;
 
 		if (fd < 0)
 			return;
+		if (gw->nhttps >= GW_HTTP_MAX_CONNS) {
+			close(fd); /* a monitor does not need more */
+			continue;
+		}
 		h = calloc(1, sizeof(*h));
 		if (h == NULL) {
 			close(fd);
@@ -426,11 +488,18 @@ void gw_http_accept(struct lw_gw *gw)
 		}
 		h->kind = GW_HTTP;
 		h->fd = fd;
+		h->deadline_ns = gw_now_ns() + GW_HTTP_TIMEOUT_NS;
 		ev.data.ptr = h;
 		if (epoll_ctl(gw->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 			close(fd);
 			free(h);
+			continue;
 		}
+		h->next = gw->https;
+		if (gw->https != NULL)
+			gw->https->prev = h;
+		gw->https = h;
+		gw->nhttps++;
 	}
 }
 
@@ -446,14 +515,22 @@ int gw_http_event(struct lw_gw *gw, struct gw_http *h, uint32_t events)
 		if (n > 0)
 			h->req_len += (size_t)n;
 		h->req[h->req_len] = '\0';
-		if (strstr(h->req, "\r\n\r\n") == NULL && strstr(h->req, "\n\n") == NULL) {
-			if (h->req_len >= sizeof(h->req) - 1) {
-				http_free(gw, h); /* headers too long for a monitor */
-				return -1;
-			}
-			return 0;
+		/* memmem: a NUL byte must not hide the end of the request */
+		if (memmem(h->req, h->req_len, "\r\n\r\n", 4) == NULL &&
+		    memmem(h->req, h->req_len, "\n\n", 2) == NULL) {
+			if (h->req_len >= sizeof(h->req) - 1)
+				respond_err(h, 431, "request too long for a monitor");
+			else if (memchr(h->req, '\0', h->req_len) != NULL)
+				respond_err(h, 400, "Bad Request");
+			else
+				return 0;
+		} else {
+			route(gw, h);
 		}
-		route(gw, h);
+		if (h->resp_len == 0) {
+			http_free(gw, h);
+			return -1;
+		}
 	}
 	(void)events;
 	while (h->resp_off < h->resp_len) {

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <lightwire/client.h>
@@ -123,8 +124,15 @@ struct gw_http {
 	size_t req_len;
 	char *resp;
 	size_t resp_len, resp_off;
-	uint64_t deadline_ns;
+	uint64_t deadline_ns;        /* closed past it, answered or not */
+	struct gw_http *prev, *next; /* lw_gw.https */
 };
+
+/* A monitor client gets this long for its request and our answer, and
+ * this many may be open at once: a client that opens sockets and sends
+ * nothing cannot hold lwd's descriptors. */
+#define GW_HTTP_TIMEOUT_NS (5ull * 1000000000ull)
+#define GW_HTTP_MAX_CONNS 16
 
 struct lw_gw {
 	struct lw_gw_config cfg;
@@ -145,6 +153,10 @@ struct lw_gw {
 	uint32_t n_users;
 	struct ssl_ctx_st *tls_ctx;  /* NULL: plain TCP */
 
+	struct gw_http *https;       /* open monitor connections, gateway thread only */
+	uint32_t nhttps;
+	int spare_fd;                /* given up to accept-and-close at EMFILE */
+	uint64_t emfile_logged_ns;
 	struct gw_conn *conns;       /* gateway thread only */
 	uint32_t nconns;
 	uint32_t nrefused;           /* of nconns: refused, closing */
@@ -236,6 +248,11 @@ const char *gw_tls_cipher(struct gw_conn *c);
 
 /* lw_gw_http.c: monitoring endpoints. */
 void gw_http_accept(struct lw_gw *gw);
+/* Closes monitor connections past their deadline (all with UINT64_MAX). */
+void gw_http_sweep(struct lw_gw *gw, uint64_t now);
+/* accept4 (non-blocking) that, out of descriptors, takes the pending
+ * connection and closes it instead of leaving the listener firing. */
+int gw_accept(struct lw_gw *gw, int lfd, struct sockaddr *a, socklen_t *al);
 /* Serves an HTTP event; returns -1 when it is done and freed. */
 int gw_http_event(struct lw_gw *gw, struct gw_http *h, uint32_t events);
 

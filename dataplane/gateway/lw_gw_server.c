@@ -247,6 +247,33 @@ static void send_info(struct gw_conn *c)
 
 static void conn_close(struct lw_gw *gw, struct gw_conn *c);
 
+int gw_accept(struct lw_gw *gw, int lfd, struct sockaddr *a, socklen_t *al)
+{
+	int fd = accept4(lfd, a, al, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd >= 0 || (errno != EMFILE && errno != ENFILE))
+		return fd;
+	/* Out of descriptors: the pending connection stays in the backlog
+	 * and a level-triggered listener fires again at once, so lwd would
+	 * spin. Give the spare descriptor up to take it and close it. */
+	uint64_t now = gw_now_ns();
+
+	if (now - gw->emfile_logged_ns > 10000000000ull || gw->emfile_logged_ns == 0) {
+		gw->emfile_logged_ns = now;
+		gw_log(1, "out of file descriptors (%s): refusing new connections;"
+		       " raise 'ulimit -n' or lower the load", strerror(errno));
+	}
+	if (gw->spare_fd >= 0) {
+		close(gw->spare_fd);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		gw->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 static void accept_clients(struct lw_gw *gw)
 {
 	for (int k = 0; k < 64; k++) {
@@ -255,7 +282,7 @@ static void accept_clients(struct lw_gw *gw)
 		struct epoll_event ev;
 		struct gw_conn *c;
 		int one = 1;
-		int fd = accept4(gw->lfd, (struct sockaddr *)&a, &al, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = gw_accept(gw, gw->lfd, (struct sockaddr *)&a, &al);
 
 		if (fd < 0)
 			return;
@@ -347,6 +374,7 @@ static void tick(struct lw_gw *gw)
 		    gw_conn_flush(c) != 0 || c->dead)
 			conn_close(gw, c);
 	}
+	gw_http_sweep(gw, now);
 }
 
 static int connect_fabric(struct lw_gw *gw)
@@ -453,6 +481,7 @@ static void *gw_main(void *arg)
 	}
 	while (gw->conns != NULL)
 		conn_close(gw, gw->conns);
+	gw_http_sweep(gw, UINT64_MAX);
 	return NULL;
 }
 
@@ -465,6 +494,7 @@ struct lw_gw *lw_gw_start(const struct lw_gw_config *cfg, const char *domain)
 		return NULL;
 	gw->cfg = *cfg;
 	gw->lfd = gw->hfd = gw->wakefd = gw->epfd = -1;
+	gw->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	gw->lkind = GW_LISTENER;
 	gw->hkind = GW_HTTP_LISTENER;
 	gw->wkind = GW_WAKE;
@@ -525,6 +555,8 @@ void lw_gw_stop(struct lw_gw *gw)
 		close(gw->wakefd);
 	if (gw->epfd >= 0)
 		close(gw->epfd);
+	if (gw->spare_fd >= 0)
+		close(gw->spare_fd);
 	gw_users_free(gw);
 	gw_tls_free(gw);
 	free(gw);

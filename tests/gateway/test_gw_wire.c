@@ -413,6 +413,8 @@ static void test_write_deadline(void **state)
 	assert_int_equal(lw_test_daemon_stop(&t.d, SIGTERM), 0);
 }
 
+#define GW_TEST_HTTP_IDLE 80
+
 static int http_has(const char *path, const char *want)
 {
 	char req[128];
@@ -508,6 +510,52 @@ static void test_monitoring(void **state)
 	close(fd);
 }
 
+/* Raw bytes of a monitor request and what came back. */
+static void http_raw(const char *req, size_t len, const char *want, const char *absent)
+{
+	int eof, fd = gw_tcp_connect(g_t.http_port);
+
+	assert_int_equal(write(fd, req, len), (ssize_t)len);
+	gw_recv_until(fd, g_buf, sizeof(g_buf), NULL, 3000, &eof);
+	close(fd);
+	if (strstr(g_buf, want) == NULL)
+		fail_msg("wanted '%s', got '%s'", want, g_buf);
+	if (absent != NULL && strstr(g_buf, absent) != NULL)
+		fail_msg("did not want '%s' in '%s'", absent, g_buf);
+}
+
+/* The monitor port answers what is not a GET with HTTP's codes, and a
+ * client that opens sockets and sends nothing holds none for long nor
+ * takes the NATS port down with it. */
+static void test_monitoring_bad_requests(void **state)
+{
+	static char big[6000];
+	int idle[GW_TEST_HTTP_IDLE], fd, eof;
+
+	(void)state;
+	http_raw("\x00\x01garbage\r\n\r\n", 14, "HTTP/1.1 400 Bad Request", NULL);
+	http_raw("POST /varz HTTP/1.1\r\n\r\n", strlen("POST /varz HTTP/1.1\r\n\r\n"), "HTTP/1.1 405 Method Not Allowed", NULL);
+	http_raw("HEAD /varz HTTP/1.1\r\n\r\n", strlen("HEAD /varz HTTP/1.1\r\n\r\n"), "HTTP/1.1 200 OK", "server_id");
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /", 5);
+	http_raw(big, sizeof(big), "HTTP/1.1 431", NULL);
+	/* more idle sockets than the monitor keeps */
+	for (int i = 0; i < GW_TEST_HTTP_IDLE; i++) {
+		idle[i] = gw_tcp_connect(g_t.http_port);
+		gw_send(idle[i], "GET /varz HTTP/1.1\r\n"); /* never ends */
+	}
+	fd = client();
+	gw_send(fd, "PING\r\n");
+	expect(fd, "PONG\r\n", 0);
+	close(fd);
+	/* each is closed at its deadline (5 s) */
+	gw_recv_until(idle[0], g_buf, sizeof(g_buf), NULL, 8000, &eof);
+	assert_true(eof);
+	for (int i = 0; i < GW_TEST_HTTP_IDLE; i++)
+		close(idle[i]);
+	http_get("/healthz", "{\"status\":\"ok\"}");
+}
+
 /* More SUBs than the domain has subscriptions: the ones past it are
  * refused with nats-server's -ERR, the connection stays, and closing it
  * gives every subscription back. */
@@ -577,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_info_and_verbose),
 		cmocka_unit_test(test_connect_defaults),
 		cmocka_unit_test(test_publish_wildcard_tokens),
+		cmocka_unit_test(test_monitoring_bad_requests),
 		cmocka_unit_test(test_max_subscriptions),
 		cmocka_unit_test(test_pong_after_own_messages),
 		cmocka_unit_test(test_echo_off_queue_member),
