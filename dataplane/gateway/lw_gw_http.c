@@ -63,19 +63,66 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
-/* A JSON string value (clients choose their names: escape them). */
-static void sb_jstr(struct sbuf *b, const char *s)
+/* Length of the well-formed UTF-8 sequence at @p s (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF), 0 if none. */
+static size_t utf8_len(const unsigned char *s)
 {
-	sb_printf(b, "\"");
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+	size_t n;
 
-		if (ch == '"' || ch == '\\')
-			sb_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			sb_printf(b, "\\u%04x", ch);
-		else
-			sb_printf(b, "%c", ch);
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return n;
+}
+
+/* A JSON string value. Clients choose their names and subjects, bytes
+ * that are not UTF-8 included: such a byte becomes U+FFFD (as
+ * nats-server's encoder does), or one client would make /connz invalid
+ * JSON for every dashboard. */
+static void sb_jstr(struct sbuf *b, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	sb_printf(b, "\"");
+	while (*s) {
+		size_t n = utf8_len(s);
+
+		if (n == 0) {
+			sb_printf(b, "\\ufffd");
+			s++;
+		} else if (n > 1) {
+			sb_printf(b, "%.*s", (int)n, (const char *)s);
+			s += n;
+		} else {
+			if (*s == '"' || *s == '\\')
+				sb_printf(b, "\\%c", *s);
+			else if (*s < 0x20 || *s == 0x7f)
+				sb_printf(b, "\\u%04x", *s);
+			else
+				sb_printf(b, "%c", *s);
+			s++;
+		}
 	}
 	sb_printf(b, "\"");
 }

@@ -554,6 +554,13 @@ static void test_monitoring_bad_requests(void **state)
 	for (int i = 0; i < GW_TEST_HTTP_IDLE; i++)
 		close(idle[i]);
 	http_get("/healthz", "{\"status\":\"ok\"}");
+	/* a subject that is not UTF-8 stays valid JSON in /connz */
+	fd = client();
+	gw_send(fd, "SUB u.\xff\xc3\xa9 1\r\nPING\r\n");
+	expect(fd, "PONG\r\n", 0);
+	http_get("/connz?subs=1", "\"subscriptions_list\":[\"u.\\ufffd\xc3\xa9\"]");
+	assert_null(strchr(g_buf, 0xff));
+	close(fd);
 }
 
 /* More SUBs than the domain has subscriptions: the ones past it are
