@@ -246,6 +246,10 @@ int lw_dispatch_once(lw_conn *c);
  *  that one thread only. */
 void lw_conn_self_dispatch(lw_conn *c);
 
+/* lw_publish_burst() that also adds to *@p no_interest the messages that
+ * matched no subscription (the gateway's no_interest counter). */
+int lw_publish_burst_ni(lw_conn *c, const struct lw_pubmsg *m, unsigned n, unsigned *no_interest);
+
 /* Takes one message from @p s without waiting: LW_OK / LW_EAGAIN / LW_ELIMIT. */
 int lw_sub_try(lw_sub *s, lw_msg **out);
 

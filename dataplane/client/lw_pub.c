@@ -566,6 +566,11 @@ static unsigned same_run(const struct lw_pubmsg *p, unsigned left, size_t slen, 
 
 int lw_publish_burst(lw_conn *c, const struct lw_pubmsg *m, unsigned n)
 {
+	return lw_publish_burst_ni(c, m, n, NULL);
+}
+
+int lw_publish_burst_ni(lw_conn *c, const struct lw_pubmsg *m, unsigned n, unsigned *no_interest)
+{
 	struct lw_mdesc d[BURST_MAX];
 	uint32_t hidx[BURST_MAX];
 	unsigned done = 0;
@@ -619,6 +624,8 @@ int lw_publish_burst(lw_conn *c, const struct lw_pubmsg *m, unsigned n)
 			lw_held_release(c, hidx[i]);
 		if (rc < 0 && rc != LW_ETIMEDOUT)
 			break;
+		if (rc == 0 && no_interest != NULL)
+			*no_interest += taken;
 		done += taken;
 		rc = LW_OK;
 	}

@@ -439,8 +439,10 @@ static void batch_flush(struct gw_conn *c, struct pub_batch *b)
 {
 	unsigned done = 0;
 
+	unsigned ni = 0;
+
 	while (done < b->n) {
-		int rc = lw_publish_burst(c->gw->lc, b->m + done, b->n - done);
+		int rc = lw_publish_burst_ni(c->gw->lc, b->m + done, b->n - done, &ni);
 
 		if (rc < 0) {
 			/* The first one failed: say so, go on with the rest. */
@@ -452,6 +454,8 @@ static void batch_flush(struct gw_conn *c, struct pub_batch *b)
 			gw_ok(c);
 		done += (unsigned)rc;
 	}
+	if (ni > 0)
+		atomic_fetch_add_explicit(&c->gw->no_interest, ni, memory_order_relaxed);
 	b->n = 0;
 }
 

@@ -554,6 +554,25 @@ static void test_monitoring_bad_requests(void **state)
 	for (int i = 0; i < GW_TEST_HTTP_IDLE; i++)
 		close(idle[i]);
 	http_get("/healthz", "{\"status\":\"ok\"}");
+	/* publishes nobody takes are counted, batched ones too */
+	{
+		unsigned long long before = 0, after = 0;
+		const char *p;
+
+		http_get("/metrics", "lightwire_gateway_no_interest_total{");
+		p = strstr(g_buf, "lightwire_gateway_no_interest_total{");
+		assert_int_equal(sscanf(strchr(p, '}') + 1, "%llu", &before), 1);
+		fd = client();
+		gw_send(fd, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n"
+			    "PUB nobody.here 1\r\nx\r\nPUB nobody.here 1\r\ny\r\n"
+			    "PUB nobody.there 1\r\nz\r\nPING\r\n");
+		expect(fd, "PONG\r\n", 0);
+		close(fd);
+		http_get("/metrics", "lightwire_gateway_no_interest_total{");
+		p = strstr(g_buf, "lightwire_gateway_no_interest_total{");
+		assert_int_equal(sscanf(strchr(p, '}') + 1, "%llu", &after), 1);
+		assert_int_equal(after - before, 3);
+	}
 	/* a subject that is not UTF-8 stays valid JSON in /connz */
 	fd = client();
 	gw_send(fd, "SUB u.\xff\xc3\xa9 1\r\nPING\r\n");
