@@ -122,6 +122,10 @@ struct lw_conn {
 	struct lw_ipool *ipools;
 	uint64_t id;                 /* tells a new conn at the same address apart */
 
+	/* Publishes since the last one sampled for latency (lw_lat_stamp);
+	 * a plain counter: threads sharing the connection only shift it. */
+	uint32_t lat_tick;
+
 	pthread_mutex_t req_lock; /* one outstanding request at a time */
 	lw_sub *inbox;
 	char inbox_prefix[48];

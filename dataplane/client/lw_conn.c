@@ -334,6 +334,9 @@ int lw_stats(lw_conn *c, struct lw_domain_stats *o)
 	o->pool_exhausted = atomic_load_explicit(&h->pool_exhausted, memory_order_relaxed);
 	o->clients_reclaimed = atomic_load_explicit(&h->clients_reclaimed, memory_order_relaxed);
 	o->slots_reclaimed = atomic_load_explicit(&h->slots_reclaimed, memory_order_relaxed);
+	for (int b = 0; b < LW_LAT_BUCKETS; b++)
+		o->lat_bucket[b] = atomic_load_explicit(&h->lat_bucket[b], memory_order_relaxed);
+	o->lat_sum_ns = atomic_load_explicit(&h->lat_sum_ns, memory_order_relaxed);
 	for (uint32_t i = 0; i < h->cfg.max_clients; i++) {
 		struct lw_client_rec *r = lw_dom_client(&c->dom, i);
 

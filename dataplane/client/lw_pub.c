@@ -350,6 +350,7 @@ static int take_slot(lw_conn *c, size_t room, uint32_t *id, uint32_t *hidx)
 		return LW_SET_ERR(rc, "this connection holds %u slots already: free messages",
 				  c->held_max);
 	}
+	lw_slot_ptr(&c->dom, *id)->pub_ts = 0;
 	return LW_OK;
 }
 
@@ -361,10 +362,23 @@ static bool inline_fit(const struct lw_pubmsg *m, size_t slen)
 	       slen + m->len <= LW_MSG_INLINE_MAX;
 }
 
+/* Is this publish (of @p n messages) the one in LW_LAT_SAMPLE_EVERY that
+ * carries its publish time? A sampled message goes by slot (the cell has
+ * no room for the time). One increment and a well-predicted branch. */
+static inline bool lat_sample(lw_conn *c, unsigned n)
+{
+	c->lat_tick += n;
+	if (__builtin_expect(c->lat_tick < LW_LAT_SAMPLE_EVERY, 1))
+		return false;
+	c->lat_tick = 0;
+	return true;
+}
+
 /* Checks the parts of @p m other than its subject (of @p slen bytes,
- * already valid) and copies it into a new slot held at *hidx. */
+ * already valid) and copies it into a new slot held at *hidx; @p sampled:
+ * stamp its publish time. */
 static int slot_prepare(lw_conn *c, const struct lw_pubmsg *m, size_t slen, uint32_t *id,
-			uint32_t *hidx)
+			uint32_t *hidx, bool sampled)
 {
 	size_t rlen = 0, room;
 	struct lw_slot *s;
@@ -394,6 +408,8 @@ static int slot_prepare(lw_conn *c, const struct lw_pubmsg *m, size_t slen, uint
 	s->data_len = (uint32_t)m->len;
 	s->data_off = (uint32_t)(slen + 1 + rlen + 1 + m->hdr_len);
 	s->origin = m->origin;
+	if (sampled)
+		s->pub_ts = lw_lat_stamp();
 	memcpy(s->bytes, m->subject, slen + 1);
 	s->bytes[slen + 1 + rlen] = '\0';
 	if (rlen)
@@ -436,7 +452,9 @@ static inline __attribute__((always_inline)) int publish_one(lw_conn *c,
 		if (rc != LW_OK)
 			return rc;
 	}
-	if (inline_fit(&v, slen)) {
+	bool sampled = lat_sample(c, 1);
+
+	if (!sampled && inline_fit(&v, slen)) {
 		struct lw_mdesc d = {
 			.slot = LW_MCELL_INLINE, .subj_len = (uint8_t)slen,
 			.data_len = (uint8_t)v.len, .subject = v.subject, .data = v.data,
@@ -447,7 +465,7 @@ static inline __attribute__((always_inline)) int publish_one(lw_conn *c,
 			return LW_SET_ERR(LW_EINVAL, "lw_publish: NULL data");
 		return deliver_body(c, &d, route, rlen, 0);
 	}
-	rc = slot_prepare(c, m, slen, &id, &hidx);
+	rc = slot_prepare(c, m, slen, &id, &hidx, sampled);
 	if (rc != LW_OK)
 		return rc;
 	if (route != v.subject) {
@@ -595,6 +613,13 @@ int lw_publish_burst_ni(lw_conn *c, const struct lw_pubmsg *m, unsigned n, unsig
 			break;
 		inl = inline_fit(p, slen);
 		run = same_run(p, n - done, slen, inl);
+		/* The sampled message travels alone, by slot. */
+		bool sampled = lat_sample(c, run);
+
+		if (sampled) {
+			inl = false;
+			run = 1;
+		}
 		for (; ready < run; ready++) {
 			const struct lw_pubmsg *q = &p[ready];
 
@@ -612,7 +637,7 @@ int lw_publish_burst_ni(lw_conn *c, const struct lw_pubmsg *m, unsigned n, unsig
 			}
 			/* By slot: a message that cannot be prepared ends the
 			 * run; it is reported when it comes first. */
-			rc = slot_prepare(c, q, slen, &d[ready].slot, &hidx[ready]);
+			rc = slot_prepare(c, q, slen, &d[ready].slot, &hidx[ready], sampled);
 			if (rc != LW_OK)
 				break;
 		}
@@ -727,6 +752,8 @@ int lw_publish_loaned(lw_conn *c, struct lw_loan *loan, const char *subject,
 	s->data_len = (uint32_t)len;
 	s->data_off = LW_LOAN_DATA_OFF;
 	s->origin = 0;
+	if (lat_sample(c, 1))
+		s->pub_ts = lw_lat_stamp();
 	memcpy(s->bytes, subject, slen + 1);
 	s->bytes[slen + 1 + rlen] = '\0';
 	if (rlen)

@@ -259,6 +259,8 @@ static inline __attribute__((always_inline)) int sub_try(lw_sub *s, lw_msg **out
 		atomic_store_explicit(&c->held[hidx], one.slot + 1, memory_order_release);
 		m->slot_id = one.slot;
 		m->slot = lw_slot_ptr(&c->dom, one.slot);
+		if (__builtin_expect(m->slot->pub_ts != 0, 0))
+			lw_lat_record(c->dom.hdr, m->slot->pub_ts);
 	}
 	*out = m;
 	return LW_OK;

@@ -370,3 +370,17 @@ uint64_t lw_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+void lw_lat_record(struct lw_dom_hdr *h, uint32_t pub_ts)
+{
+	static const uint64_t bounds[] = { LW_LAT_BOUNDS_NS };
+	uint32_t now = (uint32_t)(lw_now_ns() >> 4);
+	uint64_t ns = (uint64_t)(uint32_t)(now - pub_ts) << 4;
+	size_t b = 0;
+
+	_Static_assert(sizeof(bounds) / sizeof(bounds[0]) == LW_LAT_BUCKETS - 1, "buckets");
+	while (b < LW_LAT_BUCKETS - 1 && ns > bounds[b])
+		b++;
+	atomic_fetch_add_explicit(&h->lat_bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->lat_sum_ns, ns, memory_order_relaxed);
+}

@@ -34,13 +34,14 @@
 #include <stdint.h>
 
 #include <lightwire/client.h>
+#include <lightwire/stats.h>
 #include "../ring/lw_ring.h"
 #include "../ring/lw_mring.h"
 #include "../subject/lw_subject.h"
 
 #define LW_DOM_MAGIC 0x4c57444f4d41494eULL /* "LWDOMAIN" */
 /* Bump on any change of a shared structure or of the layout rules. */
-#define LW_ABI_VERSION 5u
+#define LW_ABI_VERSION 6u
 
 #define LW_NAME_MAX 32
 #define LW_POOL_CLASSES_MAX 8
@@ -113,6 +114,11 @@ struct lw_dom_hdr {
 	_Atomic uint64_t pool_exhausted;
 	_Atomic uint64_t clients_reclaimed;
 	_Atomic uint64_t slots_reclaimed;
+	/* Publish -> take latency of sampled messages (lw_lat_*): counts per
+	 * bucket of LW_LAT_BOUNDS_NS, and their sum. Written by receivers
+	 * with relaxed adds, one message in LW_LAT_SAMPLE_EVERY. */
+	alignas(64) _Atomic uint64_t lat_bucket[LW_LAT_BUCKETS];
+	_Atomic uint64_t lat_sum_ns;
 };
 
 enum lw_client_state {
@@ -201,7 +207,9 @@ struct lw_slot {
 	uint32_t hdr_len;
 	uint32_t data_off;     /* from bytes[]: packed, or LW_LOAN_DATA_OFF */
 	uint32_t origin;       /* publisher's tag (struct lw_pubmsg) */
-	uint32_t pad;
+	/* Publish time of a sampled message (lw_lat_stamp), 0 for others:
+	 * receivers add publish -> take to the domain's latency histogram. */
+	uint32_t pub_ts;
 	/* bytes: subject NUL reply NUL headers ... data at data_off */
 	char bytes[];
 };
@@ -279,5 +287,18 @@ int lw_futex_wait(_Atomic uint32_t *w, uint32_t expect, int64_t timeout_ns);
 void lw_futex_wake(_Atomic uint32_t *w, int n);
 
 uint64_t lw_now_ns(void);
+
+/* A sampled message's publish time for lw_slot.pub_ts: CLOCK_MONOTONIC
+ * in 16 ns units, 32 bits (wraps after 68 s; later takes are not
+ * measured right), never 0 (0 means "not sampled"). */
+static inline uint32_t lw_lat_stamp(void)
+{
+	uint32_t t = (uint32_t)(lw_now_ns() >> 4);
+
+	return t != 0 ? t : 1;
+}
+
+/* Adds now - @p pub_ts to the domain's latency histogram. */
+void lw_lat_record(struct lw_dom_hdr *h, uint32_t pub_ts);
 
 #endif

@@ -347,6 +347,120 @@ static void subsz(struct lw_gw *gw, struct sbuf *b)
 		  ds.subs, (unsigned long long)ds.published, gw_subs(gw));
 }
 
+/* A Prometheus label value: backslash, quote and newline escaped, bytes
+ * that are not UTF-8 as U+FFFD (the format is UTF-8). */
+static void sb_label(struct sbuf *b, const char *str)
+{
+	const unsigned char *v = (const unsigned char *)str;
+
+	while (*v) {
+		size_t n = utf8_len(v);
+
+		if (n == 0)
+			sb_printf(b, "\xef\xbf\xbd");
+		else if (n > 1)
+			sb_printf(b, "%.*s", (int)n, (const char *)v);
+		else if (*v == '\\' || *v == '"')
+			sb_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			sb_printf(b, "\\n");
+		else
+			sb_printf(b, "%c", *v);
+		v += n ? n : 1;
+	}
+}
+
+/* Messages (and bytes where they are counted) in and out of the fabric
+ * by transport: "tcp" is the NATS gateway, "shm" shared-memory clients
+ * (in: published by them, gateway included, out: enqueued to
+ * subscriptions). */
+static void metrics_transport(struct lw_gw *gw, struct sbuf *b, const struct lw_domain_stats *ds)
+{
+	unsigned long long in = LD(gw->in_msgs), pub = ds->published;
+
+	sb_printf(b, "# HELP lightwire_messages_in_total Messages received, by transport\n"
+		  "# TYPE lightwire_messages_in_total counter\n"
+		  "lightwire_messages_in_total{domain=\"%s\",transport=\"tcp\"} %llu\n"
+		  "lightwire_messages_in_total{domain=\"%s\",transport=\"shm\"} %llu\n",
+		  gw->domain, in, gw->domain, pub > in ? pub - in : 0);
+	sb_printf(b, "# HELP lightwire_messages_out_total Messages delivered, by transport\n"
+		  "# TYPE lightwire_messages_out_total counter\n"
+		  "lightwire_messages_out_total{domain=\"%s\",transport=\"tcp\"} %llu\n"
+		  "lightwire_messages_out_total{domain=\"%s\",transport=\"shm\"} %llu\n",
+		  gw->domain, LD(gw->out_msgs), gw->domain, (unsigned long long)ds->delivered);
+	sb_printf(b, "# HELP lightwire_bytes_in_total Bytes received, by transport"
+		  " (tcp only: shared memory passes payloads by reference)\n"
+		  "# TYPE lightwire_bytes_in_total counter\n"
+		  "lightwire_bytes_in_total{domain=\"%s\",transport=\"tcp\"} %llu\n"
+		  "# HELP lightwire_bytes_out_total Bytes sent, by transport (tcp only)\n"
+		  "# TYPE lightwire_bytes_out_total counter\n"
+		  "lightwire_bytes_out_total{domain=\"%s\",transport=\"tcp\"} %llu\n",
+		  gw->domain, LD(gw->in_bytes), gw->domain, LD(gw->out_bytes));
+}
+
+/* The sampled publish -> take latency as a Prometheus histogram; the
+ * buckets are read one by one while receivers add, so the count is
+ * their sum (the +Inf bucket and _count then agree). */
+static void metrics_latency(struct lw_gw *gw, struct sbuf *b, const struct lw_domain_stats *ds)
+{
+	static const uint64_t bounds[] = { LW_LAT_BOUNDS_NS };
+	unsigned long long cum = 0;
+
+	sb_printf(b, "# HELP lightwire_delivery_latency_seconds Publish to the subscriber taking"
+		  " the message, sampled (one message in %d per publishing connection)\n"
+		  "# TYPE lightwire_delivery_latency_seconds histogram\n", LW_LAT_SAMPLE_EVERY);
+	for (int i = 0; i < LW_LAT_BUCKETS; i++) {
+		cum += ds->lat_bucket[i];
+		if (i < LW_LAT_BUCKETS - 1)
+			sb_printf(b, "lightwire_delivery_latency_seconds_bucket{domain=\"%s\","
+				  "le=\"%g\"} %llu\n", gw->domain, (double)bounds[i] / 1e9, cum);
+		else
+			sb_printf(b, "lightwire_delivery_latency_seconds_bucket{domain=\"%s\","
+				  "le=\"+Inf\"} %llu\n", gw->domain, cum);
+	}
+	sb_printf(b, "lightwire_delivery_latency_seconds_sum{domain=\"%s\"} %.9f\n"
+		  "lightwire_delivery_latency_seconds_count{domain=\"%s\"} %llu\n", gw->domain,
+		  (double)ds->lat_sum_ns / 1e9, gw->domain, cum);
+}
+
+/* Every live subscription's ring: how full it is and what it took. */
+static void metrics_rings(struct lw_gw *gw, struct sbuf *b, uint32_t max_subs)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{ "lightwire_subscription_ring_depth", "gauge", "Messages queued in the ring now" },
+		{ "lightwire_subscription_ring_capacity", "gauge", "Ring capacity in messages" },
+		{ "lightwire_subscription_delivered_total", "counter", "Messages enqueued to it" },
+		{ "lightwire_subscription_dropped_total", "counter",
+		  "Messages its slow-consumer policy dropped" },
+	};
+	struct lw_sub_info *v = calloc(max_subs ? max_subs : 1, sizeof(*v));
+	int n = v != NULL ? lw_stats_subs(gw->lc, v, (int)max_subs) : 0;
+
+	if (n > (int)max_subs)
+		n = (int)max_subs;
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
+			  fam[f].type);
+		for (int i = 0; i < n; i++) {
+			const struct lw_sub_stats *st = &v[i].st;
+			unsigned long long val = f == 0 ? st->depth : f == 1 ? st->capacity :
+						 f == 2 ? st->delivered : st->dropped;
+
+			sb_printf(b, "%s{domain=\"%s\",index=\"%u\",subject=\"", fam[f].name,
+				  gw->domain, v[i].index);
+			sb_label(b, v[i].subject);
+			sb_printf(b, "\",queue=\"");
+			sb_label(b, v[i].queue);
+			sb_printf(b, "\",client=\"");
+			sb_label(b, v[i].client);
+			sb_printf(b, "\"} %llu\n", val);
+		}
+	}
+	free(v);
+}
+
 static void metrics(struct lw_gw *gw, struct sbuf *b)
 {
 	struct lw_domain_stats ds = { 0 };
@@ -355,18 +469,18 @@ static void metrics(struct lw_gw *gw, struct sbuf *b)
 		unsigned long long v;
 	} m[] = {
 		{ "gnatsd_varz_connections", "gauge", "Current TCP client connections", gw->nconns - gw->nrefused },
-		{ "gnatsd_varz_total_connections", "counter", "TCP connections accepted",
+		{ "gnatsd_varz_total_connections", "gauge", "TCP connections accepted",
 		  LD(gw->total_conns) },
 		{ "gnatsd_varz_subscriptions", "gauge", "Subscriptions of TCP clients", gw_subs(gw) },
-		{ "gnatsd_varz_in_msgs", "counter", "Messages received from TCP clients",
+		{ "gnatsd_varz_in_msgs", "gauge", "Messages received from TCP clients",
 		  LD(gw->in_msgs) },
-		{ "gnatsd_varz_in_bytes", "counter", "Bytes received from TCP clients",
+		{ "gnatsd_varz_in_bytes", "gauge", "Bytes received from TCP clients",
 		  LD(gw->in_bytes) },
-		{ "gnatsd_varz_out_msgs", "counter", "Messages sent to TCP clients", LD(gw->out_msgs) },
-		{ "gnatsd_varz_out_bytes", "counter", "Bytes sent to TCP clients", LD(gw->out_bytes) },
-		{ "gnatsd_varz_slow_consumers", "counter", "Clients cut off as slow consumers",
+		{ "gnatsd_varz_out_msgs", "gauge", "Messages sent to TCP clients", LD(gw->out_msgs) },
+		{ "gnatsd_varz_out_bytes", "gauge", "Bytes sent to TCP clients", LD(gw->out_bytes) },
+		{ "gnatsd_varz_slow_consumers", "gauge", "Clients cut off as slow consumers",
 		  LD(gw->slow_consumers) },
-		{ "gnatsd_varz_stale_connections", "counter", "Clients closed as stale",
+		{ "gnatsd_varz_stale_connections", "gauge", "Clients closed as stale",
 		  LD(gw->stale_conns) },
 		{ "lightwire_gateway_auth_failures_total", "counter", "Failed CONNECT authorizations",
 		  LD(gw->auth_failures) },
@@ -376,6 +490,9 @@ static void metrics(struct lw_gw *gw, struct sbuf *b)
 		  "TCP publishes the fabric refused (pool exhausted, ...)", LD(gw->dropped) },
 	};
 
+	/* gnatsd_varz_*: prometheus-nats-exporter's names, and its type
+	 * (it exports every varz number as a gauge; a counter would need the
+	 * _total suffix that dashboards built on the exporter do not use). */
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
 		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s{server_id=\"%s\"} %llu\n", m[i].name,
 			  m[i].help, m[i].name, m[i].type, m[i].name, gw->server_id, m[i].v);
@@ -394,6 +511,9 @@ static void metrics(struct lw_gw *gw, struct sbuf *b)
 			  "# TYPE lightwire_domain_dropped_total counter\n"
 			  "lightwire_domain_dropped_total{domain=\"%s\"} %llu\n", gw->domain,
 			  (unsigned long long)ds.dropped);
+		metrics_transport(gw, b, &ds);
+		metrics_latency(gw, b, &ds);
+		metrics_rings(gw, b, ds.max_subs);
 	}
 }
 

@@ -18,6 +18,18 @@ extern "C" {
 
 #define LW_STATS_CLASSES 8
 
+/** Delivery latency (publish -> the subscriber takes it) is measured on a
+ *  sample: one message in LW_LAT_SAMPLE_EVERY per publishing connection
+ *  travels by pool slot with its publish time, and every subscriber that
+ *  takes it adds the difference to the domain's histogram. */
+#define LW_LAT_SAMPLE_EVERY 1024
+/** Buckets of that histogram: upper bounds in ns, then one with none. */
+#define LW_LAT_BOUNDS_NS \
+	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, \
+	1000000, 2500000, 5000000, 10000000, 25000000, 50000000, 100000000, \
+	250000000, 500000000, 1000000000
+#define LW_LAT_BUCKETS 22
+
 struct lw_domain_stats {
 	char name[32];
 	char path[128];          /**< domain file */
@@ -45,6 +57,10 @@ struct lw_domain_stats {
 		uint32_t total;
 		uint32_t free;
 	} cls[LW_STATS_CLASSES];
+	/** Sampled delivery latency: how many fell in each bucket (not
+	 *  cumulative; the last has no upper bound), and their sum. */
+	uint64_t lat_bucket[LW_LAT_BUCKETS];
+	uint64_t lat_sum_ns;
 };
 
 struct lw_sub_info {

@@ -506,6 +506,29 @@ static void test_monitoring(void **state)
 	http_get("/subsz", "\"num_subscriptions\":");
 	http_get("/subsz", "\"avg_fanout\":0.0");
 	http_get("/metrics", "# TYPE gnatsd_varz_connections gauge");
+	/* the ring of this client's subscription, the transports, and the
+	 * latency histogram: buckets cumulative, +Inf equal to _count */
+	http_get("/metrics", "lightwire_subscription_ring_depth{domain=");
+	http_get("/metrics", "subject=\"m.>\",queue=\"\",client=\"nats-gateway\"} 0");
+	http_get("/metrics", "lightwire_messages_in_total{domain=");
+	http_get("/metrics", "# TYPE lightwire_delivery_latency_seconds histogram");
+	{
+		unsigned long long prev = 0, v, inf = 1, count = 0;
+		char *p = g_buf;
+
+		while ((p = strstr(p, "lightwire_delivery_latency_seconds_bucket{")) != NULL) {
+			p = strchr(p, '}');
+			assert_int_equal(sscanf(p + 1, "%llu", &v), 1);
+			assert_true(v >= prev);
+			prev = v;
+			if (strncmp(p - 6, "\"+Inf\"", 6) == 0)
+				inf = v;
+		}
+		p = strstr(g_buf, "lightwire_delivery_latency_seconds_count{");
+		assert_non_null(p);
+		assert_int_equal(sscanf(strchr(p, '}') + 1, "%llu", &count), 1);
+		assert_int_equal(inf, count);
+	}
 	http_get("/nope", "404");
 	close(fd);
 }
