@@ -645,6 +645,26 @@ static void frame(FILE *f, const struct top *t, const struct sample *p, const st
 static struct termios saved_tio;
 static bool tio_saved, screen_on;
 static bool keys;		/* stdin is a terminal we read keys from */
+static volatile sig_atomic_t winched; /* SIGWINCH: the terminal was resized */
+
+static void on_winch(int sig)
+{
+	(void)sig;
+	winched = 1;
+}
+
+/* Reads the terminal's size; true when it changed. */
+static bool term_size(struct top *t)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0 || ws.ws_row == 0 ||
+	    (ws.ws_col == t->cols && ws.ws_row == t->rows))
+		return false;
+	t->cols = ws.ws_col;
+	t->rows = ws.ws_row;
+	return true;
+}
 
 static void term_restore(void)
 {
@@ -662,8 +682,6 @@ static void term_restore(void)
 
 static void term_setup(struct top *t)
 {
-	struct winsize ws;
-
 	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
 		struct termios raw = saved_tio;
 
@@ -677,10 +695,13 @@ static void term_setup(struct top *t)
 	}
 	fputs("\033[?1049h\033[?25l", stdout);
 	screen_on = true;
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
-		t->cols = ws.ws_col;
-		t->rows = ws.ws_row;
-	}
+	term_size(t);
+	/* No SA_RESTART: a resize ends the wait between frames, and the next
+	 * frame is drawn to the new size at once. */
+	struct sigaction sa = { .sa_handler = on_winch };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGWINCH, &sa, NULL);
 }
 
 /* Writes the frame: as is (--once, or stdout not a terminal), or in place,
@@ -730,7 +751,7 @@ static bool wait_key(uint32_t ms)
 		int left = remaining_ms(deadline), r;
 		char ch;
 
-		if (left == 0)
+		if (left == 0 || winched)
 			return false;
 		r = poll(&p, keys ? 1 : 0, left);
 		if (r <= 0)
@@ -834,6 +855,9 @@ int lw_cmd_top(const struct lw_cli *g, int argc, char **argv)
 			}
 			frame(f, &t, have_prev ? &s[cur ^ 1] : NULL, &s[cur]);
 			fclose(f);
+			winched = 0;
+			if (screen_on && term_size(&t))
+				fputs("\033[2J", stdout); /* resized: nothing old stays */
 			o = emit(&t, buf, len);
 			free(buf);
 			buf = NULL;
