@@ -68,6 +68,24 @@ static void json_stats(const struct lw_domain_stats *d, const struct lw_sub_info
 	printf(",\"pool_exhausted\":%llu,\"clients_reclaimed\":%llu,\"slots_reclaimed\":%llu",
 	       (unsigned long long)d->pool_exhausted, (unsigned long long)d->clients_reclaimed,
 	       (unsigned long long)d->slots_reclaimed);
+	{
+		static const uint64_t bounds[] = { LW_LAT_BOUNDS_NS };
+
+		/* the sampled delivery latency: bucket upper bounds (the last
+		 * has none) and counts, as /metrics shows them */
+		fputs(",\"latency\":{\"sample_every\":", stdout);
+		printf("%d,\"sum_ns\":%llu,\"buckets\":[", LW_LAT_SAMPLE_EVERY,
+		       (unsigned long long)d->lat_sum_ns);
+		for (int b = 0; b < LW_LAT_BUCKETS; b++) {
+			if (b < LW_LAT_BUCKETS - 1)
+				printf("%s{\"le_ns\":%llu,", b ? "," : "",
+				       (unsigned long long)bounds[b]);
+			else
+				fputs(",{\"le_ns\":null,", stdout);
+			printf("\"count\":%llu}", (unsigned long long)d->lat_bucket[b]);
+		}
+		fputs("]}", stdout);
+	}
 	fputs(",\"pool\":[", stdout);
 	for (uint32_t k = 0; k < nc; k++)
 		printf("%s{\"class\":%u,\"slot_bytes\":%u,\"free\":%u,\"total\":%u}",
@@ -141,7 +159,7 @@ static void text_subs(const struct lw_sub_info *subs, int nsubs)
 static void text_stats(const struct lw_domain_stats *d)
 {
 	uint32_t nc = d->nclasses < LW_STATS_CLASSES ? d->nclasses : LW_STATS_CLASSES;
-	char sz[32];
+	char sz[96];
 
 	human_size(sz, sizeof(sz), d->size_bytes);
 	printf("Domain \"%s\"\n", d->name);
@@ -160,6 +178,8 @@ static void text_stats(const struct lw_domain_stats *d)
 	       (unsigned long long)d->delivered);
 	printf("  dropped:         %llu  (live subscriptions)\n", (unsigned long long)d->dropped);
 	printf("  pool exhausted:  %llu\n", (unsigned long long)d->pool_exhausted);
+	lw_cli_latency(sz, sizeof(sz), d);
+	printf("  latency:         %s\n", sz);
 	printf("\nPool\n");
 	printf("  %5s  %10s  %10s  %10s  %6s\n", "CLASS", "SLOT", "FREE", "TOTAL", "USED");
 	for (uint32_t k = 0; k < nc; k++) {

@@ -622,6 +622,12 @@ static void frame(FILE *f, const struct top *t, const struct sample *p, const st
 		fprintf(f, "  %-16s %14llu  %12s\n", names[k], (unsigned long long)now[k],
 			si(r, sizeof(r), rate(p, c, was[k], now[k])));
 	fprintf(f, "  (delivered and dropped: sums over live subscriptions)\n");
+	{
+		char lat[96];
+
+		lw_cli_latency(lat, sizeof(lat), d);
+		fprintf(f, "  latency: %s\n", lat);
+	}
 	fprintf(f, "\nPool %13s %10s  %10s  %6s\n", "SLOT", "FREE", "TOTAL", "USED");
 	for (uint32_t k = 0; k < nc; k++) {
 		uint32_t tot = d->cls[k].total, fr = d->cls[k].free < tot ? d->cls[k].free : tot;

@@ -323,3 +323,45 @@ int lw_cli_print_msg(const lw_msg *m, uint64_t n, bool raw, bool headers)
 		return -1;
 	return 0;
 }
+
+/* A bucket's upper bound in a short unit ("250 ns", "2.5 us", "1 ms"). */
+static void lat_bound(char *buf, size_t n, int b)
+{
+	static const uint64_t bounds[] = { LW_LAT_BOUNDS_NS };
+
+	if (b >= LW_LAT_BUCKETS - 1)
+		snprintf(buf, n, "> 1 s");
+	else if (bounds[b] < 1000)
+		snprintf(buf, n, "<= %llu ns", (unsigned long long)bounds[b]);
+	else if (bounds[b] < 1000000)
+		snprintf(buf, n, "<= %g us", (double)bounds[b] / 1e3);
+	else if (bounds[b] < 1000000000)
+		snprintf(buf, n, "<= %g ms", (double)bounds[b] / 1e6);
+	else
+		snprintf(buf, n, "<= %g s", (double)bounds[b] / 1e9);
+}
+
+void lw_cli_latency(char *buf, size_t n, const struct lw_domain_stats *d)
+{
+	uint64_t total = 0, cum = 0;
+	int p50 = -1, p99 = -1;
+	char a[24], b[24];
+
+	for (int i = 0; i < LW_LAT_BUCKETS; i++)
+		total += d->lat_bucket[i];
+	if (total == 0) {
+		snprintf(buf, n, "no samples yet (1 publish in %d is timed)", LW_LAT_SAMPLE_EVERY);
+		return;
+	}
+	for (int i = 0; i < LW_LAT_BUCKETS; i++) {
+		cum += d->lat_bucket[i];
+		if (p50 < 0 && cum * 2 >= total)
+			p50 = i;
+		if (p99 < 0 && cum * 100 >= total * 99)
+			p99 = i;
+	}
+	lat_bound(a, sizeof(a), p50);
+	lat_bound(b, sizeof(b), p99);
+	snprintf(buf, n, "p50 %s, p99 %s (%llu samples, publish -> take)", a, b,
+		 (unsigned long long)total);
+}
