@@ -70,6 +70,21 @@ check "missing domain exits 1 with a hint" test $rc -eq 1 -a -s "$tmp/nd.err"
 check "stats --json is valid JSON" python3 -m json.tool "$tmp/stats.json" >/dev/null
 check "stats --json names the domain" grep -q "\"$LW_DOMAIN\"" "$tmp/stats.json"
 
+# One publish in 1024 is timed: 2100 messages taken give two samples.
+"$LW" sub cli.lat --raw --count 2100 >/dev/null 2>"$tmp/lat.err" &
+sp=$!
+wait_ready "$tmp/lat.err" "Subscribing on"
+"$LW" pub cli.lat x --count 2100 2>/dev/null
+wait $sp
+"$LW" stats >"$tmp/lat.out"
+check "stats shows the sampled latency" grep -Eq "latency: +p50 <= .*, p99 <= .* \(([2-9]|[1-9][0-9]+) samples" "$tmp/lat.out"
+"$LW" stats --json >"$tmp/lat.json"
+check "stats --json has the latency buckets" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["latency"]
+assert d["sample_every"] == 1024 and len(d["buckets"]) == 22
+assert sum(b["count"] for b in d["buckets"]) >= 2 and d["sum_ns"] > 0' "$tmp/lat.json"
+
 # lw top --once: one frame, no escape codes; this lwd has no gateway
 # (--http-port 0), so the gateway is not reachable (or, if some other
 # server holds 8222 on this machine, not shown as this domain's).
