@@ -23,146 +23,7 @@
 #include <lightwire/stats.h>
 
 #include "lw_gw_pvt.h"
-
-struct sbuf {
-	char *p;
-	size_t n, cap;
-	int oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		size_t room = b->cap - b->n;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->n : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < room) {
-			b->n += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 4096;
-		while (cap < b->n + (size_t)n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-
-		if (p == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
-/* Length of the well-formed UTF-8 sequence at @p s (RFC 3629: no
- * overlong forms, no surrogates, nothing past U+10FFFF), 0 if none. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return n;
-}
-
-/* A JSON string value. Clients choose their names and subjects, bytes
- * that are not UTF-8 included: such a byte becomes U+FFFD (as
- * nats-server's encoder does), or one client would make /connz invalid
- * JSON for every dashboard. */
-static void sb_jstr(struct sbuf *b, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	sb_printf(b, "\"");
-	while (*s) {
-		size_t n = utf8_len(s);
-
-		if (n == 0) {
-			sb_printf(b, "\\ufffd");
-			s++;
-		} else if (n > 1) {
-			sb_printf(b, "%.*s", (int)n, (const char *)s);
-			s += n;
-		} else {
-			if (*s == '"' || *s == '\\')
-				sb_printf(b, "\\%c", *s);
-			else if (*s < 0x20 || *s == 0x7f)
-				sb_printf(b, "\\u%04x", *s);
-			else
-				sb_printf(b, "%c", *s);
-			s++;
-		}
-	}
-	sb_printf(b, "\"");
-}
-
-static void sb_time(struct sbuf *b, time_t t)
-{
-	struct tm tm;
-	char s[40];
-
-	gmtime_r(&t, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	sb_printf(b, "\"%s\"", s);
-}
-
-static void sb_dur(struct sbuf *b, uint64_t ns)
-{
-	uint64_t s = ns / 1000000000ull;
-
-	if (s >= 86400)
-		sb_printf(b, "\"%llud%lluh%llum%llus\"", (unsigned long long)(s / 86400),
-			  (unsigned long long)(s % 86400 / 3600), (unsigned long long)(s % 3600 / 60),
-			  (unsigned long long)(s % 60));
-	else if (s >= 3600)
-		sb_printf(b, "\"%lluh%llum%llus\"", (unsigned long long)(s / 3600),
-			  (unsigned long long)(s % 3600 / 60), (unsigned long long)(s % 60));
-	else if (s >= 60)
-		sb_printf(b, "\"%llum%llus\"", (unsigned long long)(s / 60),
-			  (unsigned long long)(s % 60));
-	else
-		sb_printf(b, "\"%llus\"", (unsigned long long)s);
-}
-
-static uint32_t gw_subs(const struct lw_gw *gw)
-{
-	uint32_t n = 0;
-
-	for (const struct gw_conn *c = gw->conns; c != NULL; c = c->next)
-		n += c->nsubs;
-	return n;
-}
+#include "lw_gw_sbuf.h"
 
 #define LD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
 
@@ -175,7 +36,7 @@ static void varz(struct lw_gw *gw, struct sbuf *b)
 	getrusage(RUSAGE_SELF, &ru);
 	if (gw->lc != NULL)
 		lw_stats(gw->lc, &ds);
-	sb_printf(b, "{\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\",\"proto\":1,"
+	gw_sb_printf(b, "{\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\",\"proto\":1,"
 		  "\"go\":\"lightwire\",\"host\":\"%s\",\"port\":%u,\"auth_required\":%s,"
 		  "\"max_connections\":%u,\"ping_interval\":%llu,\"ping_max\":%u,"
 		  "\"http_host\":\"%s\",\"http_port\":%u,\"auth_timeout\":%g,"
@@ -185,13 +46,13 @@ static void varz(struct lw_gw *gw, struct sbuf *b)
 		  (unsigned long long)gw->cfg.ping_interval_ms * 1000000ull, gw->cfg.max_pings_out,
 		  gw->cfg.host, gw->cfg.http_port, gw->cfg.auth_timeout_ms / 1000.0,
 		  gw->cfg.max_control_line, gw->max_payload, gw->cfg.max_pending);
-	sb_printf(b, "\"start\":");
-	sb_time(b, gw->start_wall);
-	sb_printf(b, ",\"now\":");
-	sb_time(b, time(NULL));
-	sb_printf(b, ",\"uptime\":");
-	sb_dur(b, now - gw->start_ns);
-	sb_printf(b, ",\"mem\":%ld,\"cores\":%ld,\"connections\":%u,\"total_connections\":%llu,"
+	gw_sb_printf(b, "\"start\":");
+	gw_sb_time(b, gw->start_wall);
+	gw_sb_printf(b, ",\"now\":");
+	gw_sb_time(b, time(NULL));
+	gw_sb_printf(b, ",\"uptime\":");
+	gw_sb_dur(b, now - gw->start_ns);
+	gw_sb_printf(b, ",\"mem\":%ld,\"cores\":%ld,\"connections\":%u,\"total_connections\":%llu,"
 		  "\"routes\":0,\"remotes\":0,\"leafnodes\":0,"
 		  "\"in_msgs\":%llu,\"in_bytes\":%llu,\"out_msgs\":%llu,\"out_bytes\":%llu,"
 		  "\"slow_consumers\":%llu,\"stale_connections\":%llu,\"subscriptions\":%u,"
@@ -207,169 +68,6 @@ static void varz(struct lw_gw *gw, struct sbuf *b)
 		  LD(gw->auth_failures));
 }
 
-/* The value of @p key (e.g. "limit") in query string @p q, or @p def. */
-static long q_long(const char *q, const char *key, long def)
-{
-	size_t kl = strlen(key);
-
-	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p ? p + 1 : NULL)
-		if (strncmp(p, key, kl) == 0 && p[kl] == '=')
-			return strtol(p + kl + 1, NULL, 10);
-	return def;
-}
-
-static int by_cid(const void *a, const void *b)
-{
-	uint32_t x = (*(struct gw_conn *const *)a)->cid, y = (*(struct gw_conn *const *)b)->cid;
-
-	return (x > y) - (x < y);
-}
-
-/* nats-server's query: ?subs=1, ?cid=N, ?offset=N, ?limit=N (default
- * 1024); connections in cid order. */
-static void connz(struct lw_gw *gw, struct sbuf *b, const char *q)
-{
-	uint64_t now = gw_now_ns();
-	time_t wall = time(NULL);
-	long offset = q_long(q, "offset", 0), limit = q_long(q, "limit", 1024);
-	long cid = q_long(q, "cid", 0);
-	int subs = q != NULL && (q_long(q, "subs", 0) != 0 || strstr(q, "subs=true") != NULL ||
-				 strstr(q, "subs=detail") != NULL);
-	int detail = q != NULL && strstr(q, "subs=detail") != NULL;
-	struct gw_conn **v = calloc(gw->nconns + 1, sizeof(*v));
-	uint32_t total = 0, from, to;
-
-	for (struct gw_conn *c = gw->conns; v != NULL && c != NULL; c = c->next)
-		if (cid <= 0 || c->cid == (uint32_t)cid)
-			v[total++] = c;
-	qsort(v, total, sizeof(*v), by_cid);
-	if (offset < 0)
-		offset = 0;
-	if (limit <= 0)
-		limit = 1024;
-	from = offset < (long)total ? (uint32_t)offset : total;
-	to = (long)(total - from) > limit ? from + (uint32_t)limit : total;
-	sb_printf(b, "{\"server_id\":\"%s\",\"now\":", gw->server_id);
-	sb_time(b, wall);
-	sb_printf(b, ",\"num_connections\":%u,\"total\":%u,\"offset\":%ld,\"limit\":%ld,"
-		  "\"connections\":[", to - from, total, offset, limit);
-	for (uint32_t i = from; i < to; i++) {
-		struct gw_conn *c = v[i];
-		char tls_ver[16] = "", tls_cipher[64] = "";
-		size_t pending;
-
-		pthread_mutex_lock(&c->mu);
-		pending = c->out_len - c->out_off;
-		if (c->ssl != NULL) {
-			const char *v = gw_tls_version(c);
-
-			/* nats-server says "1.3" where OpenSSL says "TLSv1.3". */
-			snprintf(tls_ver, sizeof(tls_ver), "%s", strncmp(v, "TLSv", 4) ? v : v + 4);
-			snprintf(tls_cipher, sizeof(tls_cipher), "%s", gw_tls_cipher(c));
-		}
-		pthread_mutex_unlock(&c->mu);
-		sb_printf(b, "%s{\"cid\":%u,\"kind\":\"Client\",\"type\":\"nats\",\"ip\":\"%s\","
-			  "\"port\":%d,\"start\":", i > from ? "," : "", c->cid, c->ip, c->port);
-		sb_time(b, wall - (time_t)((now - c->start_ns) / 1000000000ull));
-		sb_printf(b, ",\"last_activity\":");
-		sb_time(b, wall - (time_t)((now - c->last_in_ns) / 1000000000ull));
-		sb_printf(b, ",\"uptime\":");
-		sb_dur(b, now - c->start_ns);
-		sb_printf(b, ",\"idle\":");
-		sb_dur(b, now - c->last_in_ns);
-		sb_printf(b, ",\"pending_bytes\":%zu,\"in_msgs\":%llu,\"out_msgs\":%llu,"
-			  "\"in_bytes\":%llu,\"out_bytes\":%llu,\"subscriptions\":%u,\"name\":",
-			  pending, LD(c->in_msgs), LD(c->out_msgs), LD(c->in_bytes), LD(c->out_bytes),
-			  c->nsubs);
-		sb_jstr(b, c->name);
-		sb_printf(b, ",\"lang\":");
-		sb_jstr(b, c->lang);
-		sb_printf(b, ",\"version\":");
-		sb_jstr(b, c->version);
-		if (tls_ver[0]) {
-			sb_printf(b, ",\"tls_version\":");
-			sb_jstr(b, tls_ver);
-			sb_printf(b, ",\"tls_cipher_suite\":");
-			sb_jstr(b, tls_cipher);
-		}
-		if (c->user[0]) {
-			sb_printf(b, ",\"authorized_user\":");
-			sb_jstr(b, c->user);
-		}
-		if (subs && detail) {
-			/* nats-server's SubDetail objects (no accounts here) */
-			sb_printf(b, ",\"subscriptions_list_detail\":[");
-			for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
-				uint64_t max = atomic_load(&s->max);
-
-				sb_printf(b, "{\"subject\":");
-				sb_jstr(b, s->subject);
-				if (s->queue != NULL) {
-					sb_printf(b, ",\"qgroup\":");
-					sb_jstr(b, s->queue);
-				}
-				sb_printf(b, ",\"sid\":");
-				sb_jstr(b, s->sid);
-				sb_printf(b, ",\"msgs\":%llu", LD(s->delivered));
-				if (max != 0)
-					sb_printf(b, ",\"max\":%llu", (unsigned long long)max);
-				sb_printf(b, ",\"cid\":%u}%s", c->cid, s->next ? "," : "");
-			}
-			sb_printf(b, "]");
-		} else if (subs) {
-			sb_printf(b, ",\"subscriptions_list\":[");
-			for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
-				sb_jstr(b, s->subject);
-				if (s->next)
-					sb_printf(b, ",");
-			}
-			sb_printf(b, "]");
-		}
-		sb_printf(b, "}");
-	}
-	sb_printf(b, "]}\n");
-	free(v);
-}
-
-static void subsz(struct lw_gw *gw, struct sbuf *b)
-{
-	struct lw_domain_stats ds = { 0 };
-
-	if (gw->lc != NULL)
-		lw_stats(gw->lc, &ds);
-	/* The fabric's subscriptions (shared-memory and gateway ones alike)
-	 * are what a publisher is matched against. */
-	sb_printf(b, "{\"server_id\":\"%s\",\"now\":", gw->server_id);
-	sb_time(b, time(NULL));
-	sb_printf(b, ",\"num_subscriptions\":%u,\"num_cache\":0,\"num_inserts\":0,"
-		  "\"num_removes\":0,\"num_matches\":%llu,\"cache_hit_rate\":0.0,\"max_fanout\":0,"
-		  "\"avg_fanout\":0.0,\"gateway_subscriptions\":%u}\n",
-		  ds.subs, (unsigned long long)ds.published, gw_subs(gw));
-}
-
-/* A Prometheus label value: backslash, quote and newline escaped, bytes
- * that are not UTF-8 as U+FFFD (the format is UTF-8). */
-static void sb_label(struct sbuf *b, const char *str)
-{
-	const unsigned char *v = (const unsigned char *)str;
-
-	while (*v) {
-		size_t n = utf8_len(v);
-
-		if (n == 0)
-			sb_printf(b, "\xef\xbf\xbd");
-		else if (n > 1)
-			sb_printf(b, "%.*s", (int)n, (const char *)v);
-		else if (*v == '\\' || *v == '"')
-			sb_printf(b, "\\%c", *v);
-		else if (*v == '\n')
-			sb_printf(b, "\\n");
-		else
-			sb_printf(b, "%c", *v);
-		v += n ? n : 1;
-	}
-}
-
 /* Messages (and bytes where they are counted) in and out of the fabric
  * by transport: "tcp" is the NATS gateway, "shm" shared-memory clients
  * (in: published by them, gateway included, out: enqueued to
@@ -378,17 +76,17 @@ static void metrics_transport(struct lw_gw *gw, struct sbuf *b, const struct lw_
 {
 	unsigned long long in = LD(gw->in_msgs), pub = ds->published;
 
-	sb_printf(b, "# HELP lightwire_messages_in_total Messages received, by transport\n"
+	gw_sb_printf(b, "# HELP lightwire_messages_in_total Messages received, by transport\n"
 		  "# TYPE lightwire_messages_in_total counter\n"
 		  "lightwire_messages_in_total{domain=\"%s\",transport=\"tcp\"} %llu\n"
 		  "lightwire_messages_in_total{domain=\"%s\",transport=\"shm\"} %llu\n",
 		  gw->domain, in, gw->domain, pub > in ? pub - in : 0);
-	sb_printf(b, "# HELP lightwire_messages_out_total Messages delivered, by transport\n"
+	gw_sb_printf(b, "# HELP lightwire_messages_out_total Messages delivered, by transport\n"
 		  "# TYPE lightwire_messages_out_total counter\n"
 		  "lightwire_messages_out_total{domain=\"%s\",transport=\"tcp\"} %llu\n"
 		  "lightwire_messages_out_total{domain=\"%s\",transport=\"shm\"} %llu\n",
 		  gw->domain, LD(gw->out_msgs), gw->domain, (unsigned long long)ds->delivered);
-	sb_printf(b, "# HELP lightwire_bytes_in_total Bytes received, by transport"
+	gw_sb_printf(b, "# HELP lightwire_bytes_in_total Bytes received, by transport"
 		  " (tcp only: shared memory passes payloads by reference)\n"
 		  "# TYPE lightwire_bytes_in_total counter\n"
 		  "lightwire_bytes_in_total{domain=\"%s\",transport=\"tcp\"} %llu\n"
@@ -406,19 +104,19 @@ static void metrics_latency(struct lw_gw *gw, struct sbuf *b, const struct lw_do
 	static const uint64_t bounds[] = { LW_LAT_BOUNDS_NS };
 	unsigned long long cum = 0;
 
-	sb_printf(b, "# HELP lightwire_delivery_latency_seconds Publish to the subscriber taking"
+	gw_sb_printf(b, "# HELP lightwire_delivery_latency_seconds Publish to the subscriber taking"
 		  " the message, sampled (one message in %d per publishing connection)\n"
 		  "# TYPE lightwire_delivery_latency_seconds histogram\n", LW_LAT_SAMPLE_EVERY);
 	for (int i = 0; i < LW_LAT_BUCKETS; i++) {
 		cum += ds->lat_bucket[i];
 		if (i < LW_LAT_BUCKETS - 1)
-			sb_printf(b, "lightwire_delivery_latency_seconds_bucket{domain=\"%s\","
+			gw_sb_printf(b, "lightwire_delivery_latency_seconds_bucket{domain=\"%s\","
 				  "le=\"%g\"} %llu\n", gw->domain, (double)bounds[i] / 1e9, cum);
 		else
-			sb_printf(b, "lightwire_delivery_latency_seconds_bucket{domain=\"%s\","
+			gw_sb_printf(b, "lightwire_delivery_latency_seconds_bucket{domain=\"%s\","
 				  "le=\"+Inf\"} %llu\n", gw->domain, cum);
 	}
-	sb_printf(b, "lightwire_delivery_latency_seconds_sum{domain=\"%s\"} %.9f\n"
+	gw_sb_printf(b, "lightwire_delivery_latency_seconds_sum{domain=\"%s\"} %.9f\n"
 		  "lightwire_delivery_latency_seconds_count{domain=\"%s\"} %llu\n", gw->domain,
 		  (double)ds->lat_sum_ns / 1e9, gw->domain, cum);
 }
@@ -441,21 +139,21 @@ static void metrics_rings(struct lw_gw *gw, struct sbuf *b, uint32_t max_subs)
 	if (n > (int)max_subs)
 		n = (int)max_subs;
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
+		gw_sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
 			  fam[f].type);
 		for (int i = 0; i < n; i++) {
 			const struct lw_sub_stats *st = &v[i].st;
 			unsigned long long val = f == 0 ? st->depth : f == 1 ? st->capacity :
 						 f == 2 ? st->delivered : st->dropped;
 
-			sb_printf(b, "%s{domain=\"%s\",index=\"%u\",subject=\"", fam[f].name,
+			gw_sb_printf(b, "%s{domain=\"%s\",index=\"%u\",subject=\"", fam[f].name,
 				  gw->domain, v[i].index);
-			sb_label(b, v[i].subject);
-			sb_printf(b, "\",queue=\"");
-			sb_label(b, v[i].queue);
-			sb_printf(b, "\",client=\"");
-			sb_label(b, v[i].client);
-			sb_printf(b, "\"} %llu\n", val);
+			gw_sb_label(b, v[i].subject);
+			gw_sb_printf(b, "\",queue=\"");
+			gw_sb_label(b, v[i].queue);
+			gw_sb_printf(b, "\",client=\"");
+			gw_sb_label(b, v[i].client);
+			gw_sb_printf(b, "\"} %llu\n", val);
 		}
 	}
 	free(v);
@@ -494,20 +192,20 @@ static void metrics(struct lw_gw *gw, struct sbuf *b)
 	 * (it exports every varz number as a gauge; a counter would need the
 	 * _total suffix that dashboards built on the exporter do not use). */
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s{server_id=\"%s\"} %llu\n", m[i].name,
+		gw_sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s{server_id=\"%s\"} %llu\n", m[i].name,
 			  m[i].help, m[i].name, m[i].type, m[i].name, gw->server_id, m[i].v);
 	if (gw->lc != NULL && lw_stats(gw->lc, &ds) == LW_OK) {
-		sb_printf(b, "# HELP lightwire_domain_published_total Messages published in the domain\n"
+		gw_sb_printf(b, "# HELP lightwire_domain_published_total Messages published in the domain\n"
 			  "# TYPE lightwire_domain_published_total counter\n"
 			  "lightwire_domain_published_total{domain=\"%s\"} %llu\n", gw->domain,
 			  (unsigned long long)ds.published);
-		sb_printf(b, "# HELP lightwire_domain_subscriptions Live subscriptions in the domain\n"
+		gw_sb_printf(b, "# HELP lightwire_domain_subscriptions Live subscriptions in the domain\n"
 			  "# TYPE lightwire_domain_subscriptions gauge\n"
 			  "lightwire_domain_subscriptions{domain=\"%s\"} %u\n", gw->domain, ds.subs);
-		sb_printf(b, "# HELP lightwire_domain_clients Connected shared-memory clients\n"
+		gw_sb_printf(b, "# HELP lightwire_domain_clients Connected shared-memory clients\n"
 			  "# TYPE lightwire_domain_clients gauge\n"
 			  "lightwire_domain_clients{domain=\"%s\"} %u\n", gw->domain, ds.clients);
-		sb_printf(b, "# HELP lightwire_domain_dropped_total Messages dropped by slow-consumer policies\n"
+		gw_sb_printf(b, "# HELP lightwire_domain_dropped_total Messages dropped by slow-consumer policies\n"
 			  "# TYPE lightwire_domain_dropped_total counter\n"
 			  "lightwire_domain_dropped_total{domain=\"%s\"} %llu\n", gw->domain,
 			  (unsigned long long)ds.dropped);
@@ -535,11 +233,11 @@ static void respond_head(struct gw_http *h, int code, const char *ctype, struct 
 {
 	struct sbuf r = { 0 };
 
-	sb_printf(&r, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	gw_sb_printf(&r, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		  "%sConnection: close\r\n\r\n", code, reason(code), ctype, body->n,
 		  code == 405 ? "Allow: GET, HEAD\r\n" : "");
 	if (body->n && !head)
-		sb_printf(&r, "%.*s", (int)body->n, body->p);
+		gw_sb_printf(&r, "%.*s", (int)body->n, body->p);
 	free(body->p);
 	h->resp = r.p;
 	h->resp_len = r.oom ? 0 : r.n;
@@ -556,7 +254,7 @@ static void respond_err(struct gw_http *h, int code, const char *text)
 {
 	struct sbuf b = { 0 };
 
-	sb_printf(&b, "%s\n", text);
+	gw_sb_printf(&b, "%s\n", text);
 	respond(h, code, "text/plain", &b);
 }
 
@@ -588,21 +286,28 @@ static void route(struct lw_gw *gw, struct gw_http *h)
 		*q++ = '\0';
 	if (strcmp(path, "/varz") == 0) {
 		varz(gw, &b);
-	} else if (strcmp(path, "/connz") == 0) {
-		connz(gw, &b, q);
-	} else if (strcmp(path, "/subsz") == 0) {
-		subsz(gw, &b);
+	} else if (strcmp(path, "/connz") == 0 || strcmp(path, "/subsz") == 0 ||
+		   strcmp(path, "/subscriptionsz") == 0) {
+		struct sbuf err = { 0 };
+		int code = path[1] == 'c' ? gw_connz(gw, &b, &err, q) : gw_subsz(gw, &b, &err, q);
+
+		if (code != 200) {
+			free(b.p);
+			respond_head(h, code, "text/plain", &err, head);
+			return;
+		}
+		free(err.p);
 	} else if (strcmp(path, "/healthz") == 0) {
-		sb_printf(&b, "{\"status\":\"ok\"}\n");
+		gw_sb_printf(&b, "{\"status\":\"ok\"}\n");
 	} else if (strcmp(path, "/metrics") == 0) {
 		metrics(gw, &b);
 		respond_head(h, 200, "text/plain; version=0.0.4", &b, head);
 		return;
 	} else if (strcmp(path, "/") == 0) {
-		sb_printf(&b, "{\"endpoints\":[\"/varz\",\"/connz\",\"/subsz\",\"/healthz\","
+		gw_sb_printf(&b, "{\"endpoints\":[\"/varz\",\"/connz\",\"/subsz\",\"/healthz\","
 			  "\"/metrics\"]}\n");
 	} else {
-		sb_printf(&b, "not found\n");
+		gw_sb_printf(&b, "not found\n");
 		respond_head(h, 404, "text/plain", &b, head);
 		return;
 	}

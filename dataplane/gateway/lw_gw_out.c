@@ -56,6 +56,7 @@ int gw_write_locked(struct gw_conn *c)
 				return 0;
 			}
 			c->dead = true;
+			c->dead_reason = "Write Error";
 			return -1;
 		}
 		c->out_off += (size_t)n;
@@ -87,6 +88,8 @@ static void slow_consumer(struct gw_conn *c, size_t pending)
 	struct lw_gw *gw = c->gw;
 
 	c->dead = true;
+	if (c->dead_reason == NULL)
+		c->dead_reason = "Slow Consumer (Pending Bytes)";
 	atomic_fetch_add(&gw->slow_consumers, 1);
 	gw_log(1, "client %u (%s:%d) is a slow consumer: %zu bytes pending, max_pending %u; "
 	       "closing it", c->cid, c->ip, c->port, pending, gw->cfg.max_pending);
@@ -111,6 +114,7 @@ int gw_out_deadline(struct gw_conn *c, uint64_t now)
 	    now - c->out_wait_ns >= limit) {
 		gw_log(1, "client %u (%s:%d): no write progress for %u ms (write deadline)",
 		       c->cid, c->ip, c->port, c->gw->cfg.write_deadline_ms);
+		c->dead_reason = "Slow Consumer (Write Deadline)";
 		slow_consumer(c, c->out_len - c->out_off);
 		rc = -1;
 	}

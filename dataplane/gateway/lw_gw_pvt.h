@@ -110,6 +110,7 @@ struct gw_conn {
 	bool out_armed;              /* EPOLLOUT registered */
 	uint64_t out_wait_ns;        /* pending output waits since (no progress) */
 	bool dead;                   /* slow consumer or write error */
+	const char *dead_reason;     /* why dead, in nats-server's words (/connz) */
 	struct ssl_st *ssl;          /* TLS client (set once, before any other thread sees c) */
 	bool tls_rd_wants_wr;        /* SSL_read waits for the socket to be writable */
 	bool tls_wr_wants_rd;        /* SSL_write waits for input */
@@ -153,6 +154,8 @@ struct lw_gw {
 	uint32_t n_users;
 	struct ssl_ctx_st *tls_ctx;  /* NULL: plain TCP */
 
+	struct gw_cinfo **closed;    /* ring of the last GW_CLOSED_MAX closed connections */
+	uint32_t closed_head, closed_n;
 	struct gw_http *https;       /* open monitor connections, gateway thread only */
 	uint32_t nhttps;
 	int spare_fd;                /* given up to accept-and-close at EMFILE */
@@ -248,6 +251,20 @@ const char *gw_tls_cipher(struct gw_conn *c);
 
 /* lw_gw_http.c: monitoring endpoints. */
 void gw_http_accept(struct lw_gw *gw);
+
+/* lw_gw_connz.c: /connz and /subsz. Closed connections are kept for
+ * /connz?state=closed, as many as nats-server keeps by default. */
+#define GW_CLOSED_MAX 10000
+struct sbuf;
+struct gw_cinfo;
+/* The answer into @p b, or an error text into @p err; the HTTP status. */
+int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q);
+int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q);
+/* Subscriptions of TCP clients. */
+uint32_t gw_subs(const struct lw_gw *gw);
+/* Keeps what /connz shows of @p c, about to be freed. */
+void gw_connz_closed(struct lw_gw *gw, struct gw_conn *c);
+void gw_connz_free(struct lw_gw *gw);
 /* Closes monitor connections past their deadline (all with UINT64_MAX). */
 void gw_http_sweep(struct lw_gw *gw, uint64_t now);
 /* accept4 (non-blocking) that, out of descriptors, takes the pending

@@ -339,6 +339,7 @@ static void conn_close(struct lw_gw *gw, struct gw_conn *c)
 	gw->nconns--;
 	if (c->refused)
 		gw->nrefused--;
+	gw_connz_closed(gw, c);
 	gw_conn_free(c);
 }
 
@@ -559,5 +560,6 @@ void lw_gw_stop(struct lw_gw *gw)
 		close(gw->spare_fd);
 	gw_users_free(gw);
 	gw_tls_free(gw);
+	gw_connz_free(gw);
 	free(gw);
 }

@@ -257,6 +257,8 @@ static void test_queue_member_max(void **state)
 	close(pub);
 }
 
+static void http_get(const char *path, const char *want);
+
 static void test_fatal_errors(void **state)
 {
 	static const struct {
@@ -377,6 +379,8 @@ static void test_slow_consumer(void **state)
 	gw_recv_until(fd, g_buf, sizeof(g_buf), NULL, 2000, &eof);
 	assert_non_null(strstr(g_buf, "\"slow_consumers\":1"));
 	close(fd);
+	/* and /connz says why it closed */
+	http_get("/connz?state=closed", "\"reason\":\"Slow Consumer (Pending Bytes)\"");
 }
 
 /* A reader that stops reading is cut off after write_deadline_ms even
@@ -409,6 +413,11 @@ static void test_write_deadline(void **state)
 	gw_send(fd, "GET /varz HTTP/1.0\r\n\r\n");
 	gw_recv_until(fd, g_buf, sizeof(g_buf), NULL, 2000, &eof);
 	assert_non_null(strstr(g_buf, "\"slow_consumers\":1"));
+	close(fd);
+	fd = gw_tcp_connect(t.http_port);
+	gw_send(fd, "GET /connz?state=closed HTTP/1.0\r\n\r\n");
+	gw_recv_until(fd, g_buf, sizeof(g_buf), NULL, 2000, &eof);
+	assert_non_null(strstr(g_buf, "\"reason\":\"Slow Consumer (Write Deadline)\""));
 	close(fd);
 	assert_int_equal(lw_test_daemon_stop(&t.d, SIGTERM), 0);
 }
@@ -505,6 +514,35 @@ static void test_monitoring(void **state)
 	}
 	http_get("/subsz", "\"num_subscriptions\":");
 	http_get("/subsz", "\"avg_fanout\":0.0");
+	/* subsz: the list, a subject's receivers, bad parameters */
+	http_get("/subsz?subs=1", "\"subscriptions_list\":[{\"subject\":\"m.>\",\"sid\":\"1\",");
+	http_get("/subsz?subs=1&test=m.x", "\"total\":1,");
+	http_get("/subsz?subs=1&test=n.x", "\"subscriptions_list\":[],\"total\":0,");
+	http_get("/subsz?test=m.*", "HTTP/1.1 400");
+	http_get("/subsz?offset=abc", "HTTP/1.1 400");
+	/* connz: sorting, bad parameters, closed connections and why */
+	{
+		int busy = client();
+
+		gw_send(busy, "CONNECT {\"name\":\"busy\",\"verbose\":false}\r\n"
+			      "PUB z 1\r\na\r\nPUB z 1\r\nb\r\nPING\r\n");
+		expect(busy, "PONG", 0);
+		http_get("/connz?sort=msgs_from", "\"connections\":[{\"cid\":");
+		assert_true(strstr(g_buf, "\"name\":\"busy\"") < strstr(g_buf, "\"name\":\"mon"));
+		http_get("/connz?sort=bogus", "HTTP/1.1 400");
+		http_get("/connz?sort=stop", "HTTP/1.1 400"); /* open ones have no stop */
+		http_get("/connz?limit=abc", "HTTP/1.1 400");
+		http_get("/connz?state=bogus", "HTTP/1.1 400");
+		close(busy);
+		for (int i = 0; i < 100 && !http_has("/connz?state=closed", "\"name\":\"busy\""); i++)
+			lw_test_sleep_ms(20);
+		http_get("/connz?state=closed", "\"reason\":\"Client Closed\"");
+		http_get("/connz?state=closed", "\"stop\":");
+		http_get("/connz?state=closed&sort=stop", "\"name\":\"busy\"");
+		http_get("/connz?state=all", "\"name\":\"mon\\\"itor\"");
+		http_get("/connz?state=all", "\"name\":\"busy\"");
+		assert_false(http_has("/connz", "\"name\":\"busy\""));
+	}
 	http_get("/metrics", "# TYPE gnatsd_varz_connections gauge");
 	/* the ring of this client's subscription, the transports, and the
 	 * latency histogram: buckets cumulative, +Inf equal to _count */
