@@ -223,6 +223,7 @@ static const char *reason(int code)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
 	default: return "Error";
 	}
 }
@@ -298,6 +299,19 @@ static void route(struct lw_gw *gw, struct gw_http *h)
 		}
 		free(err.p);
 	} else if (strcmp(path, "/healthz") == 0) {
+		/* js-enabled-only / js-server-only: healthy only with
+		 * JetStream, which lw-control provides */
+		bool js = q != NULL && (strstr(q, "js-enabled-only=true") != NULL ||
+					strstr(q, "js-enabled-only=1") != NULL ||
+					strstr(q, "js-server-only=true") != NULL ||
+					strstr(q, "js-server-only=1") != NULL);
+
+		if (js && !gw_js_served(gw)) {
+			gw_sb_printf(&b, "{\"status\":\"unavailable\",\"error\":"
+				     "\"JetStream not enabled (no lw-control serves this domain)\"}\n");
+			respond_head(h, 503, "application/json", &b, head);
+			return;
+		}
 		gw_sb_printf(&b, "{\"status\":\"ok\"}\n");
 	} else if (strcmp(path, "/metrics") == 0) {
 		metrics(gw, &b);

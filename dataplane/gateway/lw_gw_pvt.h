@@ -260,6 +260,8 @@ struct gw_cinfo;
 /* The answer into @p b, or an error text into @p err; the HTTP status. */
 int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q);
 int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q);
+/* lw-control serves the JetStream API on this domain now. */
+bool gw_js_served(struct lw_gw *gw);
 /* Subscriptions of TCP clients. */
 uint32_t gw_subs(const struct lw_gw *gw);
 /* Keeps what /connz shows of @p c, about to be freed. */

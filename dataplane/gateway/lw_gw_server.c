@@ -207,18 +207,10 @@ static int ep_add(int epfd, int fd, void *ptr)
 
 /* Is the JetStream API served on this domain now (lw-control listens
  * on $JS.API.INFO)? INFO then says "jetstream":true, as nats-server's
- * does when JetStream is enabled. (A match takes a queue group's
- * round-robin ticket: a group on $JS.API.> would rotate once per INFO,
- * which only shifts its order.) */
-static bool js_served(struct lw_gw *gw)
+ * does when JetStream is enabled; /healthz?js-enabled-only asks too. */
+bool gw_js_served(struct lw_gw *gw)
 {
-	uint32_t ids[8];
-	int n;
-
-	if (gw->lc == NULL)
-		return false;
-	n = lw_stree_match(gw->lc->dom.tree, "$JS.API.INFO", 12, ids, 8);
-	return n > 0 || n == LW_ELIMIT;
+	return gw->lc != NULL && lw_interest(gw->lc, "$JS.API.INFO") > 0;
 }
 
 /* INFO for client @p c: what nats.c, nats.go and nats.js look at. */
@@ -234,7 +226,7 @@ static void send_info(struct gw_conn *c)
 		     "\"proto\":1,\"go\":\"lightwire\",\"host\":\"%s\",\"port\":%u,"
 		     "\"headers\":true,\"max_payload\":%zu,\"client_id\":%u,\"client_ip\":\"%s\"%s%s%s%s}\r\n",
 		     gw->server_id, gw->server_name, GW_VERSION, gw->cfg.host, gw->cfg.port,
-		     gw->max_payload, c->cid, c->ip, js_served(gw) ? ",\"jetstream\":true" : "",
+		     gw->max_payload, c->cid, c->ip, gw_js_served(gw) ? ",\"jetstream\":true" : "",
 		     gw->n_users ? ",\"auth_required\":true" : "",
 		     /* TLS is required when configured: no clear-text clients,
 		      * so never "tls_available" (that means "optional"). */

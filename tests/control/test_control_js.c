@@ -121,6 +121,21 @@ static void test_idle_control_is_silent(void **state)
 	lw_close(c);
 }
 
+/* With lw-control serving the domain, lwd's health check for JetStream
+ * passes (without it: 503, see gw_wire). */
+static void test_healthz_jetstream(void **state)
+{
+	char buf[2048];
+	int eof, fd = gw_tcp_connect(g_t.http_port);
+
+	(void)state;
+	gw_send(fd, "GET /healthz?js-enabled-only=true HTTP/1.0\r\n\r\n");
+	gw_recv_until(fd, buf, sizeof(buf), NULL, 2000, &eof);
+	close(fd);
+	assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
+	assert_non_null(strstr(buf, "{\"status\":\"ok\"}"));
+}
+
 /* Shared-memory clients store into the same stream: with a reply subject
  * they get the PubAck, without one the message is stored silently. */
 static void test_shm_publisher(void **state)
@@ -497,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_stream_create),
 		cmocka_unit_test(test_publish_ack_dedup),
 		cmocka_unit_test(test_idle_control_is_silent),
+		cmocka_unit_test(test_healthz_jetstream),
 		cmocka_unit_test(test_shm_publisher),
 		cmocka_unit_test(test_get_delete_purge),
 		cmocka_unit_test(test_limits),

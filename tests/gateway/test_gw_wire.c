@@ -519,6 +519,9 @@ static void test_monitoring(void **state)
 	http_get("/subsz?subs=1&test=m.x", "\"total\":1,");
 	http_get("/subsz?subs=1&test=n.x", "\"subscriptions_list\":[],\"total\":0,");
 	http_get("/subsz?test=m.*", "HTTP/1.1 400");
+	/* no lw-control on this domain: not healthy for a JetStream check */
+	http_get("/healthz?js-enabled-only=true", "HTTP/1.1 503");
+	http_get("/healthz?js-enabled-only=true", "\"status\":\"unavailable\"");
 	http_get("/subsz?offset=abc", "HTTP/1.1 400");
 	/* connz: sorting, bad parameters, closed connections and why */
 	{
