@@ -781,7 +781,7 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 			push_heartbeat(c, now);
 		if (c->dirty)
 			lw_cons_save(c);
-		if (!c->durable && c->inactive_ns > 0 && c->nw == 0 &&
+		if (c->inactive_ns > 0 && c->nw == 0 &&
 		    now - c->last_active > c->inactive_ns) {
 			/* A push consumer lives while its deliver subject has
 			 * interest: probe with an idle heartbeat (clients skip

@@ -372,3 +372,20 @@ test('no_wait with an expiry and nothing there waits for the first messages (408
 	assert.equal(r.seen[r.seen.length - 1], 408);
 	assert.ok(r.ms < 1500, `ended after ${r.ms} ms`);
 });
+
+test('a durable with inactive_threshold goes once inactive that long; one without stays', async (t) => {
+	const { jsm } = await setup(t, 'DIT');
+
+	await jsm.consumers.add('DIT', { durable_name: 'brief', ack_policy: AckPolicy.Explicit,
+		inactive_threshold: nanos(400) });
+	await jsm.consumers.add('DIT', { durable_name: 'stays', ack_policy: AckPolicy.Explicit });
+	let gone = false;
+
+	for (let i = 0; i < 40 && !gone; i++) {
+		await new Promise((r) => setTimeout(r, 100));
+		const e = await jsm.consumers.info('DIT', 'brief').then(() => null, (x) => x);
+		gone = e !== null && e.api_error && e.api_error.err_code === 10014;
+	}
+	assert.ok(gone, 'the inactive durable is still there after 4 s');
+	assert.equal((await jsm.consumers.info('DIT', 'stays')).name, 'stays');
+});
