@@ -149,6 +149,12 @@ int lw_js_args(const struct lw_cli *g, int *argc, char ***argv, const char *usag
  *  names the unknown option or extra word, else repeats @p usage. */
 int lw_js_arity_error(const struct lw_cli *g, int argc, char **argv, int want, const char *usage);
 long long lw_js_int(const json_t *o, const char *k);
+/* Stream and consumer names become subject tokens: not empty, no '.',
+ * '*', '>' or whitespace. */
+bool lw_js_valid_name(const char *n);
+/* The usage error (exit 2) for a @p what ("stream", "consumer") name that
+ * is not valid. */
+int lw_js_name_error(const struct lw_cli *g, const char *what, const char *n);
 const char *lw_js_str(const json_t *o, const char *k);
 
 /* The document indented, on stdout (--json). */

@@ -50,12 +50,6 @@ static const char consumer_usage[] =
 	"DUR is seconds or a duration such as 30s, 500ms, 1m30s.\n"
 	"Options: -t, --timeout-ms N (default 5000), -d, --domain NAME, -h, --help\n";
 
-/* Stream and consumer names become subject tokens. */
-static bool valid_name(const char *n)
-{
-	return *n != '\0' && strpbrk(n, ".*> \t\r\n") == NULL;
-}
-
 /* A duration as Go prints it: "30s", "1m30s", "1h0m5s", "1.5s"; below a
  * second the largest of ms / us / ns that divides it ("250ms"). */
 static const char *fmt_dur(long long ns, char *buf, size_t n)
@@ -267,7 +261,9 @@ static int add_option(const struct lw_cli *g, json_t *cfg, int o, const char *ar
 		return -1;
 	case 'm': case 'p': case 'w':
 		if (lw_cli_parse_u64(arg, &v) != 0 || v == 0 || v > INT64_MAX)
-			return lw_cli_usage_error(g, "'%s' is not a positive number", arg);
+			return lw_cli_usage_error(g, "--%s: '%s' is not a positive number",
+						  o == 'm' ? "max-deliver" : o == 'p' ? "max-ack-pending" :
+						  "max-waiting", arg);
 		json_object_set_new(cfg, o == 'm' ? "max_deliver" : o == 'p' ? "max_ack_pending" :
 				    "max_waiting", json_integer((json_int_t)v));
 		return -1;
@@ -315,7 +311,7 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 		return lw_cli_usage_error(g, "consumer add: STREAM NAME required");
 	}
 	for (int i = optind; i < argc; i++)
-		if (!valid_name(argv[i])) {
+		if (!lw_js_valid_name(argv[i])) {
 			json_decref(cfg);
 			return lw_cli_usage_error(g, "consumer add: '%s' is not a valid name (no '.', "
 						  "'*', '>' or spaces)", argv[i]);
@@ -600,7 +596,7 @@ static int cmd_next(const struct lw_cli *g, int argc, char **argv, int timeout)
 		else if (o != 'c' && o != 'w')
 			return lw_cli_bad_option(g, o, argv);
 	}
-	if (argc - optind != 2 || !valid_name(argv[optind]) || !valid_name(argv[optind + 1]))
+	if (argc - optind != 2 || !lw_js_valid_name(argv[optind]) || !lw_js_valid_name(argv[optind + 1]))
 		return lw_cli_usage_error(g, "consumer next: STREAM NAME required");
 	/* A pull request for a missing consumer only gets "404 No Messages":
 	 * ask first, for a precise error and to refuse push consumers. */
@@ -692,7 +688,7 @@ int lw_cmd_consumer(const struct lw_cli *g, int argc, char **argv)
 	if (!strcmp(sub, "ls")) {
 		if (argc != 2)
 			return lw_js_arity_error(g, argc, argv, 2, "consumer ls STREAM");
-		if (!valid_name(argv[1]))
+		if (!lw_js_valid_name(argv[1]))
 			return lw_cli_usage_error(g, "'%s': stream names cannot hold '.', '*', '>' "
 						  "or spaces", argv[1]);
 		return cmd_ls(g, argv[1], timeout);
@@ -705,7 +701,7 @@ int lw_cmd_consumer(const struct lw_cli *g, int argc, char **argv)
 	else if (argc != 3)
 		return lw_js_arity_error(g, argc, argv, 3,
 					 info ? "consumer info STREAM NAME [--json]" : "consumer rm STREAM NAME");
-	if (!valid_name(argv[1]) || !valid_name(argv[2]))
+	if (!lw_js_valid_name(argv[1]) || !lw_js_valid_name(argv[2]))
 		return lw_cli_usage_error(g, "'%s' / '%s': names cannot hold '.', '*', '>' or spaces",
 					  argv[1], argv[2]);
 	snprintf(api_subj, sizeof(api_subj), "CONSUMER.%s.%s.%s", info ? "INFO" : "DELETE",

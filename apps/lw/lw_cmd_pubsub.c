@@ -324,6 +324,11 @@ static int listen_opts(const struct lw_cli *g, int argc, char **argv, struct lis
 	while ((o = getopt_long(argc, argv, ":q:c:t:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'q':
+			/* A queue name is one token of its own: not empty, no
+			 * whitespace (NATS's rule); wildcards are fine. */
+			if (*optarg == '\0' || strpbrk(optarg, " \t\r\n") != NULL)
+				return lw_cli_usage_error(g, "--queue: '%s' is not a valid queue "
+							  "group name (not empty, no spaces)", optarg);
 			l->queue = optarg;
 			break;
 		case 'c':

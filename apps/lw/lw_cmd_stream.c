@@ -145,10 +145,16 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 		switch (o) {
 		case 's': {
 			char *list = strdup(optarg), *save = NULL;
+			size_t before = json_array_size(subjects);
 
 			for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
 				json_array_append_new(subjects, json_string(t));
 			free(list);
+			if (json_array_size(subjects) == before) {
+				json_decref(cfg);
+				json_decref(subjects);
+				return lw_cli_usage_error(g, "--subjects: '%s' names no subject", optarg);
+			}
 			break;
 		}
 		case 'S': case 'R': case 'D': {
@@ -201,6 +207,11 @@ static int cmd_add(const struct lw_cli *g, int argc, char **argv, int timeout)
 		json_decref(subjects);
 		return lw_cli_usage_error(g, "stream add: NAME required");
 	}
+	if (!lw_js_valid_name(argv[optind])) {
+		json_decref(cfg);
+		json_decref(subjects);
+		return lw_js_name_error(g, "stream", argv[optind]);
+	}
 	json_object_set_new(cfg, "name", json_string(argv[optind]));
 	if (json_array_size(subjects) > 0)
 		json_object_set_new(cfg, "subjects", subjects);
@@ -233,13 +244,18 @@ static int cmd_purge(const struct lw_cli *g, int argc, char **argv, int timeout)
 			json_object_set_new(req, o == 'k' ? "keep" : "seq", json_integer((json_int_t)v));
 		} else {
 			json_decref(req);
-			return o == 'k' || o == 'q' ? lw_cli_usage_error(g, "'%s' is not a number", optarg)
+			return o == 'k' || o == 'q' ? lw_cli_usage_error(g, "--%s: '%s' is not a number",
+									 o == 'k' ? "keep" : "seq", optarg)
 						    : lw_cli_bad_option(g, o, argv);
 		}
 	}
 	if (argc - optind != 1) {
 		json_decref(req);
 		return lw_cli_usage_error(g, "stream purge: NAME required");
+	}
+	if (!lw_js_valid_name(argv[optind])) {
+		json_decref(req);
+		return lw_js_name_error(g, "stream", argv[optind]);
 	}
 	snprintf(api_subj, sizeof(api_subj), "STREAM.PURGE.%s", argv[optind]);
 	r = lw_js_api(g, api_subj, req, timeout);
@@ -279,6 +295,7 @@ static int cmd_get(const struct lw_cli *g, int argc, char **argv, int timeout)
 		/* one header per line, as lw sub --headers shows them */
 		n = b64_decode(b64, buf);
 		lw_cli_print_headers((const char *)buf, n);
+		fputc('\n', stdout); /* then the payload, as lw sub --headers */
 	}
 	if (buf != NULL) {
 		n = b64_decode(lw_js_str(msg, "data"), buf);
@@ -304,6 +321,12 @@ int lw_cmd_stream(const struct lw_cli *g, int argc, char **argv)
 	if (k >= 0)
 		return k;
 	sub = argv[0];
+	/* NAME first after the command, for all but add and purge (after
+	 * their options) and ls (none): checked before it becomes a token
+	 * of an API subject ("A.B" would name stream B). */
+	if (strcmp(sub, "add") && strcmp(sub, "purge") && strcmp(sub, "ls") && argc >= 2 &&
+	    !lw_js_valid_name(argv[1]))
+		return lw_js_name_error(g, "stream", argv[1]);
 	if (!strcmp(sub, "add"))
 		return cmd_add(g, argc, argv, timeout);
 	if (!strcmp(sub, "purge"))

@@ -612,7 +612,7 @@ static void frame(FILE *f, const struct top *t, const struct sample *p, const st
 
 	localtime_r(&wall, &tm);
 	strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
-	fprintf(f, "lw top - domain \"%s\", lwd pid %d - %s, %s %.1f s%s\n", d->name,
+	fprintf(f, "lw top - domain \"%s\", lwd pid %d - %s, %s %g s%s\n", d->name,
 		d->daemon_pid, tbuf, t->once ? "rates over" : "every", t->interval_ms / 1000.0,
 		t->once ? "" : " (q quits)");
 	fprintf(f, "  clients %u/%u   subscriptions %u/%u   ring %u   max payload %u B\n",
@@ -778,8 +778,15 @@ static int parse_http(const char *s, char *host, size_t hn, char *port, size_t p
 
 	if (colon == NULL || colon == s || colon[1] == '\0' ||
 	    (size_t)(colon - s) >= hn || strlen(colon + 1) >= pn ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+	    strtol(colon + 1, NULL, 10) < 1 || strtol(colon + 1, NULL, 10) > 65535)
 		return -1;
+	/* [::1]:8222: the address without its brackets */
+	if (s[0] == '[' && colon[-1] == ']') {
+		snprintf(host, hn, "%.*s", (int)(colon - s - 2), s + 1);
+		snprintf(port, pn, "%s", colon + 1);
+		return 0;
+	}
 	snprintf(host, hn, "%.*s", (int)(colon - s), s);
 	snprintf(port, pn, "%s", colon + 1);
 	return 0;

@@ -190,3 +190,14 @@ void lw_js_print_json(const json_t *doc)
 	json_dumpf(doc, stdout, JSON_INDENT(2));
 	fputc('\n', stdout);
 }
+
+bool lw_js_valid_name(const char *n)
+{
+	return *n != '\0' && strpbrk(n, ".*> \t\r\n") == NULL;
+}
+
+int lw_js_name_error(const struct lw_cli *g, const char *what, const char *n)
+{
+	return lw_cli_usage_error(g, "'%s' is not a valid %s name (not empty; no '.', '*', '>' "
+				  "or spaces)", n, what);
+}

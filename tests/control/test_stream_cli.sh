@@ -15,6 +15,13 @@ check "stream add" "$LW" stream add ORDERS --subjects 'orders.*,refunds.>' --max
 "$LW" stream add ORDERS --subjects 'orders.*' --max-msgs 5 >/dev/null 2>"$tmp/add2.err"
 check "stream add: a different config is refused" grep -q "different configuration" "$tmp/add2.err"
 check "stream add: bad number is a usage error" bash -c '"$0" stream add X --max-msgs abc 2>/dev/null; test $? -eq 2' "$LW"
+# A name with a dot would be two tokens of the API subject ("A.ORDERS"
+# named stream ORDERS): refused before it is sent.
+"$LW" stream info A.ORDERS 2>"$tmp/dot.err"; rc=$?
+check "stream info A.ORDERS is a usage error" test $rc -eq 2
+check "stream info A.ORDERS says why" grep -q "'A.ORDERS' is not a valid stream name" "$tmp/dot.err"
+check "stream add with no subject in --subjects is a usage error" \
+	bash -c '"$0" stream add Y --subjects "" 2>/dev/null; test $? -eq 2' "$LW"
 "$LW" req orders.new 'first order' >"$tmp/req.out" 2>/dev/null
 check "lw req gets the PubAck" grep -q '"stream":"ORDERS","seq":1' "$tmp/req.out"
 "$LW" pub orders.new 'second order' 2>/dev/null
