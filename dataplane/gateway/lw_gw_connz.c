@@ -291,6 +291,30 @@ bad:
 
 /* --- /connz ----------------------------------------------------------- */
 
+/* ,"key":"value" when @p v is not empty. */
+static void opt_field(struct sbuf *b, const char *key, const char *v)
+{
+	if (v[0] == '\0')
+		return;
+	gw_sb_printf(b, ",\"%s\":", key);
+	gw_sb_jstr(b, v);
+}
+
+/* nats-server's SubDetail object (no accounts here). */
+static void sub_detail(struct sbuf *b, const char *subject, const char *queue, const char *sid,
+		       unsigned long long msgs, unsigned long long max, uint32_t cid)
+{
+	gw_sb_printf(b, "{\"subject\":");
+	gw_sb_jstr(b, subject);
+	if (queue != NULL)
+		opt_field(b, "qgroup", queue);
+	opt_field(b, "sid", sid);
+	gw_sb_printf(b, ",\"msgs\":%llu", msgs);
+	if (max != 0)
+		gw_sb_printf(b, ",\"max\":%llu", max);
+	gw_sb_printf(b, ",\"cid\":%u}", cid);
+}
+
 static void print_conn(struct sbuf *b, const struct gw_cinfo *ci, bool subs, bool detail,
 		       bool auth)
 {
@@ -314,28 +338,15 @@ static void print_conn(struct sbuf *b, const struct gw_cinfo *ci, bool subs, boo
 		     (unsigned long long)ci->in_msgs, (unsigned long long)ci->out_msgs,
 		     (unsigned long long)ci->in_bytes, (unsigned long long)ci->out_bytes, ci->nsubs);
 	/* left out when the client did not say, as nats-server */
-	if (ci->name[0]) {
-		gw_sb_printf(b, ",\"name\":");
-		gw_sb_jstr(b, ci->name);
-	}
-	if (ci->lang[0]) {
-		gw_sb_printf(b, ",\"lang\":");
-		gw_sb_jstr(b, ci->lang);
-	}
-	if (ci->version[0]) {
-		gw_sb_printf(b, ",\"version\":");
-		gw_sb_jstr(b, ci->version);
-	}
+	opt_field(b, "name", ci->name);
+	opt_field(b, "lang", ci->lang);
+	opt_field(b, "version", ci->version);
 	if (ci->tls_ver[0]) {
-		gw_sb_printf(b, ",\"tls_version\":");
-		gw_sb_jstr(b, ci->tls_ver);
-		gw_sb_printf(b, ",\"tls_cipher_suite\":");
-		gw_sb_jstr(b, ci->tls_cipher);
+		opt_field(b, "tls_version", ci->tls_ver);
+		opt_field(b, "tls_cipher_suite", ci->tls_cipher);
 	}
-	if (auth && ci->user[0]) {
-		gw_sb_printf(b, ",\"authorized_user\":");
-		gw_sb_jstr(b, ci->user);
-	}
+	if (auth)
+		opt_field(b, "authorized_user", ci->user);
 	if (subs && ci->subs != NULL) {
 		gw_sb_printf(b, detail ? ",\"subscriptions_list_detail\":[" :
 					 ",\"subscriptions_list\":[");
@@ -348,19 +359,7 @@ static void print_conn(struct sbuf *b, const struct gw_cinfo *ci, bool subs, boo
 				gw_sb_jstr(b, s->subject);
 				continue;
 			}
-			/* nats-server's SubDetail objects (no accounts here) */
-			gw_sb_printf(b, "{\"subject\":");
-			gw_sb_jstr(b, s->subject);
-			if (s->queue != NULL) {
-				gw_sb_printf(b, ",\"qgroup\":");
-				gw_sb_jstr(b, s->queue);
-			}
-			gw_sb_printf(b, ",\"sid\":");
-			gw_sb_jstr(b, s->sid);
-			gw_sb_printf(b, ",\"msgs\":%llu", (unsigned long long)s->msgs);
-			if (s->max != 0)
-				gw_sb_printf(b, ",\"max\":%llu", (unsigned long long)s->max);
-			gw_sb_printf(b, ",\"cid\":%u}", ci->cid);
+			sub_detail(b, s->subject, s->queue, s->sid, s->msgs, s->max, ci->cid);
 		}
 		gw_sb_printf(b, "]");
 	}
@@ -535,18 +534,10 @@ int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 					continue;
 				if (k++ < offset || shown >= limit)
 					continue;
-				gw_sb_printf(b, "%s{\"subject\":", shown++ ? "," : "");
-				gw_sb_jstr(b, s->subject);
-				if (s->queue != NULL) {
-					gw_sb_printf(b, ",\"qgroup\":");
-					gw_sb_jstr(b, s->queue);
-				}
-				gw_sb_printf(b, ",\"sid\":");
-				gw_sb_jstr(b, s->sid);
-				gw_sb_printf(b, ",\"msgs\":%llu", LD(s->delivered));
-				if (LD(s->max) != 0)
-					gw_sb_printf(b, ",\"max\":%llu", LD(s->max));
-				gw_sb_printf(b, ",\"cid\":%u}", c->cid);
+				if (shown++)
+					gw_sb_printf(b, ",");
+				sub_detail(b, s->subject, s->queue, s->sid, LD(s->delivered),
+					   LD(s->max), c->cid);
 			}
 		gw_sb_printf(b, "],\"total\":%ld,\"offset\":%ld,\"limit\":%ld", k, offset, limit);
 	}
