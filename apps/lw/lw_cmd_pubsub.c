@@ -253,6 +253,8 @@ static int listen_loop(const struct lw_cli *g, struct listen *l, bool is_reply)
 
 	rc = LW_EXIT_OK;
 	idle_since = lw_cli_now_ns();
+	uint64_t seen = 0;
+
 	while (!lw_cli_stop && (l->count == 0 || n < l->count)) {
 		int wait = LW_CLI_POLL_MS;
 		lw_msg *m;
@@ -279,7 +281,9 @@ static int listen_loop(const struct lw_cli *g, struct listen *l, bool is_reply)
 			break;
 		}
 		idle_since = lw_cli_now_ns();
-		if (lw_cli_print_msg(m, n + 1, l->raw, l->headers) != 0) {
+		/* numbered as received: in reply mode a message without a
+		 * reply subject is shown but not answered (not counted in n) */
+		if (lw_cli_print_msg(m, ++seen, l->raw, l->headers) != 0) {
 			lw_msg_free(m);
 			break;	/* stdout closed: a reader like head(1) is done */
 		}
