@@ -103,6 +103,9 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 			     "consumer filter subject is not a valid subset of the interest subjects");
 	}
 	if (s->lim.retention == LW_RET_WORKQUEUE) {
+		if (strcmp(ap, "explicit") != 0 && !push)
+			FAIL(400, 10084, "consumer in pull mode requires explicit ack policy on "
+			     "workqueue stream");
 		if (strcmp(ap, "explicit") != 0)
 			FAIL(400, 10098, "workqueue stream requires explicit ack");
 		if (strcmp(dp, "all") != 0)

@@ -389,3 +389,13 @@ test('a durable with inactive_threshold goes once inactive that long; one withou
 	assert.ok(gone, 'the inactive durable is still there after 4 s');
 	assert.equal((await jsm.consumers.info('DIT', 'stays')).name, 'stays');
 });
+
+test('work queue without explicit ack: 10084 for a pull consumer, 10098 for a push one', async (t) => {
+	const { jsm } = await setup(t, 'WQA', { retention: RetentionPolicy.Workqueue });
+
+	let e = await refused(jsm.consumers.add('WQA', { durable_name: 'p', ack_policy: AckPolicy.None }));
+	assert.equal(e.err_code, 10084);
+	e = await refused(jsm.consumers.add('WQA', { durable_name: 'q', ack_policy: AckPolicy.None,
+		deliver_subject: createInbox() }));
+	assert.equal(e.err_code, 10098);
+});
