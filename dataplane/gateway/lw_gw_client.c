@@ -385,15 +385,33 @@ static int pub_prepare(struct gw_conn *c, const struct lw_gw_cmd *cmd, struct lw
 	return 1;
 }
 
+/* How many of @p c's own subscriptions without a queue group receive
+ * @p subject: with echo off they take it from the fabric and drop it. */
+static int own_plain_receivers(const struct gw_conn *c, const char *subject)
+{
+	int n = 0;
+
+	for (const struct gw_sub *s = c->subs; s != NULL; s = s->next)
+		n += s->queue == NULL && gw_subj_matches(s->subject, subject);
+	return n;
+}
+
 /* What lw_publish_msg said about @p m, told to the client. */
 static void pub_result(struct gw_conn *c, const struct lw_pubmsg *m, int rc)
 {
 	struct lw_gw *gw = c->gw;
+	bool wants_503 = m->reply != NULL && c->no_responders && atomic_load(&c->headers);
 
 	if (rc == 0) {
 		atomic_fetch_add_explicit(&gw->no_interest, 1, memory_order_relaxed);
-		if (m->reply != NULL && c->no_responders && atomic_load(&c->headers))
+		if (wants_503)
 			no_responders(c, m->reply);
+	} else if (rc > 0 && wants_503 && !atomic_load(&c->echo) &&
+		   rc == own_plain_receivers(c, m->subject)) {
+		/* Every receiver is this echo-off client's own plain
+		 * subscription (a queue group that took it would make rc
+		 * larger): nobody will answer, as nats-server says. */
+		no_responders(c, m->reply);
 	}
 	if (rc == LW_EBADSUBJECT) {
 		/* A wildcard or malformed subject: as pub_prepare says. */

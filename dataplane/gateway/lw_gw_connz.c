@@ -461,8 +461,7 @@ int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 
 /* --- /subsz ----------------------------------------------------------- */
 
-/* Does a subscription on @p pat receive a message published to @p subj? */
-static bool subj_matches(const char *pat, const char *subj)
+bool gw_subj_matches(const char *pat, const char *subj)
 {
 	for (;;) {
 		size_t pl = strcspn(pat, "."), sl = strcspn(subj, ".");
@@ -530,7 +529,7 @@ int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 		gw_sb_printf(b, ",\"subscriptions_list\":[");
 		for (struct gw_conn *c = gw->conns; c != NULL; c = c->next)
 			for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
-				if (tsubj[0] && !subj_matches(s->subject, tsubj))
+				if (tsubj[0] && !gw_subj_matches(s->subject, tsubj))
 					continue;
 				if (k++ < offset || shown >= limit)
 					continue;

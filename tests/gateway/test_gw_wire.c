@@ -135,6 +135,29 @@ static void test_connect_defaults(void **state)
 	close(fd);
 }
 
+/* A request whose only receiver is the requester's own subscription on
+ * an echo:false connection gets nats-server's 503 at once (the echo is
+ * dropped, nobody answers); another connection's responder still answers. */
+static void test_no_responders_own_echo(void **state)
+{
+	int fd = client(), other;
+
+	(void)state;
+	gw_send(fd, "CONNECT {\"verbose\":false,\"echo\":false,\"headers\":true,"
+		    "\"no_responders\":true}\r\nSUB svc.own 1\r\nSUB _INBOX.r.* 2\r\n"
+		    "PUB svc.own _INBOX.r.1 2\r\nhi\r\nPING\r\n");
+	expect(fd, "HMSG _INBOX.r.1 2 16 16\r\nNATS/1.0 503\r\n\r\n", 0);
+	other = client();
+	gw_send(other, "CONNECT {\"verbose\":false}\r\nSUB svc.own 9\r\nPING\r\n");
+	expect(other, "PONG\r\n", 0);
+	gw_send(fd, "PUB svc.own _INBOX.r.2 2\r\nhi\r\nPING\r\n");
+	expect(other, "MSG svc.own 9 _INBOX.r.2 2\r\nhi\r\n", 0);
+	expect(fd, "PONG\r\n", 0);
+	assert_null(strstr(g_buf, "503"));
+	close(other);
+	close(fd);
+}
+
 /* Not pedantic: '*' and '>' in a publish subject are plain tokens, as
  * with nats-server (the JetStream API sends a consumer's filter that way:
  * $JS.API.CONSUMER.CREATE.<stream>.<name>.orders.>). They reach
@@ -714,6 +737,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_info_and_verbose),
 		cmocka_unit_test(test_connect_defaults),
+		cmocka_unit_test(test_no_responders_own_echo),
 		cmocka_unit_test(test_publish_wildcard_tokens),
 		cmocka_unit_test(test_monitoring_bad_requests),
 		cmocka_unit_test(test_max_subscriptions),
