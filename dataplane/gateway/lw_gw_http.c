@@ -27,6 +27,32 @@
 
 #define LD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
 
+/* lwd's CPU use in percent of one core since the previous /varz (since
+ * start for the first): nats-server's "cpu" is a recent figure too. */
+static double varz_cpu(struct lw_gw *gw, const struct rusage *ru, uint64_t now)
+{
+	uint64_t cpu = (uint64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000000000ull +
+		       (uint64_t)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1000ull;
+	uint64_t since = gw->varz_at_ns ? gw->varz_at_ns : gw->start_ns;
+	uint64_t was = gw->varz_at_ns ? gw->varz_cpu_ns : 0;
+	double pct = now > since ? 100.0 * (double)(cpu - was) / (double)(now - since) : 0.0;
+
+	gw->varz_cpu_ns = cpu;
+	gw->varz_at_ns = now;
+	return pct;
+}
+
+static void varz_http_stats(struct lw_gw *gw, struct sbuf *b)
+{
+	static const char *const paths[] = GW_HTTP_PATHS;
+
+	gw_sb_printf(b, ",\"http_req_stats\":{");
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		gw_sb_printf(b, "%s\"%s\":%llu", i ? "," : "", paths[i],
+			     (unsigned long long)gw->http_reqs[i]);
+	gw_sb_printf(b, "}");
+}
+
 static void varz(struct lw_gw *gw, struct sbuf *b)
 {
 	struct rusage ru;
@@ -46,8 +72,16 @@ static void varz(struct lw_gw *gw, struct sbuf *b)
 		  (unsigned long long)gw->cfg.ping_interval_ms * 1000000ull, gw->cfg.max_pings_out,
 		  gw->cfg.host, gw->cfg.http_port, gw->cfg.auth_timeout_ms / 1000.0,
 		  gw->cfg.max_control_line, gw->max_payload, gw->cfg.max_pending);
+	gw_sb_printf(b, "\"write_deadline\":%llu,\"tls_required\":%s,\"tls_timeout\":%g,"
+		     "\"gomaxprocs\":%ld,\"cpu\":%.1f,",
+		     (unsigned long long)gw->cfg.write_deadline_ms * 1000000ull,
+		     gw->tls_ctx != NULL ? "true" : "false", gw->cfg.tls_timeout_ms / 1000.0,
+		     sysconf(_SC_NPROCESSORS_ONLN), varz_cpu(gw, &ru, now));
 	gw_sb_printf(b, "\"start\":");
 	gw_sb_time(b, gw->start_wall);
+	gw_sb_printf(b, ",\"config_load_time\":");
+	gw_sb_time(b, gw->start_wall);
+	varz_http_stats(gw, b);
 	gw_sb_printf(b, ",\"now\":");
 	gw_sb_time(b, time(NULL));
 	gw_sb_printf(b, ",\"uptime\":");
@@ -285,6 +319,13 @@ static void route(struct lw_gw *gw, struct gw_http *h)
 	q = strchr(path, '?');
 	if (q != NULL)
 		*q++ = '\0';
+	{
+		static const char *const paths[] = GW_HTTP_PATHS;
+
+		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+			if (strcmp(path, paths[i]) == 0)
+				gw->http_reqs[i]++;
+	}
 	if (strcmp(path, "/varz") == 0) {
 		varz(gw, &b);
 	} else if (strcmp(path, "/connz") == 0 || strcmp(path, "/subsz") == 0 ||

@@ -134,6 +134,8 @@ struct gw_http {
  * nothing cannot hold lwd's descriptors. */
 #define GW_HTTP_TIMEOUT_NS (5ull * 1000000000ull)
 #define GW_HTTP_MAX_CONNS 16
+/* The paths served, in the order of lw_gw.http_reqs. */
+#define GW_HTTP_PATHS { "/", "/varz", "/connz", "/subsz", "/healthz", "/metrics", "/subscriptionsz" }
 
 struct lw_gw {
 	struct lw_gw_config cfg;
@@ -157,6 +159,8 @@ struct lw_gw {
 	struct gw_cinfo **closed;    /* ring of the last GW_CLOSED_MAX closed connections */
 	uint32_t closed_head, closed_n;
 	struct gw_http *https;       /* open monitor connections, gateway thread only */
+	uint64_t http_reqs[7];       /* per GW_HTTP_PATHS entry, for /varz http_req_stats */
+	uint64_t varz_cpu_ns, varz_at_ns; /* CPU time and clock at the last /varz */
 	uint32_t nhttps;
 	int spare_fd;                /* given up to accept-and-close at EMFILE */
 	uint64_t emfile_logged_ns;

@@ -511,6 +511,9 @@ static void test_monitoring(void **state)
 	http_get("/healthz", "{\"status\":\"ok\"}");
 	http_get("/varz", "\"server_id\":");
 	http_get("/varz", "\"connections\":1");
+	http_get("/varz", "\"write_deadline\":10000000000,");
+	http_get("/varz", "\"http_req_stats\":{\"/\":");
+	http_get("/varz", "\"cpu\":");
 	http_get("/connz", "\"num_connections\":1");
 	http_get("/connz", "\"name\":\"mon\\\"itor\"");
 	http_get("/connz?subs=1", "\"subscriptions_list\":[\"m.>\"]");
