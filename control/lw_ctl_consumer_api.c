@@ -148,7 +148,12 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 	    strcmp(cstr(in, "replay_policy", "instant"), "original") != 0)
 		FAIL(400, 10025, "invalid JSON: invalid replay policy");
 	json_object_set_new(c, "replay_policy", json_string(cstr(in, "replay_policy", "instant")));
-	json_object_set_new(c, "num_replicas", json_integer(0));
+	/* 0 (the stream's) or 1, echoed as given, as nats-server; more
+	 * needs a cluster */
+	if (cint(in, "num_replicas", 0) > 1)
+		FAIL(500, 10074, "replicas > 1 not supported in non-clustered mode");
+	json_object_set_new(c, "num_replicas",
+			    json_integer(cint(in, "num_replicas", 0) == 1 ? 1 : 0));
 	/* as nats-server: a backoff list needs a max_deliver beyond it */
 	if (json_array_size(json_object_get(in, "backoff")) > 0 &&
 	    (cint(in, "max_deliver", 0) <= 0 ||
