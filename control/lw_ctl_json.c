@@ -380,6 +380,13 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 			    json_boolean(get_bool(req, "discard_new_per_subject")));
 	json_object_set_new(c, "compression", json_string("none"));
 	json_object_set_new(c, "consumer_limits", json_object());
+	if (get_bool(req, "sealed")) {
+		/* what sealing means, in the config as nats-server shows it */
+		json_object_set_new(c, "discard", json_string("new"));
+		json_object_set_new(c, "deny_delete", json_true());
+		json_object_set_new(c, "deny_purge", json_true());
+		json_object_set_new(c, "allow_rollup_hdrs", json_false());
+	}
 	if (get_bool(req, "discard_new_per_subject") &&
 	    (strcmp(disc, "new") || get_int(req, "max_msgs_per_subject", -1) <= 0))
 		return CFG_ERR(500, 10052,

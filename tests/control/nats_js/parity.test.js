@@ -137,7 +137,11 @@ test('sealed streams: no purge, no delete, no unseal; not created sealed', async
 	assert.equal(e.err_code, 10052);
 	const si = await jsm.streams.info('SEA');
 
-	await jsm.streams.update('SEA', { ...si.config, sealed: true });
+	const sealed = (await jsm.streams.update('SEA', { ...si.config, sealed: true })).config;
+	// what sealing means, shown in the config
+	assert.equal(sealed.discard, 'new');
+	assert.equal(sealed.deny_delete, true);
+	assert.equal(sealed.deny_purge, true);
 	e = await refused(jsm.streams.purge('SEA'));
 	assert.equal(e.err_code, 10109);
 	e = await refused(jsm.streams.deleteMessage('SEA', 1));
