@@ -481,13 +481,17 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 			return cerr(type, 400, 10148, "consumer already exists");
 		}
 		if (!same) {
-			if (!json_equal(json_object_get(cfg, "deliver_policy"),
-					json_object_get(c->cfg, "deliver_policy")) ||
-			    !json_equal(json_object_get(cfg, "ack_policy"),
-					json_object_get(c->cfg, "ack_policy"))) {
-				json_decref(cfg);
-				return cerr(type, 400, 10012, "consumer configuration update not allowed");
-			}
+			/* nats-server's words for what may not change */
+			static const char *const fixed[] = { "deliver_policy", "ack_policy" };
+
+			for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+				if (!json_equal(json_object_get(cfg, fixed[i]),
+						json_object_get(c->cfg, fixed[i]))) {
+					json_decref(cfg);
+					return cerr(type, 400, 10012, i == 0 ?
+						    "deliver policy can not be updated" :
+						    "ack policy can not be updated");
+				}
 			apply_cfg(c, cfg);
 			c->dirty = true;
 			lw_cons_save(c);
