@@ -197,14 +197,21 @@ static void send_ack(struct lw_stream *s, const char *reply, json_t *body)
 static void send_ack_ok(struct lw_stream *s, const char *reply, uint64_t seq, bool dup)
 {
 	struct lw_ctl *ctl = s->ctl;
-	char body[LW_JS_NAME_MAX + 96];
-	int n;
+	char body[2 * LW_JS_NAME_MAX + 96], name[2 * LW_JS_NAME_MAX + 1];
+	size_t k = 0;
 
 	if (reply == NULL || *reply == '\0' || s->lim.no_ack)
 		return;
-	n = snprintf(body, sizeof(body), "{\"stream\":\"%s\",\"seq\":%llu%s}", s->name,
-		     (unsigned long long)seq, dup ? ",\"duplicate\":true" : "");
-	(void)n;
+	/* A name may hold '"' or '\\' (nats-server allows them): escaped,
+	 * or the PubAck would not be JSON, or say what the name wrote. */
+	for (const char *p = s->name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			name[k++] = '\\';
+		name[k++] = *p;
+	}
+	name[k] = '\0';
+	snprintf(body, sizeof(body), "{\"stream\":\"%s\",\"seq\":%llu%s}", name,
+		 (unsigned long long)seq, dup ? ",\"duplicate\":true" : "");
 	/* Sent once the message is written: lw_ctl_flush_acks. */
 	lw_ctl_queue_ack(ctl, reply, strdup(body), s, seq);
 }

@@ -158,6 +158,21 @@ static void test_shm_publisher(void **state)
 	si = info("SHM");
 	assert_int_equal(si->State.LastSeq, 2);
 	jsStreamInfo_Destroy(si);
+	/* A name with a quote (allowed, as by nats-server) stays a string in
+	 * the PubAck instead of writing JSON of its own. */
+	{
+		static const char want[] = "{\"stream\":\"Q\\\"x\",\"seq\":1}";
+		static const char body[] = "{\"name\":\"Q\\\"x\",\"subjects\":[\"qx.>\"]}";
+
+		assert_int_equal(lw_request(c, "$JS.API.STREAM.CREATE.Q\"x", body, strlen(body), 2000,
+					    &r), LW_OK);
+		assert_non_null(memmem(lw_msg_data(r), lw_msg_len(r), "\"did_create\":true", 17));
+		lw_msg_free(r);
+		assert_int_equal(lw_request(c, "qx.a", "v", 1, 2000, &r), LW_OK);
+		assert_int_equal(lw_msg_len(r), strlen(want));
+		assert_memory_equal(lw_msg_data(r), want, strlen(want));
+		lw_msg_free(r);
+	}
 	lw_close(c);
 }
 
