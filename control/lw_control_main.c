@@ -192,12 +192,15 @@ static int serve(struct lw_ctl *ctl)
 	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next) {
 		json_t *err = NULL;
 
+		/* One stream the fabric cannot take (lwd restarted with a
+		 * smaller --max-subs, say) must not keep the others from
+		 * being served: it stays on disk, its API answers, and its
+		 * subjects have no responder until lw-control restarts. */
 		if (lw_stream_subscribe(ctl, s, &err) != 0) {
-			fprintf(stderr, "lw-control: error: stream %s: %s\n", s->name,
+			fprintf(stderr, "lw-control: error: stream %s is not served: %s\n", s->name,
 				json_string_value(json_object_get(json_object_get(err, "error"),
 								  "description")));
 			json_decref(err);
-			return -1;
 		}
 	}
 	lw_sub_opts_init(&so);

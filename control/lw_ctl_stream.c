@@ -548,6 +548,17 @@ static void trim(struct lw_stream *s, bool per_subject)
 	lw_stream_expire(s, lw_now_wall_ns());
 }
 
+static void rm_tree(const char *path);
+
+/* Removes what a refused create of stream @p name wrote. */
+static void drop_dir(const struct lw_ctl *ctl, const char *name)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/%s", ctl->store_dir, name);
+	rm_tree(dir);
+}
+
 struct lw_stream *lw_stream_create(struct lw_ctl *ctl, const char *name, json_t *cfg,
 				   int64_t created_ns, bool load, json_t **err)
 {
@@ -598,6 +609,7 @@ struct lw_stream *lw_stream_create_ex(struct lw_ctl *ctl, const char *name, json
 		*err = lw_js_error("", 500, 10049, "cannot write the config of %s", name);
 		lw_store_destroy(s->st);
 		stream_free(s);
+		drop_dir(ctl, name);
 		return NULL;
 	}
 	if (load) {
@@ -609,6 +621,10 @@ struct lw_stream *lw_stream_create_ex(struct lw_ctl *ctl, const char *name, json
 	if (subscribe && lw_stream_subscribe(ctl, s, err) != 0) {
 		lw_store_destroy(s->st);
 		stream_free(s);
+		/* a refused create leaves nothing that the next start would
+		 * load */
+		if (!load)
+			drop_dir(ctl, name);
 		return NULL;
 	}
 	s->next = ctl->streams;

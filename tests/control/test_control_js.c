@@ -121,6 +121,38 @@ static void test_idle_control_is_silent(void **state)
 	lw_close(c);
 }
 
+/* A create the fabric refuses (more subjects than lwd has subscriptions)
+ * leaves nothing on disk, and lw-control starts again serving the rest. */
+static void test_refused_create_leaves_nothing(void **state)
+{
+	static char bufs[1100][16];
+	const char *subjects[1100];
+	jsStreamConfig cfg;
+	jsStreamInfo *si = NULL;
+	jsErrCode ec = 0;
+	char path[300];
+
+	(void)state;
+	add_stream("KEEP", "keep.>", NULL);
+	assert_true(pub("keep.a", "important", NULL, NULL) >= 1);
+	for (int i = 0; i < 1100; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "wide.s%d", i);
+		subjects[i] = bufs[i];
+	}
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = "WIDE";
+	cfg.Subjects = subjects;
+	cfg.SubjectsLen = 1100;
+	assert_int_not_equal(js_AddStream(&si, g_js, &cfg, NULL, &ec), NATS_OK);
+	snprintf(path, sizeof(path), "%s/WIDE", g_c.dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	restart(SIGTERM);
+	si = info("KEEP");
+	assert_int_equal(si->State.Msgs, 1);
+	jsStreamInfo_Destroy(si);
+	assert_true(pub("keep.b", "still", NULL, NULL) >= 2);
+}
+
 /* With lw-control serving the domain, lwd's health check for JetStream
  * passes (without it: 503, see gw_wire). */
 static void test_healthz_jetstream(void **state)
@@ -528,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_publish_ack_dedup),
 		cmocka_unit_test(test_idle_control_is_silent),
 		cmocka_unit_test(test_healthz_jetstream),
+		cmocka_unit_test(test_refused_create_leaves_nothing),
 		cmocka_unit_test(test_shm_publisher),
 		cmocka_unit_test(test_get_delete_purge),
 		cmocka_unit_test(test_limits),
