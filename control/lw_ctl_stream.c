@@ -374,6 +374,13 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 	}
 	uint64_t rsz = lw_store_rec_size(s->st, strlen(subj), hl, dl);
 
+	/* One message larger than the whole stream may hold: with discard
+	 * old it would push out every acknowledged message and still not
+	 * fit. Refused instead; nothing stored goes. */
+	if (l->max_bytes > 0 && (int64_t)rsz > l->max_bytes) {
+		send_ack(s, reply, pub_err(400, 10054, "message size exceeds maximum allowed"));
+		return;
+	}
 	if (l->discard_new) {
 		const char *why = NULL;
 

@@ -271,6 +271,8 @@ static void lim_new(jsStreamConfig *c) { c->MaxMsgs = 3; c->Discard = js_Discard
 static void lim_size(jsStreamConfig *c) { c->MaxMsgSize = 8; }
 static void lim_subj(jsStreamConfig *c) { c->MaxMsgsPerSubject = 1; }
 
+static void lim_bytes(jsStreamConfig *c) { c->MaxBytes = 1000; }
+
 static void test_limits(void **state)
 {
 	jsPubAck *pa = NULL;
@@ -297,6 +299,23 @@ static void test_limits(void **state)
 	ec = 0;
 	assert_int_not_equal(js_Publish(&pa, g_js, "lsize", "123456789", 9, NULL, &ec), NATS_OK);
 	assert_int_equal(ec, 10054);
+
+	/* one message bigger than max_bytes: refused, what is stored stays */
+	add_stream("LBIG", "lbig", lim_bytes);
+	for (int i = 0; i < 5; i++)
+		pub("lbig", "small", NULL, NULL);
+	{
+		static char big[5000];
+
+		memset(big, 'B', sizeof(big));
+		ec = 0;
+		assert_int_not_equal(js_Publish(&pa, g_js, "lbig", big, sizeof(big), NULL, &ec),
+				     NATS_OK);
+		assert_int_equal(ec, 10054);
+	}
+	si = info("LBIG");
+	assert_int_equal(si->State.Msgs, 5);
+	jsStreamInfo_Destroy(si);
 
 	add_stream("KV", "kv.>", lim_subj);
 	pub("kv.a", "1", NULL, NULL);
