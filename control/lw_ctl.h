@@ -21,6 +21,8 @@
 
 #define LW_JS_API "$JS.API."
 #define LW_JS_NAME_MAX 64
+/* Longest Nats-Msg-Id / Nats-Expected-* value read; longer ones are refused. */
+#define LW_HDR_VALUE_MAX 1024
 
 enum lw_retention { LW_RET_LIMITS, LW_RET_INTEREST, LW_RET_WORKQUEUE };
 
@@ -122,6 +124,7 @@ json_t *lw_js_error(const char *type, int code, int err_code, const char *fmt, .
 void lw_ctl_reply_json(struct lw_ctl *ctl, const char *reply, json_t *body);
 /** Value of a NATS/1.0 header in a raw block, NUL-terminated into @p buf. */
 int lw_hdr_get(const void *hdr, size_t len, const char *key, char *buf, size_t cap);
+/* ... its length, -1 when absent, -2 when longer than @p cap - 1. */
 /** Builds the normalised stream config from a request; NULL + *err. */
 json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **err);
 void lw_stream_limits_from(const json_t *cfg, struct lw_stream_limits *l);

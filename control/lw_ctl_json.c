@@ -180,7 +180,7 @@ int lw_hdr_get(const void *hdr, size_t len, const char *key, char *buf, size_t c
 			while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == ' '))
 				n--;
 			if (n + 1 > cap)
-				return -1;
+				return -2; /* there, but longer than the caller takes */
 			memcpy(buf, v, n);
 			buf[n] = '\0';
 			return (int)n;

@@ -270,7 +270,7 @@ static void dedup_rebuild(struct lw_stream *s)
 
 	for (; q != 0; q = lw_store_next(s->st, q + 1, NULL)) {
 		struct lw_store_rec r;
-		char id[256];
+		char id[LW_HDR_VALUE_MAX + 1];
 
 		if (lw_store_get(s->st, q, &r) != 0)
 			continue;
@@ -289,7 +289,7 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 	const void *hdr = lw_msg_headers(m, &hl);
 	struct lw_stream_limits *l = &s->lim;
 	struct lw_store_state st;
-	char id[256] = "", v[256], desc[128];
+	char id[LW_HDR_VALUE_MAX + 1] = "", v[LW_HDR_VALUE_MAX + 1], desc[128];
 	int64_t now = lw_now_wall_ns(), seq;
 	bool have_id = false;
 	int rollup = 0; /* 1: Nats-Rollup sub, 2: all */
@@ -308,6 +308,21 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 		return;
 	}
 	if (hdr != NULL && hl > 0) {
+		/* An expectation or id too long to read is refused, not
+		 * ignored: a publish must not skip a check it asked for. */
+		static const char *const checked[] = {
+			"Nats-Msg-Id", "Nats-Expected-Stream", "Nats-Expected-Last-Sequence",
+			"Nats-Expected-Last-Subject-Sequence", "Nats-Expected-Last-Msg-Id",
+			"Nats-Rollup",
+		};
+
+		for (size_t i = 0; i < sizeof(checked) / sizeof(checked[0]); i++)
+			if (lw_hdr_get(hdr, hl, checked[i], v, sizeof(v)) == -2) {
+				snprintf(desc, sizeof(desc), "bad request: header %s is longer than "
+					 "%d bytes", checked[i], LW_HDR_VALUE_MAX);
+				send_ack(s, reply, pub_err(400, 10003, desc));
+				return;
+			}
 		if (lw_hdr_get(hdr, hl, "Nats-Expected-Stream", v, sizeof(v)) > 0 &&
 		    strcmp(v, s->name) != 0) {
 			send_ack(s, reply, pub_err(400, 10060, "expected stream does not match"));

@@ -92,11 +92,32 @@ static void test_publish_ack_dedup(void **state)
 	ec = 0;
 	assert_int_not_equal(js_Publish(&pa, g_js, "pub.a", "z", 1, &po, &ec), NATS_OK);
 	assert_int_equal(ec, 10060);
+	/* an expectation too long to read is refused, never skipped; a long
+	 * message id (up to 1 KiB) still de-duplicates */
+	{
+		static char lng[1100];
+
+		memset(lng, 'W', sizeof(lng) - 1);
+		jsPubOptions_Init(&po);
+		po.ExpectStream = lng;
+		ec = 0;
+		assert_int_not_equal(js_Publish(&pa, g_js, "pub.a", "z", 1, &po, &ec), NATS_OK);
+		assert_int_equal(ec, 10003);
+		lng[1000] = '\0';
+		jsPubOptions_Init(&po);
+		po.MsgId = lng;
+		assert_int_equal(js_Publish(&pa, g_js, "pub.a", "z", 1, &po, &ec), NATS_OK);
+		assert_false(pa->Duplicate);
+		jsPubAck_Destroy(pa);
+		assert_int_equal(js_Publish(&pa, g_js, "pub.a", "z", 1, &po, &ec), NATS_OK);
+		assert_true(pa->Duplicate);
+		jsPubAck_Destroy(pa);
+	}
 
 	si = info("PUB");
-	assert_int_equal(si->State.Msgs, 13);
+	assert_int_equal(si->State.Msgs, 14);
 	assert_int_equal(si->State.FirstSeq, 1);
-	assert_int_equal(si->State.LastSeq, 13);
+	assert_int_equal(si->State.LastSeq, 14);
 	assert_int_equal(si->State.NumSubjects, 2);
 	jsStreamInfo_Destroy(si);
 }
