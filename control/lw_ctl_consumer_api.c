@@ -705,7 +705,7 @@ void lw_consumer_api(struct lw_ctl *ctl, const char *op, const char *rest, lw_ms
 	json_t *req = NULL, *resp = NULL;
 	struct lw_stream *s;
 	struct lw_consumer *c;
-	bool durable_api = false;
+	bool durable_api = false, stream_too_long = false, consumer_too_long = false;
 
 	(void)op;
 	/* rest: VERB.<stream>[.<consumer>[.<filter>]] or DURABLE.CREATE.<s>.<c> or MSG.NEXT.<s>.<c> */
@@ -731,16 +731,22 @@ void lw_consumer_api(struct lw_ctl *ctl, const char *op, const char *rest, lw_ms
 		const char *d1 = strchr(p, '.');
 		size_t n1 = d1 ? (size_t)(d1 - p) : strlen(p);
 
-		if (n1 > LW_JS_NAME_MAX)
-			n1 = LW_JS_NAME_MAX;
+		/* Names longer than any that exists are not cut to a prefix
+		 * that may name another stream or consumer. */
+		if (n1 > LW_JS_NAME_MAX) {
+			stream_too_long = true;
+			n1 = 0;
+		}
 		memcpy(sname, p, n1);
 		sname[n1] = '\0';
 		if (d1 != NULL) {
 			const char *d2 = strchr(d1 + 1, '.');
 			size_t n2 = d2 ? (size_t)(d2 - d1 - 1) : strlen(d1 + 1);
 
-			if (n2 > LW_JS_NAME_MAX)
-				n2 = LW_JS_NAME_MAX;
+			if (n2 > LW_JS_NAME_MAX) {
+				consumer_too_long = true;
+				n2 = 0;
+			}
 			memcpy(cname, d1 + 1, n2);
 			cname[n2] = '\0';
 			if (d2 != NULL)
@@ -755,7 +761,17 @@ void lw_consumer_api(struct lw_ctl *ctl, const char *op, const char *rest, lw_ms
 		type = T("consumer_names_response");
 	else if (!strcmp(verb, "LIST"))
 		type = T("consumer_list_response");
-	s = lw_stream_find(ctl, sname);
+	s = stream_too_long ? NULL : lw_stream_find(ctl, sname);
+	if (s != NULL && consumer_too_long) {
+		if (!strcmp(verb, "NEXT"))
+			lw_cons_status(ctl, reply ? reply : "", "NATS/1.0 404 No Messages\r\n\r\n");
+		else if (!strcmp(verb, "CREATE"))
+			lw_ctl_reply_json(ctl, reply, cerr(type, 400, 10102, "consumer name is too "
+							   "long, maximum allowed is 64"));
+		else
+			lw_ctl_reply_json(ctl, reply, cerr(type, 404, 10014, "consumer not found"));
+		return;
+	}
 	if (s == NULL) {
 		if (!strcmp(verb, "NEXT"))
 			lw_cons_status(ctl, reply ? reply : "", "NATS/1.0 404 No Messages\r\n\r\n");

@@ -642,6 +642,42 @@ static void test_push_bound(void **state)
 }
 
 
+/* Names in API subjects longer than any name lw-control keeps (64) are
+ * not cut to a 64-byte prefix that names another stream or consumer. */
+static void test_long_names_not_cut(void **state)
+{
+	char s64[65], c64[65], subj[300];
+	lw_conn *c = lw_test_connect(&g_t.d);
+
+	(void)state;
+	assert_non_null(c);
+	memset(s64, 'A', 64);
+	s64[64] = '\0';
+	memset(c64, 'c', 64);
+	c64[64] = '\0';
+	snprintf(subj, sizeof(subj), "$JS.API.STREAM.CREATE.%s", s64);
+	assert_non_null(strstr(shm_api(c, subj, "{\"subjects\":[\"trunc.>\"]}"),
+			       "\"did_create\":true"));
+	char body[200];
+
+	snprintf(body, sizeof(body), "{\"config\":{\"durable_name\":\"%s\",\"ack_policy\":"
+		 "\"explicit\"}}", c64);
+	snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.DURABLE.CREATE.%s.%s", s64, c64);
+	assert_non_null(strstr(shm_api(c, subj, body), "\"num_pending\":0"));
+	snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.DURABLE.CREATE.%sXX.dur", s64);
+	assert_non_null(strstr(shm_api(c, subj, "{\"config\":{\"durable_name\":\"dur\","
+					       "\"ack_policy\":\"explicit\"}}"),
+			       "\"err_code\":10059"));
+	snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.INFO.%s.%sXX", s64, c64);
+	assert_non_null(strstr(shm_api(c, subj, ""), "\"err_code\":10014"));
+	snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.DELETE.%s.%sXX", s64, c64);
+	assert_non_null(strstr(shm_api(c, subj, ""), "\"err_code\":10014"));
+	snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.INFO.%s.%s", s64, c64);
+	assert_non_null(strstr(shm_api(c, subj, ""), "\"num_pending\":0"));
+	lw_close(c);
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -654,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_shm_consumer),
 		cmocka_unit_test(test_push_backlog_after_restart),
 		cmocka_unit_test(test_push_bound),
+		cmocka_unit_test(test_long_names_not_cut),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
