@@ -405,8 +405,20 @@ void gw_http_accept(struct lw_gw *gw)
 		if (fd < 0)
 			return;
 		if (gw->nhttps >= GW_HTTP_MAX_CONNS) {
-			close(fd); /* a monitor does not need more */
-			continue;
+			/* Full: the oldest that has not sent its whole request
+			 * makes room (sockets held open without a request
+			 * cannot keep the monitor from everyone); when all are
+			 * being answered, the new one waits for none. */
+			struct gw_http *old = NULL;
+
+			for (struct gw_http *x = gw->https; x != NULL; x = x->next)
+				if (x->resp == NULL)
+					old = x; /* the list is newest first */
+			if (old == NULL) {
+				close(fd);
+				continue;
+			}
+			http_free(gw, old);
 		}
 		h = calloc(1, sizeof(*h));
 		if (h == NULL) {
