@@ -125,6 +125,9 @@ void lw_ctl_reply_json(struct lw_ctl *ctl, const char *reply, json_t *body);
 /** Value of a NATS/1.0 header in a raw block, NUL-terminated into @p buf. */
 int lw_hdr_get(const void *hdr, size_t len, const char *key, char *buf, size_t cap);
 /* ... its length, -1 when absent, -2 when longer than @p cap - 1. */
+/** NULL when every known field of a stream (or @p consumer) config has
+ *  its JSON type, else nats-server's unmarshal error, typed @p type. */
+json_t *lw_cfg_check_types(const json_t *cfg, bool consumer, const char *type);
 /** Builds the normalised stream config from a request; NULL + *err. */
 json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **err);
 void lw_stream_limits_from(const json_t *cfg, struct lw_stream_limits *l);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lw_ctl_consumer_pvt.h"
+#include "lw_subject.h" /* lw_subj_validate */
 
 /* --- configuration ----------------------------------------------------------------------- */
 
@@ -22,12 +23,17 @@ static json_t *cerr(const char *type, int code, int err_code, const char *d)
 
 static bool valid_cname(const char *n)
 {
+	json_t *utf8;
+
 	if (*n == '\0' || strlen(n) > LW_JS_NAME_MAX)
 		return false;
-	for (const char *p = n; *p; p++)
+	for (const unsigned char *p = (const unsigned char *)n; *p; p++)
 		if (*p == '.' || *p == '*' || *p == '>' || *p <= ' ' || *p == '/' || *p == '\\')
 			return false;
-	return true;
+	/* UTF-8 is fine, other high bytes could not be answered in JSON */
+	utf8 = json_string(n);
+	json_decref(utf8);
+	return utf8 != NULL;
 }
 
 /* "deliver all", "deliver by start sequence", ... as nats-server words it */
@@ -57,6 +63,11 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 
 #define FAIL(code, ec, d) do { *err = cerr(type, code, ec, d); json_decref(c); \
 		json_decref(filters); return NULL; } while (0)
+	if ((*err = lw_cfg_check_types(in, true, type)) != NULL) {
+		json_decref(c);
+		json_decref(filters);
+		return NULL;
+	}
 	if (strcmp(dp, "all") && strcmp(dp, "last") && strcmp(dp, "new") &&
 	    strcmp(dp, "by_start_sequence") && strcmp(dp, "by_start_time") &&
 	    strcmp(dp, "last_per_subject"))
@@ -114,6 +125,14 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 	if (cint(in, "ack_wait", 0) < 0)
 		FAIL(400, 10183, "consumer ack wait needs to be positive");
 	if (push) {
+		const char *ds = cstr(in, "deliver_subject", "");
+
+		/* a subject the fabric can route (256 bytes at most, no
+		 * empty tokens), without wildcards, as nats-server asks */
+		if (strpbrk(ds, "*>") != NULL)
+			FAIL(400, 10079, "consumer deliver subject has wildcards");
+		if (lw_subj_validate(ds, strlen(ds), LW_SUBJ_PUBLISH) != LW_OK)
+			FAIL(400, 10112, "invalid push consumer deliver subject");
 		/* Deliveries the stream would capture again: nats-server refuses
 		 * them too (and here the stream's own subscription would fill). */
 		json_array_foreach(json_object_get(s->cfg, "subjects"), i, v)

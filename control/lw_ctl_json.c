@@ -219,12 +219,18 @@ char *lw_b64_encode(const void *data, size_t n)
 
 static bool valid_name(const char *n)
 {
+	json_t *utf8;
+
 	if (*n == '\0' || strlen(n) > LW_JS_NAME_MAX)
 		return false;
-	for (const char *p = n; *p; p++)
+	for (const unsigned char *p = (const unsigned char *)n; *p; p++)
 		if (*p == '.' || *p == '*' || *p == '>' || *p <= ' ' || *p == 0x7f)
 			return false;
-	return true;
+	/* UTF-8 names are fine (nats-server takes them); bytes that are
+	 * not UTF-8 could not be answered in JSON */
+	utf8 = json_string(n);
+	json_decref(utf8);
+	return utf8 != NULL;
 }
 
 static bool valid_subject_pattern(const char *s)
@@ -261,6 +267,69 @@ static const char *get_str(const json_t *o, const char *k, const char *def)
 	return json_is_string(v) ? json_string_value(v) : def;
 }
 
+/* The JSON type each field of a config must have: one letter a field
+ * ('i' integer, 'b' boolean, 's' string, 'a' array, 'o' object), as the
+ * Go structs nats-server unmarshals into. */
+static const struct {
+	const char *name;
+	char type;
+} stream_fields[] = {
+	{ "name", 's' }, { "description", 's' }, { "subjects", 'a' }, { "retention", 's' },
+	{ "max_consumers", 'i' }, { "max_msgs", 'i' }, { "max_bytes", 'i' }, { "max_age", 'i' },
+	{ "max_msgs_per_subject", 'i' }, { "max_msg_size", 'i' }, { "discard", 's' },
+	{ "storage", 's' }, { "num_replicas", 'i' }, { "duplicate_window", 'i' },
+	{ "sealed", 'b' }, { "deny_delete", 'b' }, { "deny_purge", 'b' },
+	{ "allow_rollup_hdrs", 'b' }, { "allow_direct", 'b' }, { "mirror_direct", 'b' },
+	{ "no_ack", 'b' }, { "discard_new_per_subject", 'b' }, { "first_seq", 'i' },
+	{ "template_owner", 's' }, { "compression", 's' }, { "placement", 'o' },
+	{ "consumer_limits", 'o' }, { "metadata", 'o' },
+}, consumer_fields[] = {
+	{ "durable_name", 's' }, { "name", 's' }, { "description", 's' },
+	{ "deliver_subject", 's' }, { "deliver_group", 's' }, { "deliver_policy", 's' },
+	{ "opt_start_seq", 'i' }, { "opt_start_time", 's' }, { "ack_policy", 's' },
+	{ "ack_wait", 'i' }, { "max_deliver", 'i' }, { "backoff", 'a' },
+	{ "filter_subject", 's' }, { "filter_subjects", 'a' }, { "replay_policy", 's' },
+	{ "rate_limit_bps", 'i' }, { "sample_freq", 's' }, { "max_waiting", 'i' },
+	{ "max_ack_pending", 'i' }, { "flow_control", 'b' }, { "idle_heartbeat", 'i' },
+	{ "headers_only", 'b' }, { "max_batch", 'i' }, { "max_expires", 'i' },
+	{ "max_bytes", 'i' }, { "inactive_threshold", 'i' }, { "num_replicas", 'i' },
+	{ "mem_storage", 'b' }, { "metadata", 'o' },
+};
+
+static const char *json_kind(const json_t *v)
+{
+	return json_is_string(v) ? "string" : json_is_boolean(v) ? "bool" :
+	       json_is_array(v) ? "array" : json_is_object(v) ? "object" : "number";
+}
+
+json_t *lw_cfg_check_types(const json_t *cfg, bool consumer, const char *type)
+{
+	size_t n = consumer ? sizeof(consumer_fields) / sizeof(consumer_fields[0]) :
+			      sizeof(stream_fields) / sizeof(stream_fields[0]);
+	const char *go = consumer ? "ConsumerConfig" : "StreamConfig";
+
+	if (!json_is_object(cfg))
+		return lw_js_error(type, 400, 10025, "invalid JSON: json: cannot unmarshal %s into "
+				   "Go value of type %s", json_kind(cfg), go);
+	for (size_t i = 0; i < n; i++) {
+		const char *f = consumer ? consumer_fields[i].name : stream_fields[i].name;
+		char t = consumer ? consumer_fields[i].type : stream_fields[i].type;
+		json_t *v = json_object_get(cfg, f);
+		bool ok;
+
+		if (v == NULL || json_is_null(v))
+			continue;
+		ok = t == 'i' ? json_is_integer(v) : t == 'b' ? json_is_boolean(v) :
+		     t == 's' ? json_is_string(v) : t == 'a' ? json_is_array(v) : json_is_object(v);
+		if (!ok)
+			return lw_js_error(type, 400, 10025, "invalid JSON: json: cannot unmarshal %s "
+					   "into Go struct field %s.%s of type %s", json_kind(v), go, f,
+					   t == 'i' ? "int64" : t == 'b' ? "bool" : t == 's' ? "string" :
+					   t == 'a' ? "[]" : "object");
+	}
+	return NULL;
+}
+
 static bool get_bool(const json_t *o, const char *k)
 {
 	return json_is_true(json_object_get(o, k));
@@ -277,6 +346,10 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 	int64_t max_age, dup;
 	const char *ret, *disc, *stor;
 
+	if ((*err = lw_cfg_check_types(req, false, "")) != NULL) {
+		json_decref(c);
+		return NULL;
+	}
 	if (strcmp(rname, name) != 0)
 		return CFG_ERR(400, 10056, "stream name in subject does not match request");
 	if (strchr(name, '/') || strchr(name, '\\'))

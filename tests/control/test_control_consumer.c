@@ -674,6 +674,17 @@ static void test_long_names_not_cut(void **state)
 	assert_non_null(strstr(shm_api(c, subj, ""), "\"err_code\":10014"));
 	snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.INFO.%s.%s", s64, c64);
 	assert_non_null(strstr(shm_api(c, subj, ""), "\"num_pending\":0"));
+	/* a deliver subject the fabric cannot route (over 256 bytes) */
+	{
+		char ds[300], big[400];
+
+		memset(ds, 'x', sizeof(ds) - 1);
+		ds[sizeof(ds) - 1] = '\0';
+		snprintf(big, sizeof(big), "{\"config\":{\"ack_policy\":\"none\","
+			 "\"deliver_subject\":\"%s\"}}", ds);
+		snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.CREATE.%s", s64);
+		assert_non_null(strstr(shm_api(c, subj, big), "\"err_code\":10112"));
+	}
 	lw_close(c);
 }
 

@@ -403,3 +403,26 @@ test('work queue without explicit ack: 10084 for a pull consumer, 10098 for a pu
 		deliver_subject: createInbox() }));
 	assert.equal(e.err_code, 10098);
 });
+
+test('configs of the wrong JSON types are refused (10025); UTF-8 names are fine; wildcard deliver subjects 10079', async (t) => {
+	const { nc, jsm } = await setup(t, 'TYP');
+	const api = async (subj, body) =>
+		JSON.parse(new TextDecoder().decode((await nc.request(subj,
+			typeof body === 'string' ? body : JSON.stringify(body))).data));
+
+	let r = await api('$JS.API.STREAM.CREATE.TY1', { name: 'TY1', subjects: ['ty1.>'], max_msgs: '100' });
+	assert.equal(r.error && r.error.err_code, 10025);
+	r = await api('$JS.API.STREAM.CREATE.TY2', '[1,2,3]');
+	assert.equal(r.error && r.error.err_code, 10025);
+	r = await api('$JS.API.STREAM.CREATE.TY3', { name: 'TY3', subjects: ['ty3.>'], max_age: 1.5 });
+	assert.equal(r.error && r.error.err_code, 10025);
+	r = await api('$JS.API.CONSUMER.CREATE.TYP', { stream_name: 'TYP',
+		config: { ack_policy: 'explicit', max_deliver: '5' } });
+	assert.equal(r.error && r.error.err_code, 10025);
+	r = await api('$JS.API.CONSUMER.CREATE.TYP', { stream_name: 'TYP',
+		config: { ack_policy: 'none', deliver_subject: 'out.*' } });
+	assert.equal(r.error && r.error.err_code, 10079);
+	const si = await jsm.streams.add({ name: 'été', subjects: ['ete.>'] });
+	assert.equal(si.config.name, 'été');
+	await jsm.streams.delete('été');
+});
