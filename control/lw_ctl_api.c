@@ -436,13 +436,21 @@ static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, c
 	hl = r.hdr_len + strlen(r.subject) + strlen(name) + 160;
 	hdr = malloc(hl);
 	if (hdr != NULL) {
-		/* The stored block without its final blank line, then ours. */
-		size_t keep = r.hdr_len >= 12 ? r.hdr_len - 2 : 0;
+		/* The stored block without its line ends at the end (a
+		 * publisher may have left out the blank line, or ended lines
+		 * with a bare LF), then ours, each on a line of its own. */
+		size_t keep = r.hdr_len;
 
-		if (keep)
+		while (keep > 0 && (((const char *)r.hdr)[keep - 1] == '\r' ||
+				    ((const char *)r.hdr)[keep - 1] == '\n'))
+			keep--;
+		if (keep >= 8) {
 			memcpy(hdr, r.hdr, keep);
-		else
+			memcpy(hdr + keep, "\r\n", 2);
+			keep += 2;
+		} else {
 			keep = (size_t)snprintf(hdr, hl, "NATS/1.0\r\n");
+		}
 		pm.hdr_len = keep + (size_t)snprintf(hdr + keep, hl - keep,
 						     "Nats-Stream: %s\r\nNats-Subject: %s\r\n"
 						     "Nats-Sequence: %llu\r\nNats-Time-Stamp: %s\r\n\r\n",

@@ -211,6 +211,30 @@ static void test_shm_publisher(void **state)
 	si = info("SHM");
 	assert_int_equal(si->State.LastSeq, 2);
 	jsStreamInfo_Destroy(si);
+	/* A header block without its closing blank line is served by
+	 * DIRECT.GET as a well-formed block, its own headers then ours. */
+	{
+		static const char h[] = "NATS/1.0\r\nK: v\r\n";
+		struct lw_pubmsg pm = { .subject = "shm.h", .hdr = h, .hdr_len = sizeof(h) - 1,
+					.data = "d", .len = 1 };
+		char v[64];
+		size_t hl;
+		const char *hb;
+
+		assert_true(lw_publish_msg(c, &pm) >= 1);
+		assert_true(LW_TEST_WAIT(({ jsStreamInfo *x = info("SHM");
+					    int n = (int)x->State.Msgs; jsStreamInfo_Destroy(x); n == 3; }),
+					 2000));
+		assert_int_equal(lw_request(c, "$JS.API.DIRECT.GET.SHM", "{\"seq\":3}", 9, 2000, &r),
+				 LW_OK);
+		hb = lw_msg_headers(r, &hl);
+		assert_non_null(hb);
+		if (memmem(hb, hl, "K: v\r\nNats-Stream: SHM\r\n", 24) == NULL)
+			fail_msg("headers: %.*s", (int)hl, hb);
+		assert_memory_equal(hb + hl - 4, "\r\n\r\n", 4);
+		assert_int_equal(lw_msg_header(r, "K", v, sizeof(v)), 1);
+		lw_msg_free(r);
+	}
 	/* A name with a quote (allowed, as by nats-server) stays a string in
 	 * the PubAck instead of writing JSON of its own. */
 	{
