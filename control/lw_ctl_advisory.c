@@ -10,6 +10,8 @@
  *       io.nats.jetstream.advisory.v1.consumer_action
  *   $JS.EVENT.ADVISORY.API
  *       io.nats.jetstream.advisory.v1.api_audit (request and response bodies)
+ *   $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES|MSG_TERMINATED.<stream>.<consumer>
+ *       max_deliver, terminated (these always: dead letters are news)
  *
  * Each is built only when someone subscribes (lw_interest): the audit
  * copies every API answer, which an idle fabric should not pay for.
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "lw_ctl.h"
+#include "lw_ctl_consumer_pvt.h"
 
 static bool wanted(struct lw_ctl *ctl, const char *subj)
 {
@@ -99,4 +102,27 @@ void lw_ctl_adv_api(struct lw_ctl *ctl, const char *subject, const void *req, si
 		free(s);
 	}
 	json_decref(a);
+}
+
+/* max_deliver / terminated: with the fields of the schema of that kind
+ * (consumer_seq a string there; max_deliver has none, @p cseq 0). */
+void lw_ctl_adv_delivery(struct lw_consumer *c, const char *event, const char *kind,
+			 uint64_t sseq, uint64_t cseq, uint32_t deliveries)
+{
+	char subj[LW_SUBJECT_MAX + 1];
+	json_t *a = head(kind);
+
+	snprintf(subj, sizeof(subj), "$JS.EVENT.ADVISORY.CONSUMER.%s.%s.%s", event, c->s->name,
+		 c->name);
+	json_object_set_new(a, "stream", json_string(c->s->name));
+	json_object_set_new(a, "consumer", json_string(c->name));
+	json_object_set_new(a, "stream_seq", json_integer((json_int_t)sseq));
+	json_object_set_new(a, "deliveries", json_integer((json_int_t)deliveries));
+	if (cseq != 0) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)cseq);
+		json_object_set_new(a, "consumer_seq", json_string(n));
+	}
+	lw_ctl_reply_json(c->s->ctl, subj, a);
 }

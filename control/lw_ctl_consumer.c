@@ -150,37 +150,9 @@ static void waiting_del(struct lw_consumer *c, size_t i)
 
 /* --- delivery ------------------------------------------------------------------------------- */
 
-/* Publishes a consumer advisory of @p kind ("max_deliver", "terminated")
- * on $JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>, with the
- * fields of the schema of that kind; @p cseq 0 leaves consumer_seq out
- * (max_deliver has none). */
-static void advisory(struct lw_consumer *c, const char *event, const char *kind, uint64_t sseq,
-		     uint64_t cseq, uint32_t deliveries)
-{
-	char subj[LW_SUBJECT_MAX + 1], t[40], type[80], id[23];
-	json_t *a;
-
-	snprintf(subj, sizeof(subj), "$JS.EVENT.ADVISORY.CONSUMER.%s.%s.%s", event, c->s->name,
-		 c->name);
-	snprintf(type, sizeof(type), "io.nats.jetstream.advisory.v1.%s", kind);
-	lw_fmt_time(lw_now_wall_ns(), t, sizeof(t));
-	lw_ctl_event_id(id);
-	a = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:i}", "type", type, "id", id,
-		      "timestamp", t, "stream", c->s->name, "consumer", c->name, "stream_seq",
-		      (json_int_t)sseq, "deliveries", (int)deliveries);
-	if (cseq != 0) {
-		/* A string in the advisory schemas (terminated.json, nak.json). */
-		char n[24];
-
-		snprintf(n, sizeof(n), "%llu", (unsigned long long)cseq);
-		json_object_set_new(a, "consumer_seq", json_string(n));
-	}
-	lw_ctl_reply_json(c->s->ctl, subj, a);
-}
-
 static void advisory_max_deliver(struct lw_consumer *c, struct pend *p)
 {
-	advisory(c, "MAX_DELIVERIES", "max_deliver", p->sseq, 0, p->deliveries);
+	lw_ctl_adv_delivery(c, "MAX_DELIVERIES", "max_deliver", p->sseq, 0, p->deliveries);
 	lw_stream_dead_letter(c->s, c->name, p->sseq, p->deliveries, "max_deliver");
 }
 
@@ -884,7 +856,7 @@ void lw_ctl_ack_cb(lw_sub *sub, lw_msg *m, void *arg)
 			/* As nats-server: the message is done for this consumer,
 			 * and a MSG_TERMINATED advisory says so. */
 			if (p != NULL) {
-				advisory(c, "MSG_TERMINATED", "terminated", sseq,
+				lw_ctl_adv_delivery(c, "MSG_TERMINATED", "terminated", sseq,
 					 strtoull(tok[6], NULL, 10), p->deliveries);
 				lw_cons_pend_del(c, p);
 				/* done with, as an ack: a work queue or an

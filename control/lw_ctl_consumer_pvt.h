@@ -103,6 +103,11 @@ uint64_t lw_cons_pending(struct lw_consumer *c);
 void lw_cons_save(struct lw_consumer *c);
 /** Delivers what the waiting pull requests or the push subject can take. */
 void lw_cons_deliver(struct lw_consumer *c);
+/* lw_ctl_advisory.c: a consumer advisory of @p kind ("max_deliver",
+ * "terminated") on $JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>;
+ * @p cseq 0 leaves consumer_seq out. */
+void lw_ctl_adv_delivery(struct lw_consumer *c, const char *event, const char *kind,
+			 uint64_t sseq, uint64_t cseq, uint32_t deliveries);
 /** Answers no_wait pull requests that cannot be served now with 404. */
 void lw_cons_end_no_wait(struct lw_consumer *c);
 /** Unlinks and frees; @p destroy removes the state file too. */
