@@ -549,9 +549,18 @@ json_t *lw_stream_info_json(struct lw_stream *s, const char *type, const json_t 
 		else
 			json_decref(subs);
 	}
+	size_t nsubj = json_object_size(json_object_get(state, "subjects"));
+
 	o = json_pack("{s:O, s:s, s:o, s:s}", "config", s->cfg, "created", tc, "state", state,
 		      "ts", tn);
 	if (o != NULL && type != NULL)
 		json_object_set_new(o, "type", json_string(type));
+	/* STREAM.INFO pages its subjects as nats-server's does (all of them
+	 * in one page here; "limit" is nats-server's page size) */
+	if (o != NULL && type != NULL && strstr(type, "stream_info_response") != NULL) {
+		json_object_set_new(o, "total", json_integer((json_int_t)nsubj));
+		json_object_set_new(o, "offset", json_integer(0));
+		json_object_set_new(o, "limit", json_integer(filter != NULL && *filter ? 100000 : 0));
+	}
 	return o;
 }
