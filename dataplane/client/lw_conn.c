@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +151,10 @@ static int claim_record(lw_conn *c, const char *name)
 	struct lw_dom_hdr *h = c->dom.hdr;
 	int pid = getpid();
 	uint64_t st = lw_proc_start_time(pid);
+
+	if (st == LW_PROC_UNKNOWN || st == 0)
+		return LW_SET_ERR(LW_EIO, "cannot read /proc/self/stat (out of descriptors?): lwd "
+				  "could not tell whether this process is alive");
 
 	for (uint32_t i = 0; i < h->cfg.max_clients; i++) {
 		struct lw_client_rec *r = lw_dom_client(&c->dom, i);
@@ -299,10 +302,10 @@ int lw_conn_alive(const lw_conn *c)
 		return LW_SET_ERR(LW_EINVAL, "lw_conn_alive: NULL argument");
 	if (atomic_load_explicit(&c->closed, memory_order_relaxed) || !lw_domain_ready(c))
 		return LW_SET_ERR(LW_ECLOSED, "connection to '%s' is closed", c->domain);
-	/* A SIGKILLed lwd leaves the header READY; its pid tells. EPERM means
-	 * the process exists under another user. */
+	/* A SIGKILLed lwd leaves the header READY; its pid tells, a zombie
+	 * (not yet reaped by its parent) counting as gone. */
 	pid = (pid_t)c->dom.hdr->daemon_pid;
-	if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
+	if (pid > 0 && lw_proc_start_time(pid) == 0)
 		return LW_SET_ERR(LW_ENODAEMON, "lwd (pid %d) of '%s' is gone", (int)pid, c->domain);
 	return LW_OK;
 }

@@ -322,11 +322,19 @@ uint64_t lw_proc_start_time(int pid)
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Gone is ENOENT (or ESRCH); anything else (out of descriptors,
+	 * out of memory) says nothing about the process. */
 	if (fd < 0)
-		return 0;
+		return errno == ENOENT || errno == ESRCH ? 0 : LW_PROC_UNKNOWN;
 	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		int e = errno;
+
+		close(fd);
+		return e == ESRCH ? 0 : LW_PROC_UNKNOWN;
+	}
 	close(fd);
-	if (n <= 0)
+	if (n == 0)
 		return 0;
 	buf[n] = '\0';
 	/* comm may hold spaces and ')' : fields restart after the last ')'. */

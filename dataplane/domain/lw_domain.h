@@ -280,6 +280,10 @@ void lw_dom_detach(struct lw_domain *d);
 int lw_dom_daemon_alive(const char *name);
 
 /* Start time of @p pid from /proc (0 when it does not exist). */
+/* The start time of process @p pid (from /proc), 0 when it is gone or a
+ * zombie, LW_PROC_UNKNOWN when /proc could not be read just now (out of
+ * descriptors, say): that is no reason to think it dead. */
+#define LW_PROC_UNKNOWN UINT64_MAX
 uint64_t lw_proc_start_time(int pid);
 
 /* Futex helpers on shared (non-private) words. */

@@ -23,7 +23,12 @@ static int do_connect(struct lwd *w, uint32_t ci, struct lw_client_rec *r)
 {
 	if (atomic_load(&r->state) != LW_CLI_CLAIMED)
 		return LW_SET_ERR(LW_EINVAL, "client record %u was not claimed", ci);
-	if (lw_proc_start_time(r->pid) != r->start_time)
+	uint64_t st = lw_proc_start_time(r->pid);
+
+	if (st == LW_PROC_UNKNOWN)
+		return LW_SET_ERR(LW_EIO, "cannot read /proc/%d/stat now (lwd out of descriptors?)",
+				  r->pid);
+	if (st != r->start_time)
 		return LW_SET_ERR(LW_EINVAL, "client pid %d is not running", r->pid);
 	r->gen++;
 	atomic_store(&r->epoch, 0);

@@ -116,7 +116,14 @@ static int free_retired(struct lwd *w)
 
 static bool client_dead(const struct lw_client_rec *r)
 {
-	return r->pid <= 0 || lw_proc_start_time(r->pid) != r->start_time;
+	uint64_t st;
+
+	if (r->pid <= 0)
+		return true;
+	/* Unknown (lwd is out of descriptors): alive until a scan can tell;
+	 * reclaiming on it took every client away, the gateway's included. */
+	st = lw_proc_start_time(r->pid);
+	return st != LW_PROC_UNKNOWN && st != r->start_time;
 }
 
 int lwd_reaper_do_work(struct lwd *w, uint64_t now)

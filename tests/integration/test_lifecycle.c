@@ -12,7 +12,9 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "lw_test_env.h"
@@ -239,6 +241,37 @@ static void test_stale_domain_recovered(void **state)
 	assert_int_not_equal(access(st.path, F_OK), 0);
 }
 
+/* Out of descriptors, /proc cannot be read: that says nothing about the
+ * process, and lwd's reaper must not take it for dead (it took every
+ * client away, its own gateway's included). Gone is 0. */
+static void test_proc_unknown_is_not_dead(void **state)
+{
+	struct rlimit was, low;
+	uint64_t st;
+	int fds[64], n = 0;
+
+	(void)state;
+	assert_true(lw_proc_start_time(getpid()) != 0);
+	assert_int_equal(lw_proc_start_time(0x3ffffff0), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+	/* fill the table up to a low limit */
+	low = was;
+	low.rlim_cur = 32;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 64) {
+		int fd = open("/dev/null", O_RDONLY);
+
+		if (fd < 0)
+			break;
+		fds[n++] = fd;
+	}
+	st = lw_proc_start_time(getpid());
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+	assert_true(st == LW_PROC_UNKNOWN);
+}
+
 static void *blocked_next(void *p)
 {
 	lw_sub *s = p;
@@ -280,6 +313,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abi_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_domain_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_wakes_receivers, setup, teardown),
+		cmocka_unit_test(test_proc_unknown_is_not_dead),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
