@@ -141,9 +141,12 @@ void lw_ctl_reply_json(struct lw_ctl *ctl, const char *reply, json_t *body)
 					pm.data = es;
 					pm.len = strlen(es);
 					rc = lw_publish_msg(ctl->c, &pm);
-					free(es);
+					/* what was sent is what the audit shows */
+					free(s);
+					s = es;
 				}
 				json_decref(e);
+				ctl->api_errors++;
 			}
 			if (rc < 0 && ctl->verbose)
 				fprintf(stderr, "lw-control: reply to %s: %s\n", reply, lw_errmsg());

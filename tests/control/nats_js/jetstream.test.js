@@ -453,6 +453,17 @@ test('an answer over max_payload is refused with an error, not dropped (the clie
 	assert.ok(err, 'the info must be refused');
 	assert.equal(err.err_code, 10023);
 	assert.match(err.description, /max_payload/);
+	// the audit shows the answer that was sent
+	const audits = nc.subscribe('$JS.EVENT.ADVISORY.API', { timeout: 3000 });
+	await nc.flush();
+	await jsm.streams.info('BIGI', { subjects_filter: '>' }).catch(() => null);
+	for await (const m of audits) {
+		const a = JSON.parse(sc.decode(m.data));
+		if (a.subject !== '$JS.API.STREAM.INFO.BIGI')
+			continue;
+		assert.equal(JSON.parse(a.response).error.err_code, 10023);
+		break;
+	}
 	// a narrower filter still answers
 	const si = await jsm.streams.info('BIGI', { subjects_filter: `bigi.${pad}.1` });
 	assert.equal(Object.keys(si.state.subjects).length, 1);
