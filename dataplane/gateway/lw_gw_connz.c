@@ -389,6 +389,11 @@ int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 		return 400;
 	}
 	auth = q_is(auth_v, an, "1") || q_is(auth_v, an, "true");
+	if (auth_v != NULL && !auth && !q_is(auth_v, an, "0") && !q_is(auth_v, an, "false")) {
+		gw_sb_printf(err, "invalid auth: '%.*s' (1, true, 0 or false)\n",
+			     (int)(an > 64 ? 64 : an), auth_v);
+		return 400;
+	}
 	if (state != NULL) {
 		open = q_is(state, stn, "open") || q_is(state, stn, "all");
 		closed = q_is(state, stn, "closed") || q_is(state, stn, "all");
@@ -497,8 +502,9 @@ int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 			     (int)(subn > 64 ? 64 : subn), subs_v);
 		return 400;
 	}
-	if (test != NULL) {
-		/* a subject one could publish to: no wildcards */
+	if (test != NULL && tn > 0) {
+		/* a subject one could publish to: no wildcards (empty: no
+		 * filter, as nats-server) */
 		if (tn == 0 || tn > LW_SUBJECT_MAX ||
 		    (memcpy(tsubj, test, tn), tsubj[tn] = '\0',
 		     lw_subj_validate(tsubj, tn, LW_SUBJ_PUBLISH) != LW_OK)) {

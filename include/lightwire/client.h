@@ -109,7 +109,9 @@ int lw_conn_alive(const lw_conn *c);
  * rotation: "is anybody listening?" (lw-control asks it of a push
  * consumer's deliver subject).
  *
- * @return the count (0 = no interest); LW_EBADSUBJECT; LW_ECLOSED.
+ * @return the count (0 = no interest); LW_EBADSUBJECT; LW_ECLOSED when the
+ *   connection was closed or lwd shut the domain down (an lwd that was
+ *   killed is noticed by lw_conn_alive(), which reads /proc, not here).
  */
 int lw_interest(lw_conn *c, const char *subject);
 

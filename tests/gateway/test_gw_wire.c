@@ -548,6 +548,10 @@ static void test_monitoring(void **state)
 	/* no lw-control on this domain: not healthy for a JetStream check */
 	http_get("/healthz?js-enabled-only=true", "HTTP/1.1 503");
 	http_get("/healthz?js-enabled-only=true", "\"status\":\"unavailable\"");
+	http_get("/healthz?js-enabled-only=false", "{\"status\":\"ok\"}");
+	http_get("/healthz?js-enabled-only=bogus", "HTTP/1.1 400");
+	http_get("/connz?auth=bogus", "HTTP/1.1 400");
+	http_get("/subsz?subs=1&test=", "\"subscriptions_list\":[{");
 	http_get("/subsz?offset=abc", "HTTP/1.1 400");
 	/* connz: sorting, bad parameters, closed connections and why */
 	{
