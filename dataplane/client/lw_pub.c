@@ -10,6 +10,7 @@
  * recycling a matched subscription's ring until we leave (epoch-based
  * reclamation, see lwd's reaper).
  */
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -49,6 +50,27 @@ struct match_cache {
 static _Thread_local struct match_cache tl_mc
 	__attribute__((tls_model("initial-exec"))) = { .n = -1 };
 
+/* A thread that published frees its buffers when it ends: threads come
+ * and go (a connection's dispatcher, a user's workers), 8 KiB each at the
+ * default max_subs. The key's value only marks "this thread has some". */
+static pthread_key_t tl_mc_key;
+static pthread_once_t tl_mc_once = PTHREAD_ONCE_INIT;
+
+static void tl_mc_free(void *unused)
+{
+	(void)unused;
+	free(tl_mc.targets);
+	free(tl_mc.owners);
+	tl_mc.targets = tl_mc.owners = NULL;
+	tl_mc.cap = 0;
+	tl_mc.n = -1;
+}
+
+static void tl_mc_key_make(void)
+{
+	pthread_key_create(&tl_mc_key, tl_mc_free);
+}
+
 static int cache_ready(const lw_conn *c)
 {
 	uint32_t need = c->dom.hdr->cfg.max_subs;
@@ -57,6 +79,10 @@ static int cache_ready(const lw_conn *c)
 		uint32_t *t = realloc(tl_mc.targets, need * sizeof(*t));
 		uint32_t *o;
 
+		if (tl_mc.cap == 0) {
+			pthread_once(&tl_mc_once, tl_mc_key_make);
+			pthread_setspecific(tl_mc_key, &tl_mc);
+		}
 		if (t == NULL)
 			return 0;
 		tl_mc.targets = t;

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -145,6 +146,36 @@ static void test_latency_sample(void **state)
 	assert_true(sum1 > sum0);
 	lw_close(a);
 	lw_close(b);
+}
+
+static void *publish_once(void *arg)
+{
+	assert_true(lw_publish(arg, "tls.none", "x", 1) >= 0);
+	return NULL;
+}
+
+/* A thread that publishes gets match buffers of its own (8 KiB at the
+ * default max_subs); they go when the thread ends. 64 short-lived
+ * publishing threads must not leave 512 KiB behind. */
+static void test_thread_buffers_freed(void **state)
+{
+	lw_conn *c = lw_test_connect(&g_d);
+	struct mallinfo2 before, after;
+	pthread_t t[64];
+
+	(void)state;
+	mallopt(M_ARENA_MAX, 1); /* every thread's malloc in the arena mallinfo2 counts */
+	pthread_create(&t[0], NULL, publish_once, c); /* warm up what stays */
+	pthread_join(t[0], NULL);
+	before = mallinfo2();
+	for (int i = 0; i < 64; i++) {
+		pthread_create(&t[i], NULL, publish_once, c);
+		pthread_join(t[i], NULL);
+	}
+	after = mallinfo2();
+	if (after.uordblks > before.uordblks + 64 * 1024)
+		fail_msg("%zu bytes more in use after 64 threads", after.uordblks - before.uordblks);
+	lw_close(c);
 }
 
 static void test_wildcards(void **state)
@@ -622,6 +653,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pubsub_basic),
 		cmocka_unit_test(test_latency_sample),
+		cmocka_unit_test(test_thread_buffers_freed),
 		cmocka_unit_test(test_wildcards),
 		cmocka_unit_test(test_queue_group),
 		cmocka_unit_test(test_request_reply),
