@@ -38,7 +38,8 @@ struct gw_cinfo {
 	size_t pending;
 	uint64_t in_msgs, out_msgs, in_bytes, out_bytes;
 	uint32_t nsubs;
-	struct gw_csub *subs;       /* nsubs of them, or NULL */
+	uint32_t nlist;             /* entries of subs: nsubs, or fewer once closed */
+	struct gw_csub *subs;       /* or NULL */
 	char name[64], lang[32], version[32], user[64], tls_ver[16], tls_cipher[64];
 	const char *reason;         /* closed: nats-server's words */
 };
@@ -59,7 +60,7 @@ static char *dup_or_null(const char *s)
 
 static void cinfo_subs_free(struct gw_cinfo *ci)
 {
-	for (uint32_t i = 0; ci->subs != NULL && i < ci->nsubs; i++) {
+	for (uint32_t i = 0; ci->subs != NULL && i < ci->nlist; i++) {
 		free(ci->subs[i].subject);
 		free(ci->subs[i].queue);
 		free(ci->subs[i].sid);
@@ -68,10 +69,10 @@ static void cinfo_subs_free(struct gw_cinfo *ci)
 	ci->subs = NULL;
 }
 
-/* Snapshot of @p c at @p now (@p wall); its subscriptions only when
- * @p with_subs (they are copied). */
+/* Snapshot of @p c at @p now (@p wall); at most @p max_subs of its
+ * subscriptions (copied, the oldest first), none when 0. */
 static void cinfo_fill(struct gw_cinfo *ci, struct gw_conn *c, uint64_t now, time_t wall,
-		       bool with_subs)
+		       uint32_t max_subs)
 {
 	memset(ci, 0, sizeof(*ci));
 	ci->cid = c->cid;
@@ -100,16 +101,23 @@ static void cinfo_fill(struct gw_cinfo *ci, struct gw_conn *c, uint64_t now, tim
 	memcpy(ci->lang, c->lang, sizeof(ci->lang));
 	memcpy(ci->version, c->version, sizeof(ci->version));
 	memcpy(ci->user, c->user, sizeof(ci->user));
-	if (!with_subs || c->nsubs == 0)
+	if (max_subs == 0 || c->nsubs == 0)
 		return;
-	ci->subs = calloc(c->nsubs, sizeof(*ci->subs));
-	if (ci->subs == NULL)
+	ci->nlist = c->nsubs < max_subs ? c->nsubs : max_subs;
+	ci->subs = calloc(ci->nlist, sizeof(*ci->subs));
+	if (ci->subs == NULL) {
+		ci->nlist = 0;
 		return;
-	/* c->subs is newest first: list them in the order they came. */
+	}
+	/* c->subs is newest first: list them in the order they came (the
+	 * newest are the ones left out past max_subs). */
 	uint32_t k = c->nsubs;
 
-	for (struct gw_sub *s = c->subs; s != NULL && k > 0; s = s->next) {
-		struct gw_csub *o = &ci->subs[--k];
+	for (struct gw_sub *s = c->subs; s != NULL && k > 0; s = s->next, k--) {
+		if (k > ci->nlist)
+			continue;
+
+		struct gw_csub *o = &ci->subs[k - 1];
 
 		o->subject = strdup(s->subject);
 		o->queue = dup_or_null(s->queue);
@@ -165,7 +173,9 @@ void gw_connz_closed(struct lw_gw *gw, struct gw_conn *c)
 			return;
 		}
 	}
-	cinfo_fill(ci, c, gw_now_ns(), time(NULL), true);
+	/* bounded: 10,000 closed connections with thousands of
+	 * subscriptions each would hold gigabytes */
+	cinfo_fill(ci, c, gw_now_ns(), time(NULL), GW_CLOSED_SUBS_MAX);
 	ci->stop = time(NULL);
 	pthread_mutex_lock(&c->mu);
 	ci->reason = c->dead_reason != NULL ? c->dead_reason : closed_reason(c, gw);
@@ -350,7 +360,7 @@ static void print_conn(struct sbuf *b, const struct gw_cinfo *ci, bool subs, boo
 	if (subs && ci->subs != NULL) {
 		gw_sb_printf(b, detail ? ",\"subscriptions_list_detail\":[" :
 					 ",\"subscriptions_list\":[");
-		for (uint32_t i = 0; i < ci->nsubs; i++) {
+		for (uint32_t i = 0; i < ci->nlist; i++) {
 			const struct gw_csub *s = &ci->subs[i];
 
 			if (i > 0)
@@ -431,7 +441,7 @@ int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 	}
 	for (struct gw_conn *c = gw->conns; open && c != NULL; c = c->next)
 		if (!c->refused && (cid <= 0 || c->cid == (uint32_t)cid)) {
-			cinfo_fill(&own[nopen], c, now, wall, subs);
+			cinfo_fill(&own[nopen], c, now, wall, subs ? UINT32_MAX : 0);
 			v[total++] = &own[nopen++];
 		}
 	for (uint32_t i = 0; closed && i < gw->closed_n; i++) {

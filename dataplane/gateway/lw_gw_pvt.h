@@ -259,6 +259,7 @@ void gw_http_accept(struct lw_gw *gw);
 /* lw_gw_connz.c: /connz and /subsz. Closed connections are kept for
  * /connz?state=closed, as many as nats-server keeps by default. */
 #define GW_CLOSED_MAX 10000
+#define GW_CLOSED_SUBS_MAX 16   /* subscriptions kept of each */
 struct sbuf;
 struct gw_cinfo;
 /* The answer into @p b, or an error text into @p err; the HTTP status. */
