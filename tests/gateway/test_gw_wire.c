@@ -559,6 +559,12 @@ static void test_monitoring(void **state)
 
 		gw_send(busy, "CONNECT {\"name\":\"busy\",\"verbose\":false}\r\n"
 			      "PUB z 1\r\na\r\nPUB z 1\r\nb\r\nPING\r\n");
+		for (int i = 0; i < 20; i++) {
+			char sub[32];
+
+			snprintf(sub, sizeof(sub), "SUB bs.%d %d\r\n", i, 100 + i);
+			gw_send(busy, sub);
+		}
 		expect(busy, "PONG", 0);
 		http_get("/connz?sort=msgs_from", "\"connections\":[{\"cid\":");
 		assert_true(strstr(g_buf, "\"name\":\"busy\"") < strstr(g_buf, "\"name\":\"mon"));
@@ -571,6 +577,15 @@ static void test_monitoring(void **state)
 			lw_test_sleep_ms(20);
 		http_get("/connz?state=closed", "\"reason\":\"Client Closed\"");
 		http_get("/connz?state=closed", "\"stop\":");
+		/* a closed one keeps its count and its first 16 subscriptions */
+		http_get("/connz?state=closed&subs=1", "\"subscriptions\":20,");
+		{
+			int listed = 0;
+
+			for (const char *p = g_buf; (p = strstr(p, "\"bs.")) != NULL; p++)
+				listed++;
+			assert_int_equal(listed, 16);
+		}
 		http_get("/connz?state=closed&sort=stop", "\"name\":\"busy\"");
 		http_get("/connz?state=all", "\"name\":\"mon\\\"itor\"");
 		http_get("/connz?state=all", "\"name\":\"busy\"");
