@@ -258,29 +258,11 @@ static int by_key(const void *pa, const void *pb)
 
 /* --- query strings ---------------------------------------------------- */
 
-/* The raw value of @p key in @p q (not NUL-terminated) or NULL. */
-static const char *q_raw(const char *q, const char *key, size_t *len)
-{
-	size_t kl = strlen(key);
-
-	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p ? p + 1 : NULL)
-		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			*len = strcspn(p + kl + 1, "&");
-			return p + kl + 1;
-		}
-	return NULL;
-}
-
-static bool q_is(const char *v, size_t n, const char *want)
-{
-	return v != NULL && n == strlen(want) && memcmp(v, want, n) == 0;
-}
-
 /* A number parameter: absent -> @p def; not a number -> false. */
 static bool q_num(const char *q, const char *key, long def, long *out, struct sbuf *err)
 {
 	size_t n;
-	const char *v = q_raw(q, key, &n);
+	const char *v = gw_q_raw(q, key, &n);
 	char buf[24];
 	char *end;
 
@@ -379,8 +361,8 @@ static void print_conn(struct sbuf *b, const struct gw_cinfo *ci, bool subs, boo
 int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 {
 	size_t sn = 0, stn = 0, subn = 0, an = 0;
-	const char *sort = q_raw(q, "sort", &sn), *state = q_raw(q, "state", &stn);
-	const char *subs_v = q_raw(q, "subs", &subn), *auth_v = q_raw(q, "auth", &an);
+	const char *sort = gw_q_raw(q, "sort", &sn), *state = gw_q_raw(q, "state", &stn);
+	const char *subs_v = gw_q_raw(q, "subs", &subn), *auth_v = gw_q_raw(q, "auth", &an);
 	bool open = true, closed = false, subs, detail, auth;
 	long offset, limit, cid;
 	uint64_t now = gw_now_ns();
@@ -391,22 +373,22 @@ int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 	if (!q_num(q, "offset", 0, &offset, err) || !q_num(q, "limit", 1024, &limit, err) ||
 	    !q_num(q, "cid", 0, &cid, err))
 		return 400;
-	detail = q_is(subs_v, subn, "detail");
-	subs = detail || q_is(subs_v, subn, "1") || q_is(subs_v, subn, "true");
-	if (subs_v != NULL && !subs && !q_is(subs_v, subn, "0") && !q_is(subs_v, subn, "false")) {
+	detail = gw_q_is(subs_v, subn, "detail");
+	subs = detail || gw_q_is(subs_v, subn, "1") || gw_q_is(subs_v, subn, "true");
+	if (subs_v != NULL && !subs && !gw_q_is(subs_v, subn, "0") && !gw_q_is(subs_v, subn, "false")) {
 		gw_sb_printf(err, "invalid subs: '%.*s' (1, true, detail, 0 or false)\n",
 			     (int)(subn > 64 ? 64 : subn), subs_v);
 		return 400;
 	}
-	auth = q_is(auth_v, an, "1") || q_is(auth_v, an, "true");
-	if (auth_v != NULL && !auth && !q_is(auth_v, an, "0") && !q_is(auth_v, an, "false")) {
+	auth = gw_q_bool(q, "auth") == 1;
+	if (gw_q_bool(q, "auth") == -2) {
 		gw_sb_printf(err, "invalid auth: '%.*s' (1, true, 0 or false)\n",
 			     (int)(an > 64 ? 64 : an), auth_v);
 		return 400;
 	}
 	if (state != NULL) {
-		open = q_is(state, stn, "open") || q_is(state, stn, "all");
-		closed = q_is(state, stn, "closed") || q_is(state, stn, "all");
+		open = gw_q_is(state, stn, "open") || gw_q_is(state, stn, "all");
+		closed = gw_q_is(state, stn, "closed") || gw_q_is(state, stn, "all");
 		if (!open && !closed) {
 			gw_sb_printf(err, "invalid state: '%.*s' (open, closed or all)\n",
 				     (int)(stn > 64 ? 64 : stn), state);
@@ -417,7 +399,7 @@ int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 	if (sort != NULL) {
 		size_t i = 0;
 
-		while (i < sizeof(sorts) / sizeof(sorts[0]) && !q_is(sort, sn, sorts[i].name))
+		while (i < sizeof(sorts) / sizeof(sorts[0]) && !gw_q_is(sort, sn, sorts[i].name))
 			i++;
 		if (i == sizeof(sorts) / sizeof(sorts[0])) {
 			gw_sb_printf(err, "invalid sorting option: '%.*s'\n",
@@ -497,7 +479,7 @@ bool gw_subj_matches(const char *pat, const char *subj)
 int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 {
 	size_t subn = 0, tn = 0;
-	const char *subs_v = q_raw(q, "subs", &subn), *test = q_raw(q, "test", &tn);
+	const char *subs_v = gw_q_raw(q, "subs", &subn), *test = gw_q_raw(q, "test", &tn);
 	struct lw_domain_stats ds = { 0 };
 	char tsubj[LW_SUBJECT_MAX + 1] = "";
 	long offset, limit;
@@ -505,9 +487,9 @@ int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 
 	if (!q_num(q, "offset", 0, &offset, err) || !q_num(q, "limit", 1024, &limit, err))
 		return 400;
-	subs = q_is(subs_v, subn, "1") || q_is(subs_v, subn, "true") ||
-	       q_is(subs_v, subn, "detail");
-	if (subs_v != NULL && !subs && !q_is(subs_v, subn, "0") && !q_is(subs_v, subn, "false")) {
+	subs = gw_q_is(subs_v, subn, "1") || gw_q_is(subs_v, subn, "true") ||
+	       gw_q_is(subs_v, subn, "detail");
+	if (subs_v != NULL && !subs && !gw_q_is(subs_v, subn, "0") && !gw_q_is(subs_v, subn, "false")) {
 		gw_sb_printf(err, "invalid subs: '%.*s' (1, true, 0 or false)\n",
 			     (int)(subn > 64 ? 64 : subn), subs_v);
 		return 400;

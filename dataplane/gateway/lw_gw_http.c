@@ -293,25 +293,6 @@ static void respond_err(struct gw_http *h, int code, const char *text)
 	respond(h, code, "text/plain", &b);
 }
 
-/* A boolean query parameter: -1 absent, 0 / 1, -2 not a boolean. */
-static int q_bool(const char *q, const char *key)
-{
-	size_t kl = strlen(key);
-
-	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p ? p + 1 : NULL)
-		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			const char *v = p + kl + 1;
-			size_t n = strcspn(v, "&");
-
-			if ((n == 4 && !strncmp(v, "true", 4)) || (n == 1 && v[0] == '1'))
-				return 1;
-			if ((n == 5 && !strncmp(v, "false", 5)) || (n == 1 && v[0] == '0'))
-				return 0;
-			return -2;
-		}
-	return -1;
-}
-
 static void route(struct lw_gw *gw, struct gw_http *h)
 {
 	char path[256] = "", method[8] = "";
@@ -361,7 +342,7 @@ static void route(struct lw_gw *gw, struct gw_http *h)
 	} else if (strcmp(path, "/healthz") == 0) {
 		/* js-enabled-only / js-server-only: healthy only with
 		 * JetStream, which lw-control provides */
-		int a = q_bool(q, "js-enabled-only"), s2 = q_bool(q, "js-server-only");
+		int a = gw_q_bool(q, "js-enabled-only"), s2 = gw_q_bool(q, "js-server-only");
 		bool js = a == 1 || s2 == 1;
 
 		if (a == -2 || s2 == -2) {

@@ -153,14 +153,33 @@ void gw_sb_label(struct sbuf *b, const char *str)
 	}
 }
 
-/* The value of @p key (e.g. "limit") in query string @p q, or @p def. */
-long gw_q_long(const char *q, const char *key, long def)
+const char *gw_q_raw(const char *q, const char *key, size_t *len)
 {
 	size_t kl = strlen(key);
 
 	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p ? p + 1 : NULL)
-		if (strncmp(p, key, kl) == 0 && p[kl] == '=')
-			return strtol(p + kl + 1, NULL, 10);
-	return def;
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			*len = strcspn(p + kl + 1, "&");
+			return p + kl + 1;
+		}
+	return NULL;
 }
 
+bool gw_q_is(const char *v, size_t n, const char *want)
+{
+	return v != NULL && n == strlen(want) && memcmp(v, want, n) == 0;
+}
+
+int gw_q_bool(const char *q, const char *key)
+{
+	size_t n = 0;
+	const char *v = gw_q_raw(q, key, &n);
+
+	if (v == NULL)
+		return -1;
+	if (gw_q_is(v, n, "true") || gw_q_is(v, n, "1"))
+		return 1;
+	if (gw_q_is(v, n, "false") || gw_q_is(v, n, "0"))
+		return 0;
+	return -2;
+}

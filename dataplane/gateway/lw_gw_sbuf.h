@@ -7,6 +7,7 @@
 #ifndef LW_GW_SBUF_H
 #define LW_GW_SBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -28,7 +29,12 @@ void gw_sb_time(struct sbuf *b, time_t t);
 void gw_sb_dur(struct sbuf *b, uint64_t ns);
 /* A Prometheus label value (escaped, UTF-8). */
 void gw_sb_label(struct sbuf *b, const char *str);
-/* The value of @p key in query string @p q, or @p def. */
-long gw_q_long(const char *q, const char *key, long def);
+/* The raw value of @p key in query string @p q (@p len bytes, not
+ * NUL-terminated), or NULL. */
+const char *gw_q_raw(const char *q, const char *key, size_t *len);
+/* Is the value @p v of @p n bytes exactly @p want? */
+bool gw_q_is(const char *v, size_t n, const char *want);
+/* A boolean parameter: -1 absent, 0 or 1 (false/0, true/1), -2 neither. */
+int gw_q_bool(const char *q, const char *key);
 
 #endif
