@@ -821,17 +821,7 @@ void gw_conn_free(struct gw_conn *c)
 	epoll_ctl(c->gw->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->ssl != NULL)
 		gw_tls_conn_free(c);
-	/* Closing a socket with unread input makes the kernel send a RST,
-	 * which clients report as ECONNRESET instead of a plain close (a
-	 * SUB that raced lwd's shutdown did that). Read what is there,
-	 * bounded: a client that keeps sending gets its RST. */
-	{
-		char sink[16384];
-
-		for (int i = 0; i < 8 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
-			;
-	}
-	close(c->fd);
+	gw_close_drained(c->fd);
 	pthread_mutex_destroy(&c->mu);
 	free(c->in);
 	free(c->out);

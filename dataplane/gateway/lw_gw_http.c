@@ -382,17 +382,8 @@ static void http_free(struct lw_gw *gw, struct gw_http *h)
 		h->next->prev = h->prev;
 	gw->nhttps--;
 	epoll_ctl(gw->epfd, EPOLL_CTL_DEL, h->fd, NULL);
-	/* Unread input would turn the close into a RST that can overtake
-	 * our answer (a 431 to a request too long): read it first, a
-	 * little. */
 	shutdown(h->fd, SHUT_WR);
-	{
-		char sink[8192];
-
-		for (int i = 0; i < 8 && recv(h->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
-			;
-	}
-	close(h->fd);
+	gw_close_drained(h->fd);
 	free(h->resp);
 	free(h);
 }

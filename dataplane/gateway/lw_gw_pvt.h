@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <lightwire/client.h>
 
@@ -173,6 +174,19 @@ struct lw_gw {
 	_Atomic uint64_t total_conns, in_msgs, in_bytes, out_msgs, out_bytes;
 	_Atomic uint64_t slow_consumers, stale_conns, auth_failures, no_interest, dropped;
 };
+
+/* Closes @p fd after reading a little of what the peer sent and we did
+ * not: unread input turns close() into a RST, which clients report as
+ * ECONNRESET and which can overtake our last bytes (an -ERR, a 431).
+ * Bounded: a peer that keeps sending gets its RST. */
+static inline void gw_close_drained(int fd)
+{
+	char sink[8192];
+
+	for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	close(fd);
+}
 
 /* lw_gw_client.c: one TCP client. */
 struct gw_conn *gw_conn_new(struct lw_gw *gw, int fd);
