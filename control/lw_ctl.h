@@ -125,6 +125,10 @@ void lw_ctl_reply_json(struct lw_ctl *ctl, const char *reply, json_t *body);
 /** Value of a NATS/1.0 header in a raw block, NUL-terminated into @p buf. */
 int lw_hdr_get(const void *hdr, size_t len, const char *key, char *buf, size_t cap);
 /* ... its length, -1 when absent, -2 when longer than @p cap - 1. */
+/** A stream or consumer name: 1-64 bytes of UTF-8 without '.', '*', '>',
+ *  whitespace, control bytes or path separators (it is a subject token
+ *  and a file name). */
+bool lw_ctl_valid_name(const char *n);
 /** NULL when every known field of a stream (or @p consumer) config has
  *  its JSON type, else nats-server's unmarshal error, typed @p type. */
 json_t *lw_cfg_check_types(const json_t *cfg, bool consumer, const char *type);

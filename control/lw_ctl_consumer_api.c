@@ -21,21 +21,6 @@ static json_t *cerr(const char *type, int code, int err_code, const char *d)
 	return lw_js_error(type, code, err_code, "%s", d);
 }
 
-static bool valid_cname(const char *n)
-{
-	json_t *utf8;
-
-	if (*n == '\0' || strlen(n) > LW_JS_NAME_MAX)
-		return false;
-	for (const unsigned char *p = (const unsigned char *)n; *p; p++)
-		if (*p == '.' || *p == '*' || *p == '>' || *p <= ' ' || *p == '/' || *p == '\\')
-			return false;
-	/* UTF-8 is fine, other high bytes could not be answered in JSON */
-	utf8 = json_string(n);
-	json_decref(utf8);
-	return utf8 != NULL;
-}
-
 /* "deliver all", "deliver by start sequence", ... as nats-server words it */
 static const char *policy_words(const char *dp)
 {
@@ -480,7 +465,7 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 			 (unsigned long long)lw_now_wall_ns(), (unsigned)rand());
 		subj_name = gen;
 	}
-	if (!valid_cname(subj_name))
+	if (!lw_ctl_valid_name(subj_name))
 		return cerr(type, 400, 10103, "durable name can not contain '.', '*', '>'");
 	cfg = cfg_normalise(s, in, type, &err);
 	if (cfg == NULL)

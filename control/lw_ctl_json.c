@@ -220,14 +220,15 @@ char *lw_b64_encode(const void *data, size_t n)
 
 /* --- stream configuration ------------------------------------------------ */
 
-static bool valid_name(const char *n)
+bool lw_ctl_valid_name(const char *n)
 {
 	json_t *utf8;
 
 	if (*n == '\0' || strlen(n) > LW_JS_NAME_MAX)
 		return false;
 	for (const unsigned char *p = (const unsigned char *)n; *p; p++)
-		if (*p == '.' || *p == '*' || *p == '>' || *p <= ' ' || *p == 0x7f)
+		if (*p == '.' || *p == '*' || *p == '>' || *p <= ' ' || *p == 0x7f || *p == '/' ||
+		    *p == '\\')
 			return false;
 	/* UTF-8 names are fine (nats-server takes them); bytes that are
 	 * not UTF-8 could not be answered in JSON */
@@ -357,7 +358,7 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 		return CFG_ERR(400, 10056, "stream name in subject does not match request");
 	if (strchr(name, '/') || strchr(name, '\\'))
 		return CFG_ERR(400, 10128, "Stream name can not contain path separators");
-	if (!valid_name(name))
+	if (!lw_ctl_valid_name(name))
 		return CFG_ERR(400, 10052 /* JSStreamInvalidConfigF */, "invalid stream name");
 	for (int i = 0; unsupported[i]; i++) {
 		json_t *v = json_object_get(req, unsupported[i]);
