@@ -53,6 +53,7 @@
 #include "lw_crc32c.h"
 #include "lw_err.h"
 #include "lw_store_pvt.h"
+#include "lw_subject.h" /* lw_subj_matches */
 
 uint64_t lw_store_rec_size(const lw_store *s, size_t subj_len, size_t hdr_len, size_t data_len)
 {
@@ -63,22 +64,8 @@ uint64_t lw_store_rec_size(const lw_store *s, size_t subj_len, size_t hdr_len, s
 
 bool lw_subject_matches(const char *pat, const char *s)
 {
-	if (pat == NULL || *pat == '\0')
-		return true;
-	for (;;) {
-		const char *pe = strchr(pat, '.'), *se = strchr(s, '.');
-		size_t pl = pe ? (size_t)(pe - pat) : strlen(pat);
-		size_t sl = se ? (size_t)(se - s) : strlen(s);
-
-		if (pl == 1 && pat[0] == '>')
-			return true;
-		if (!(pl == 1 && pat[0] == '*') && (pl != sl || memcmp(pat, s, pl) != 0))
-			return false;
-		if (pe == NULL || se == NULL)
-			return pe == NULL && se == NULL;
-		pat = pe + 1;
-		s = se + 1;
-	}
+	/* no filter: everything */
+	return pat == NULL || *pat == '\0' || lw_subj_matches(pat, s);
 }
 
 static uint32_t hash_str(const char *s, size_t n)

@@ -26,6 +26,7 @@
 
 #include "lw_gw_pvt.h"
 #include "lw_client_pvt.h" /* lw_sub_pending */
+#include "lw_subject.h" /* lw_subj_matches */
 
 
 #define IN_CHUNK 65536
@@ -392,7 +393,7 @@ static int own_plain_receivers(const struct gw_conn *c, const char *subject)
 	int n = 0;
 
 	for (const struct gw_sub *s = c->subs; s != NULL; s = s->next)
-		n += s->queue == NULL && gw_subj_matches(s->subject, subject);
+		n += s->queue == NULL && lw_subj_matches(s->subject, subject);
 	return n;
 }
 

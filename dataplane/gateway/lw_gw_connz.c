@@ -458,23 +458,6 @@ int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 
 /* --- /subsz ----------------------------------------------------------- */
 
-bool gw_subj_matches(const char *pat, const char *subj)
-{
-	for (;;) {
-		size_t pl = strcspn(pat, "."), sl = strcspn(subj, ".");
-
-		if (pl == 1 && pat[0] == '>')
-			return sl > 0;
-		if (!(pl == 1 && pat[0] == '*') && (pl != sl || memcmp(pat, subj, pl) != 0))
-			return false;
-		pat += pl;
-		subj += sl;
-		if (*pat == '\0' || *subj == '\0')
-			return *pat == '\0' && *subj == '\0';
-		pat++;
-		subj++;
-	}
-}
 
 int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 {
@@ -527,7 +510,7 @@ int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q)
 		gw_sb_printf(b, ",\"subscriptions_list\":[");
 		for (struct gw_conn *c = gw->conns; c != NULL; c = c->next)
 			for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
-				if (tsubj[0] && !gw_subj_matches(s->subject, tsubj))
+				if (tsubj[0] && !lw_subj_matches(s->subject, tsubj))
 					continue;
 				if (k++ < offset || shown >= limit)
 					continue;

@@ -281,9 +281,6 @@ int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q);
 int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q);
 /* lw-control serves the JetStream API on this domain now. */
 bool gw_js_served(struct lw_gw *gw);
-/* Does a subscription on @p pat receive a message published to the
- * literal subject @p subj? */
-bool gw_subj_matches(const char *pat, const char *subj);
 /* Subscriptions of TCP clients. */
 uint32_t gw_subs(const struct lw_gw *gw);
 /* Keeps what /connz shows of @p c, about to be freed. */

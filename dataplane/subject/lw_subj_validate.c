@@ -10,6 +10,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <lightwire/client.h>
 
@@ -118,4 +119,22 @@ int lw_queue_validate(const char *q, size_t len)
 				   "control character");
 	}
 	return LW_OK;
+}
+
+bool lw_subj_matches(const char *pat, const char *s)
+{
+	for (;;) {
+		const char *pe = strchr(pat, '.'), *se = strchr(s, '.');
+		size_t pl = pe ? (size_t)(pe - pat) : strlen(pat);
+		size_t sl = se ? (size_t)(se - s) : strlen(s);
+
+		if (pl == 1 && pat[0] == '>')
+			return sl > 0;
+		if (!(pl == 1 && pat[0] == '*') && (pl != sl || memcmp(pat, s, pl) != 0))
+			return false;
+		if (pe == NULL || se == NULL)
+			return pe == NULL && se == NULL;
+		pat = pe + 1;
+		s = se + 1;
+	}
 }

@@ -15,6 +15,7 @@
 #define LW_SUBJECT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,10 @@ enum {
  * Returns LW_OK or LW_EBADSUBJECT with lw_errmsg() naming the byte offset
  * and reason. Hot path: no allocation, records the error only on failure. */
 int lw_subj_validate(const char *s, size_t len, int wildcards);
+/* Does a subscription on @p pat ('*', '>' as NATS) receive a message
+ * published to the literal subject @p subj? Token by token, no tree: for
+ * filters and listings, not the publish path. */
+bool lw_subj_matches(const char *pat, const char *subj);
 
 /* Queue group names: 1..LW_QUEUE_MAX bytes, no whitespace, no '.'-free
  * requirement (NATS allows dots), printable. LW_OK or LW_EBADSUBJECT. */

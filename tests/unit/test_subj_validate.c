@@ -126,6 +126,26 @@ static void test_queue_validate(void **state)
 	assert_int_equal(lw_queue_validate(q, LW_QUEUE_MAX + 1), LW_EBADSUBJECT);
 }
 
+/* The token-by-token matcher of filters and listings (/subsz?test=,
+ * stream filters): NATS semantics of '*' and '>'. */
+static void test_subj_matches(void **state)
+{
+	static const struct {
+		const char *pat, *subj;
+		bool match;
+	} cases[] = {
+		{ "a.b", "a.b", true }, { "a.b", "a.c", false }, { "a.*", "a.b", true },
+		{ "a.*", "a.b.c", false }, { "a.>", "a.b.c", true }, { "a.>", "a", false },
+		{ ">", "x", true }, { "*.b", "a.b", true }, { "a.*.c", "a.b.d", false },
+		{ "a", "a.b", false }, { "a.b", "a", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (lw_subj_matches(cases[i].pat, cases[i].subj) != cases[i].match)
+			fail_msg("'%s' ~ '%s'", cases[i].pat, cases[i].subj);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_validate_messages),
 		cmocka_unit_test(test_validate_length),
 		cmocka_unit_test(test_queue_validate),
+		cmocka_unit_test(test_subj_matches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
