@@ -34,7 +34,7 @@ void lw_dom_config_default(struct lw_dom_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_clients = 64;
-	cfg->max_subs = 1024;
+	cfg->max_subs = 4096;
 	cfg->ring_size = 1024;
 	cfg->held_max = 1024;
 	cfg->max_payload = 1024 * 1024;

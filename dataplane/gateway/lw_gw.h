@@ -17,6 +17,7 @@ struct lw_gw_config {
 	uint32_t port;             /* NATS client port; 0 = gateway off */
 	uint32_t http_port;        /* monitoring port; 0 = off */
 	uint32_t max_connections;  /* TCP clients at once */
+	uint32_t max_subscriptions; /* per TCP client; 0 = half the domain's max_subs */
 	uint32_t max_pending;      /* bytes queued to one client before "slow consumer" */
 	uint32_t ping_interval_ms; /* server PING period */
 	uint32_t max_pings_out;    /* unanswered PINGs before "stale connection" */

@@ -216,6 +216,15 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		gw_ok(c); /* nats-server ignores a SUB that reuses a live sid */
 		return;
 	}
+	if (c->gw->max_subs_conn != 0 && c->nsubs >= c->gw->max_subs_conn) {
+		/* nats-server's max_subscriptions: refused, connection kept. */
+		if (!c->subs_limit_logged)
+			gw_log(1, "client %u: SUB refused, max_subscriptions %u reached", c->cid,
+			       c->gw->max_subs_conn);
+		c->subs_limit_logged = true;
+		gw_send_err(c, "%s", "Maximum Subscriptions Exceeded");
+		return;
+	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL || (s->sid = dupn(cmd->sid)) == NULL ||
 	    (s->subject = dupn(cmd->subject)) == NULL ||

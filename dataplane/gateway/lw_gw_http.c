@@ -64,11 +64,12 @@ static void varz(struct lw_gw *gw, struct sbuf *b)
 		lw_stats(gw->lc, &ds);
 	gw_sb_printf(b, "{\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\",\"proto\":1,"
 		  "\"go\":\"lightwire\",\"host\":\"%s\",\"port\":%u,\"auth_required\":%s,"
-		  "\"max_connections\":%u,\"ping_interval\":%llu,\"ping_max\":%u,"
+		  "\"max_connections\":%u,\"max_subscriptions\":%u,\"ping_interval\":%llu,"
+		  "\"ping_max\":%u,"
 		  "\"http_host\":\"%s\",\"http_port\":%u,\"auth_timeout\":%g,"
 		  "\"max_control_line\":%u,\"max_payload\":%zu,\"max_pending\":%u,",
 		  gw->server_id, gw->server_name, GW_VERSION, gw->cfg.host, gw->cfg.port,
-		  gw->n_users ? "true" : "false", gw->cfg.max_connections,
+		  gw->n_users ? "true" : "false", gw->cfg.max_connections, gw->max_subs_conn,
 		  (unsigned long long)gw->cfg.ping_interval_ms * 1000000ull, gw->cfg.max_pings_out,
 		  gw->cfg.host, gw->cfg.http_port, gw->cfg.auth_timeout_ms / 1000.0,
 		  gw->cfg.max_control_line, gw->max_payload, gw->cfg.max_pending);

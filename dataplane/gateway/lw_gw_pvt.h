@@ -93,6 +93,7 @@ struct gw_conn {
 	uint64_t last_in_ns, last_ping_ns;
 	struct gw_sub *subs;
 	uint32_t nsubs;
+	bool subs_limit_logged;      /* max_subscriptions refusal logged once */
 	bool draining;               /* fatal error sent: flush, then close */
 	bool refused;                /* over max_connections: not counted */
 	bool wr_shut;
@@ -150,6 +151,7 @@ struct lw_gw {
 	atomic_bool stop;
 	lw_conn *lc;
 	size_t max_payload;
+	uint32_t max_subs_conn;      /* SUBs one client may hold; 0 = no own limit */
 	uint64_t start_ns;
 	time_t start_wall;
 

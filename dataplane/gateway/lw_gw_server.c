@@ -154,6 +154,8 @@ int lw_gw_config_set(struct lw_gw_config *c, const char *key, const char *val)
 		return num(key, val, 65535, &c->http_port);
 	if (strcmp(key, "max_connections") == 0)
 		return num(key, val, 1u << 20, &c->max_connections);
+	if (strcmp(key, "max_subscriptions") == 0)
+		return num(key, val, 1u << 20, &c->max_subscriptions);
 	if (strcmp(key, "max_pending") == 0)
 		return num(key, val, 1u << 31, &c->max_pending);
 	if (strcmp(key, "ping_interval_ms") == 0)
@@ -394,6 +396,16 @@ static int connect_fabric(struct lw_gw *gw)
 		return -1;
 	}
 	gw->max_payload = lw_max_payload(gw->lc);
+	gw->max_subs_conn = gw->cfg.max_subscriptions;
+	if (gw->max_subs_conn == 0) {
+		/* Subscriptions are a domain-wide resource (one ring each):
+		 * one client must not be able to take them all and leave the
+		 * others, lw-control and every request inbox, with none. */
+		struct lw_domain_stats ds = { 0 };
+
+		if (lw_stats(gw->lc, &ds) == LW_OK && ds.max_subs > 1)
+			gw->max_subs_conn = ds.max_subs / 2;
+	}
 	lw_conn_self_dispatch(gw->lc);
 	return 0;
 }

@@ -125,7 +125,7 @@ static void usage(FILE *f)
 		"  -l, --lcores LIST       EAL lcores, one control worker each (default: the CPU lwd starts on)\n"
 		"      --hugepages MODE    auto|on|off: domain and EAL on 2 MiB pages (default auto)\n"
 		"      --max-clients N     client connections (default 64)\n"
-		"      --max-subs N        subscriptions (default 1024)\n"
+		"      --max-subs N        subscriptions (default 4096)\n"
 		"      --ring-size N       messages queued per subscription, power of 2 (default 1024)\n"
 		"      --held-max N        messages/loans one client may hold (default 1024)\n"
 		"      --max-payload BYTES headers+data per message (default 1M)\n"
@@ -138,6 +138,7 @@ static void usage(FILE *f)
 		"      --nats-port N       NATS client port, 0 = gateway off (default 4222)\n"
 		"      --http-port N       monitoring port, 0 = off (default 8222)\n"
 		"      --max-connections N TCP clients (default 65536)\n"
+		"      --max-subscriptions N  SUBs one TCP client may hold (default: half of --max-subs)\n"
 		"      --max-pending BYTES queued to one client before it is a slow consumer (default 64M)\n"
 		"      --ping-interval-ms N server PING period (default 120000)\n"
 		"      --max-pings-out N   unanswered PINGs before a stale connection (default 2)\n"
@@ -233,6 +234,7 @@ int main(int argc, char **argv)
 		{ "nats-port", required_argument, NULL, 1 },
 		{ "http-port", required_argument, NULL, 1 },
 		{ "max-connections", required_argument, NULL, 1 },
+		{ "max-subscriptions", required_argument, NULL, 1 },
 		{ "max-pending", required_argument, NULL, 1 },
 		{ "ping-interval-ms", required_argument, NULL, 1 },
 		{ "max-pings-out", required_argument, NULL, 1 },

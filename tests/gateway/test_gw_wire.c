@@ -20,7 +20,7 @@ static int group_setup(void **state)
 {
 	static const char *const extra[] = {
 		"--ping-interval-ms", "300", "--max-pings-out", "2",
-		"--max-pending", "65536", "--max-connections", "6", NULL,
+		"--max-pending", "65536", "--max-connections", "6", "--max-subs", "1024", NULL,
 	};
 
 	(void)state;
@@ -698,16 +698,19 @@ static void test_monitoring_bad_requests(void **state)
 	close(fd);
 }
 
-/* More SUBs than the domain has subscriptions: the ones past it are
- * refused with nats-server's -ERR, the connection stays, and closing it
- * gives every subscription back. */
+/* More SUBs than one client may hold (half the domain's 1024 by default):
+ * the ones past it are refused with nats-server's -ERR, the connection
+ * stays, another client can still subscribe meanwhile (one greedy client
+ * must not leave every other one, and its request inbox, without), and
+ * closing it gives every subscription back. */
 static void test_max_subscriptions(void **state)
 {
 	static char cmds[1100 * 24];
 	size_t n = 0;
-	int fd, eof;
+	int fd, fd2, eof;
 
 	(void)state;
+	assert_true(http_has("/varz", "\"max_subscriptions\":512,"));
 	fd = gw_tcp_connect(g_t.port);
 	gw_recv_until(fd, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
 	n += (size_t)snprintf(cmds + n, sizeof(cmds) - n, "CONNECT {\"verbose\":false}\r\n");
@@ -719,6 +722,18 @@ static void test_max_subscriptions(void **state)
 	gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG\r\n", 5000, &eof);
 	assert_false(eof);
 	assert_non_null(strstr(g_buf, "PONG\r\n"));
+	/* The first 512 are live: a message on one of them arrives. */
+	gw_send(fd, "PUB ms.511 1\r\na\r\nPUB ms.512 1\r\nb\r\nPING\r\n");
+	gw_recv_until(fd, g_buf, sizeof(g_buf), "PONG\r\n", 5000, &eof);
+	assert_non_null(strstr(g_buf, "MSG ms.511 512 1\r\na\r\n"));
+	assert_null(strstr(g_buf, "MSG ms.512"));
+	/* Another client, while the first holds its share. */
+	fd2 = gw_tcp_connect(g_t.port);
+	gw_recv_until(fd2, g_buf, sizeof(g_buf), "}\r\n", 2000, &eof);
+	gw_send(fd2, "CONNECT {\"verbose\":false}\r\nSUB other.x 1\r\nPUB other.x 2\r\nok\r\n"
+		     "PING\r\n");
+	expect(fd2, "MSG other.x 1 2\r\nok\r\n", 0);
+	close(fd2);
 	close(fd);
 	/* All given back: a new client subscribes and gets its message. */
 	for (int i = 0; i < 100 && !http_has("/varz", "\"connections\":0,"); i++)
