@@ -526,8 +526,7 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 		return cerr(type, 500, 10012, "out of memory");
 	set_start(c);
 	c->floor_c = 0;
-	if (c->durable)
-		lw_cons_save(c);
+	lw_cons_save(c);
 	lw_ctl_adv_consumer(ctl, s->name, c->name, "create");
 	/* A push consumer starts delivering after its create response is
 	 * out (lw_consumer_api): clients drop deliveries of a consumer they
@@ -559,7 +558,9 @@ void lw_consumers_load(struct lw_stream *s)
 		o = json_load_file(path, 0, NULL);
 		if (o == NULL)
 			continue;
-		c = consumer_new(s, name, json_object_get(o, "config"), true,
+		/* An ephemeral's config has no durable_name (create). */
+		c = consumer_new(s, name, json_object_get(o, "config"),
+				 json_object_get(json_object_get(o, "config"), "durable_name") != NULL,
 				 cint(o, "created_ns", 0));
 		st = json_object_get(o, "state");
 		if (c != NULL) {

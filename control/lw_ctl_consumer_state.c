@@ -2,9 +2,15 @@
 /*
  * A consumer's state in lw-control: the list of deliveries awaiting an ack
  * (ordered by stream sequence; acks mostly take its head), the ack floor
- * (computed when read), and the durable's state file
+ * (computed when read), and the state file
  * <store>/<stream>/consumers/<name>.json, written by the timer when it
  * changed (see lw_ctl_consumer.c for what a crash may redeliver).
+ * Ephemerals have one too: lw-control restarts without its NATS clients
+ * noticing (lwd keeps their connections), so a consumer that vanished
+ * with the restart would leave a KV watcher or an ordered consumer
+ * waiting for missed heartbeats (nats.js: about 90 s) before it makes a
+ * new one. Restored, it goes on where it was, and still goes away once
+ * its client is gone (inactive_threshold, counted from the restart).
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -114,8 +120,6 @@ void lw_cons_save(struct lw_consumer *c)
 	char *text;
 	int fd;
 
-	if (!c->durable)
-		return;
 	lw_cons_floor(c);
 	for (size_t i = 0; i < c->np; i++)
 		json_array_append_new(pend, json_pack("[I, I, i]", (json_int_t)c->p[i].sseq,

@@ -593,6 +593,64 @@ static void test_push_backlog_after_restart(void **state)
 }
 
 
+/* An ephemeral push consumer (what a KV watcher or an ordered consumer
+ * makes) outlives a restart of lw-control alone: NATS connections stay up
+ * through it, so its client would otherwise wait for missed heartbeats
+ * (nats.js: ~90 s) with nothing arriving. It goes on with the next
+ * consumer sequence. */
+static void test_ephemeral_after_restart(void **state)
+{
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode ec = 0;
+	natsMsg *m = NULL;
+	char name[64];
+
+	(void)state;
+	add_stream("EPH", "eph.>", NULL);
+	jsSubOptions_Init(&so);
+	so.Stream = "EPH";
+	so.Config.AckPolicy = js_AckNone;
+	assert_int_equal(js_SubscribeSync(&sub, g_js, "eph.>", NULL, &so, &ec), NATS_OK);
+	assert_int_equal(natsSubscription_GetConsumerInfo(&ci, sub, NULL, &ec), NATS_OK);
+	snprintf(name, sizeof(name), "%s", ci->Name);
+	jsConsumerInfo_Destroy(ci);
+	pub("eph.a", "1", NULL, NULL);
+	assert_int_equal(natsSubscription_NextMsg(&m, sub, 2000), NATS_OK);
+	natsMsg_Destroy(m);
+	restart(SIGTERM);
+	ci = NULL;
+	assert_int_equal(js_GetConsumerInfo(&ci, g_js, "EPH", name, NULL, &ec), NATS_OK);
+	assert_null(ci->Config->Durable);
+	jsConsumerInfo_Destroy(ci);
+	pub("eph.b", "2", NULL, NULL);
+	assert_int_equal(natsSubscription_NextMsg(&m, sub, 2000), NATS_OK);
+	{
+		jsMsgMetaData *md = NULL;
+
+		assert_int_equal(natsMsg_GetMetaData(&md, m), NATS_OK);
+		assert_int_equal(md->Sequence.Stream, 2);
+		assert_int_equal(md->Sequence.Consumer, 2);
+		jsMsgMetaData_Destroy(md);
+	}
+	assert_memory_equal(natsMsg_GetData(m), "2", 1);
+	natsMsg_Destroy(m);
+	/* Its client gone, it is removed after inactive_threshold (5 s)
+	 * as before: restored ephemerals do not pile up. */
+	natsSubscription_Unsubscribe(sub);
+	natsSubscription_Destroy(sub);
+	restart(SIGTERM);
+	for (int i = 0; i < 80; i++) {
+		ci = NULL;
+		if (js_GetConsumerInfo(&ci, g_js, "EPH", name, NULL, &ec) != NATS_OK)
+			break;
+		jsConsumerInfo_Destroy(ci);
+		lw_test_sleep_ms(100);
+	}
+	assert_int_equal(ec, 10014);
+}
+
 /* A push durable with a subscriber is bound (push_bound in its info):
  * nats.c refuses a second plain subscriber, which would otherwise get
  * every message again; once the first leaves, a new one may bind. */
@@ -700,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_push_flow_control),
 		cmocka_unit_test(test_shm_consumer),
 		cmocka_unit_test(test_push_backlog_after_restart),
+		cmocka_unit_test(test_ephemeral_after_restart),
 		cmocka_unit_test(test_push_bound),
 		cmocka_unit_test(test_long_names_not_cut),
 	};
