@@ -6,47 +6,81 @@
  * or `:token:publish:subscribe` for a token (CONNECT auth_token). Each
  * permission field is a comma-separated list of subject patterns; a
  * leading `!` makes a pattern a deny; an empty field allows everything.
- * Deny wins over allow, as in nats-server. Read once at start: a handful
+ * A subscribe pattern may name a queue group after a space ("q.x workers"):
+ * the rule then speaks of that group only. Deny wins over allow, as in
+ * nats-server. Read once at start: a handful
  * of users, so a linear scan per CONNECT is all the lookup needed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lw_gw_pvt.h"
 
-static int push(char ***v, uint32_t *n, const char *s, size_t len)
+static int push(char ***v, char ***vq, uint32_t *n, const char *s, size_t len, const char *q,
+		size_t qlen)
 {
 	char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+	char **nq;
 
 	if (nv == NULL)
 		return -1;
 	*v = nv;
-	nv[*n] = strndup(s, len);
-	if (nv[*n] == NULL)
+	nq = realloc(*vq, (*n + 1) * sizeof(char *));
+	if (nq == NULL)
 		return -1;
+	*vq = nq;
+	nv[*n] = strndup(s, len);
+	nq[*n] = qlen ? strndup(q, qlen) : NULL;
+	if (nv[*n] == NULL || (qlen && nq[*n] == NULL)) {
+		free(nv[*n]);
+		free(nq[*n]);
+		return -1;
+	}
 	(*n)++;
 	return 0;
 }
 
-static int parse_perms(struct gw_perms *p, char *field)
+/* One field; @p what names it in errors. A queue group after the subject
+ * is taken for subscribe rules only: widening "q.x workers" to "q.x" (or
+ * dropping it) would grant what the file does not. */
+static int parse_perms(struct gw_perms *p, char *field, bool sub, const char *path, int ln)
 {
 	char *save = NULL;
 
 	for (char *t = strtok_r(field, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		const char *q;
+		size_t n, qn;
+		bool deny;
+
 		while (*t == ' ' || *t == '\t')
 			t++;
-		size_t n = strcspn(t, " \t");
-
+		n = strcspn(t, " \t");
 		if (n == 0)
 			continue;
-		if (t[0] == '!') {
-			if (n == 1 || push(&p->deny, &p->n_deny, t + 1, n - 1) != 0)
-				return -1;
-		} else if (push(&p->allow, &p->n_allow, t, n) != 0) {
+		q = t + n;
+		q += strspn(q, " \t");
+		qn = strcspn(q, " \t");
+		if (qn > 0 && q[qn + strspn(q + qn, " \t")] != '\0') {
+			fprintf(stderr, "lwd: users: %s:%d: '%s': a rule is a subject and at most a"
+				" queue group\n", path, ln, t);
 			return -1;
 		}
+		if (qn > 0 && !sub) {
+			fprintf(stderr, "lwd: users: %s:%d: '%s': a queue group only goes with a"
+				" subscribe rule\n", path, ln, t);
+			return -1;
+		}
+		deny = t[0] == '!';
+		if (deny && n == 1) {
+			fprintf(stderr, "lwd: users: %s:%d: '!' without a subject\n", path, ln);
+			return -1;
+		}
+		if (deny ? push(&p->deny, &p->deny_q, &p->n_deny, t + 1, n - 1, q, qn) :
+			   push(&p->allow, &p->allow_q, &p->n_allow, t, n, q, qn))
+			return -1;
 	}
 	return 0;
 }
@@ -94,8 +128,8 @@ int gw_users_load(struct lw_gw *gw, const char *path)
 		memset(u, 0, sizeof(*u));
 		u->user = fld[0][0] ? strdup(fld[0]) : NULL;
 		u->secret = strdup(fld[1]);
-		if (u->secret == NULL || parse_perms(&u->pub, fld[2]) != 0 ||
-		    parse_perms(&u->sub, fld[3]) != 0)
+		if (u->secret == NULL || parse_perms(&u->pub, fld[2], false, path, ln) != 0 ||
+		    parse_perms(&u->sub, fld[3], true, path, ln) != 0)
 			goto fail;
 	}
 	fclose(f);
@@ -111,12 +145,18 @@ fail:
 
 static void perms_free(struct gw_perms *p)
 {
-	for (uint32_t i = 0; i < p->n_allow; i++)
+	for (uint32_t i = 0; i < p->n_allow; i++) {
 		free(p->allow[i]);
-	for (uint32_t i = 0; i < p->n_deny; i++)
+		free(p->allow_q[i]);
+	}
+	for (uint32_t i = 0; i < p->n_deny; i++) {
 		free(p->deny[i]);
+		free(p->deny_q[i]);
+	}
 	free(p->allow);
+	free(p->allow_q);
 	free(p->deny);
+	free(p->deny_q);
 }
 
 void gw_users_free(struct lw_gw *gw)
@@ -162,19 +202,71 @@ const struct gw_user *gw_auth(const struct lw_gw *gw, const char *user, const ch
 
 int gw_perm_not_denied(const struct gw_perms *p, const char *subject)
 {
+	/* Deliveries of an allowed subscription: a queue rule was weighed
+	 * when it subscribed. */
 	for (uint32_t i = 0; i < p->n_deny; i++)
-		if (lw_gw_subj_match(p->deny[i], subject))
+		if (p->deny_q[i] == NULL && lw_gw_subj_match(p->deny[i], subject))
 			return 0;
 	return 1;
 }
 
 int gw_perm_ok(const struct gw_perms *p, const char *subject)
 {
-	int ok = p->n_allow == 0;
+	return gw_perm_sub_ok(p, subject, NULL);
+}
 
-	for (uint32_t i = 0; i < p->n_allow && !ok; i++)
-		ok = lw_gw_subj_match(p->allow[i], subject);
-	for (uint32_t i = 0; i < p->n_deny && ok; i++)
-		ok = !lw_gw_subj_match(p->deny[i], subject);
+/* A queue rule's group may itself be a pattern ("v1.*"); the literal
+ * name is tried first, as nats-server does, since '*' is a valid name. */
+static bool queue_matches(const char *queue, const char *rule)
+{
+	return strcmp(queue, rule) == 0 ||
+	       ((strchr(rule, '*') != NULL || strchr(rule, '>') != NULL) &&
+		lw_gw_subj_match(rule, queue));
+}
+
+/* Of the rules @p v / @p vq (n of them) that match @p subject: *plain
+ * says whether a plain one did, the result whether a queue one did, and
+ * *qhit whether one of those names @p queue. */
+static bool rules_match(char *const *v, char *const *vq, uint32_t n, const char *subject,
+			const char *queue, bool *plain, bool *qhit)
+{
+	bool qany = false;
+
+	*plain = *qhit = false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!lw_gw_subj_match(v[i], subject))
+			continue;
+		if (vq[i] == NULL) {
+			*plain = true;
+		} else {
+			qany = true;
+			if (queue != NULL && queue_matches(queue, vq[i]))
+				*qhit = true;
+		}
+	}
+	return qany;
+}
+
+/* nats-server's canSubscribe: among allow rules, a queue subscription
+ * that queue rules match is decided by them alone, a plain one only by
+ * plain rules. A deny, plain or naming the group, always wins (stricter
+ * than nats-server in one odd case: a plain deny and a deny of another
+ * group on the same subject). */
+int gw_perm_sub_ok(const struct gw_perms *p, const char *subject, const char *queue)
+{
+	bool plain, qhit, ok = true;
+
+	if (p->n_allow > 0) {
+		bool qrules = rules_match(p->allow, p->allow_q, p->n_allow, subject, queue, &plain,
+					  &qhit);
+
+		ok = plain;
+		if (queue != NULL && qrules)
+			ok = qhit;
+	}
+	if (ok && p->n_deny > 0) {
+		rules_match(p->deny, p->deny_q, p->n_deny, subject, queue, &plain, &qhit);
+		ok = !plain && !qhit;
+	}
 	return ok;
 }

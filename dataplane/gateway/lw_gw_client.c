@@ -233,7 +233,7 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 		goto fail;
 	}
 	s->conn = c;
-	if (c->auth != NULL && !gw_perm_ok(&c->auth->sub, s->subject)) {
+	if (c->auth != NULL && !gw_perm_sub_ok(&c->auth->sub, s->subject, s->queue)) {
 		char what[GW_MAX_SUBJECT + 64];
 
 		if (s->queue)

@@ -40,10 +40,13 @@
 /* What an epoll event points at. */
 enum gw_kind { GW_LISTENER, GW_HTTP_LISTENER, GW_WAKE, GW_CLIENT, GW_HTTP };
 
+/* A rule is a subject pattern, and for subscribe rules optionally a queue
+ * group ("orders.* workers", nats-server's form): such a rule speaks only
+ * of subscriptions in that group (allow_q / deny_q entry non-NULL). */
 struct gw_perms {
-	char **allow;
+	char **allow, **allow_q;
 	uint32_t n_allow;
-	char **deny;
+	char **deny, **deny_q;
 	uint32_t n_deny;
 };
 
@@ -250,8 +253,11 @@ void gw_users_free(struct lw_gw *gw);
 /* The user that CONNECT's credentials name, or NULL. */
 const struct gw_user *gw_auth(const struct lw_gw *gw, const char *user, const char *pass,
 			      const char *token);
-/* 1 when @p subject may be published / subscribed under @p p. */
+/* 1 when @p subject may be published under @p p. */
 int gw_perm_ok(const struct gw_perms *p, const char *subject);
+/* 1 when a subscription to @p subject in @p queue (NULL: none) is allowed,
+ * with nats-server's rules for queue-group entries. */
+int gw_perm_sub_ok(const struct gw_perms *p, const char *subject, const char *queue);
 /** True when no deny rule of @p p matches the (literal) @p subject. */
 int gw_perm_not_denied(const struct gw_perms *p, const char *subject);
 

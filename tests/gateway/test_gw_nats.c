@@ -459,7 +459,8 @@ static void test_auth_permissions(void **state)
 	fprintf(f, "# user:password:publish:subscribe\n"
 		   "admin:adminpw::\n"
 		   "app:apppw:app.>,!app.secret:app.>,_INBOX.>,!app.hidden\n"
-		   ":sekrit-token:tok.>:tok.>\n");
+		   ":sekrit-token:tok.>:tok.>\n"
+		   "q:qpw::q.x workers,!q.y spies,q.y,q.z v1.*,_INBOX.>\n");
 	fclose(f);
 	assert_int_equal(gw_test_start(&t, 1, extra), 0);
 
@@ -519,6 +520,52 @@ static void test_auth_permissions(void **state)
 		natsSubscription_Destroy(w);
 		expect_next(spy, "app.hidden", "h");
 		expect_next(spy, "app.shown", "s");
+	}
+
+	/* queue-group rules (nats-server's "subject queue" form): q.x only
+	 * in group "workers", never plainly nor in another group; q.y in
+	 * any group but "spies"; q.z in groups matching v1.* */
+	{
+		natsConnection *qc = NULL;
+		natsSubscription *ok1 = NULL, *ok2 = NULL, *ok3 = NULL, *bad = NULL;
+		static const struct { const char *subj, *queue; bool ok; } cases[] = {
+			{ "q.x", NULL, false },      { "q.x", "others", false },
+			{ "q.y", "spies", false },  { "q.z", "v2.a", false },
+			{ "q.z", NULL, false },
+		};
+
+		assert_int_equal(auth_connect(&qc, t.url, "q", "qpw", NULL), NATS_OK);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			atomic_store(&g_async_err, 0);
+			if (cases[i].queue != NULL)
+				assert_int_equal(natsConnection_QueueSubscribeSync(&bad, qc, cases[i].subj,
+									   cases[i].queue), NATS_OK);
+			else
+				assert_int_equal(natsConnection_SubscribeSync(&bad, qc, cases[i].subj),
+						 NATS_OK);
+			natsConnection_Flush(qc);
+			assert_true(LW_TEST_WAIT(atomic_load(&g_async_err) == NATS_NOT_PERMITTED, 2000));
+			assert_non_null(strstr(g_last_err, "Permissions Violation for Subscription"));
+			natsSubscription_Destroy(bad);
+			bad = NULL;
+		}
+		atomic_store(&g_async_err, 0);
+		assert_int_equal(natsConnection_QueueSubscribeSync(&ok1, qc, "q.x", "workers"), NATS_OK);
+		assert_int_equal(natsConnection_QueueSubscribeSync(&ok2, qc, "q.y", "any"), NATS_OK);
+		assert_int_equal(natsConnection_QueueSubscribeSync(&ok3, qc, "q.z", "v1.b"), NATS_OK);
+		assert_int_equal(natsConnection_Flush(qc), NATS_OK);
+		assert_int_equal(natsConnection_PublishString(admin, "q.x", "x"), NATS_OK);
+		assert_int_equal(natsConnection_PublishString(admin, "q.y", "y"), NATS_OK);
+		assert_int_equal(natsConnection_PublishString(admin, "q.z", "z"), NATS_OK);
+		assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+		expect_next(ok1, "q.x", "x");
+		expect_next(ok2, "q.y", "y");
+		expect_next(ok3, "q.z", "z");
+		assert_int_equal(atomic_load(&g_async_err), 0);
+		natsSubscription_Destroy(ok1);
+		natsSubscription_Destroy(ok2);
+		natsSubscription_Destroy(ok3);
+		natsConnection_Destroy(qc);
 	}
 
 	/* requests with inbox replies still work under the permissions */
