@@ -247,11 +247,14 @@ static int reconnect(struct lw_ctl *ctl, const struct lw_conn_opts *co, const ch
 		lw_consumers_disconnected(s);
 	}
 	pthread_mutex_unlock(&ctl->mu);
-	while (!g_stop) {
-		struct timespec ts = { 0, 200 * 1000000L };
+	/* Poll often: NATS clients wait for us before they are let in
+	 * after an lwd restart (the gateway's wait_for_control). */
+	for (bool first = true; !g_stop; first = false) {
+		struct timespec ts = { 0, 20 * 1000000L };
 		lw_conn *c;
 
-		nanosleep(&ts, NULL);
+		if (!first)
+			nanosleep(&ts, NULL);
 		if (!lw_dom_daemon_alive(domain) || lw_connect(&c, co) != LW_OK)
 			continue;
 		pthread_mutex_lock(&ctl->mu);
@@ -458,7 +461,7 @@ int main(int argc, char **argv)
 		n_fds = 0;
 		/* Without lwd the fabric is gone: wait for a new lwd and
 		 * serve it (the streams stay open meanwhile). */
-		if (now - last_alive >= 200) {
+		if (now - last_alive >= 50) {
 			last_alive = now;
 			if ((!lw_dom_daemon_alive(domain) || lw_conn_alive(ctl.c) != LW_OK) &&
 			    reconnect(&ctl, &co, domain) != 0)

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -28,6 +29,7 @@
 
 #include "lw_gw_pvt.h"
 #include "lw_client_pvt.h" /* lw_dispatch_once */
+#include "lw_domain.h"     /* lw_dom_lock_path */
 
 #define TICK_MS 100
 /* After activity the loop polls (epoll_wait with no timeout, plus the
@@ -410,6 +412,59 @@ static int connect_fabric(struct lw_gw *gw)
 	return 0;
 }
 
+/* Does a live lw-control serve this domain? It holds the domain's
+ * control lock (flock) for as long as it runs, across lwd restarts. */
+static bool control_running(const struct lw_gw *gw)
+{
+	char lp[256];
+	char *dot;
+	bool held = false;
+	int fd;
+
+	if (lw_dom_lock_path(gw->domain, lp, sizeof(lp) - 16) != LW_OK ||
+	    (dot = strrchr(lp, '.')) == NULL)
+		return false;
+	snprintf(dot, sizeof(lp) - (size_t)(dot - lp), ".control.lock");
+	fd = open(lp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+		held = errno == EWOULDBLOCK;
+	else
+		flock(fd, LOCK_UN);
+	close(fd);
+	return held;
+}
+
+/*
+ * After an lwd restart, NATS clients reconnect at once and send what they
+ * buffered meanwhile; lw-control needs a moment to see the new lwd and
+ * subscribe its streams ($JS.API.> last). A JetStream publish in that gap
+ * would get "no responders" where nats-server would have stored it. So
+ * while a running lw-control has not subscribed yet, new connections wait
+ * in the listen backlog (clients see a slow INFO, not a refusal), up to
+ * CONTROL_WAIT_MS. Without lw-control nothing waits.
+ */
+#define CONTROL_WAIT_MS 3000
+
+static void wait_for_control(struct lw_gw *gw)
+{
+	uint64_t t0 = gw_now_ns();
+
+	if (!control_running(gw))
+		return;
+	while (!atomic_load(&gw->stop) && !gw_js_served(gw)) {
+		if (gw_now_ns() - t0 > CONTROL_WAIT_MS * 1000000ull) {
+			gw_log(1, "lw-control runs but does not serve the domain yet: taking NATS"
+			       " clients without it");
+			return;
+		}
+		usleep(5000);
+	}
+	gw_log(1, "waited %llu ms for lw-control before taking NATS clients",
+	       (unsigned long long)((gw_now_ns() - t0) / 1000000ull));
+}
+
 static void *gw_main(void *arg)
 {
 	struct lw_gw *gw = arg;
@@ -422,6 +477,7 @@ static void *gw_main(void *arg)
 		kill(getpid(), SIGTERM);
 		return NULL;
 	}
+	wait_for_control(gw);
 	ep_add(gw->epfd, gw->lfd, &gw->lkind);
 	if (gw->hfd >= 0)
 		ep_add(gw->epfd, gw->hfd, &gw->hkind);

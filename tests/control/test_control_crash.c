@@ -188,6 +188,69 @@ static void test_kill_lwd_during_storm(void **state)
 	}
 }
 
+static _Atomic int g_async_pub_errs;
+
+static void on_pub_err(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+	(void)js, (void)closure;
+	fprintf(stderr, "async publish error: %s\n", pae->ErrText ? pae->ErrText : "?");
+	atomic_fetch_add(&g_async_pub_errs, 1);
+}
+
+/* A nats.c client that keeps reconnecting buffers JetStream publishes
+ * made while lwd is down and sends them as soon as it is back: they
+ * must be stored, as nats-server stores them. (They got "no responders"
+ * while lw-control had not yet subscribed in the new lwd: the gateway
+ * now lets clients in only once lw-control serves the domain.) */
+static void test_publish_across_lwd_restart(void **state)
+{
+	natsConnection *nc = NULL;
+	natsOptions *o = NULL;
+	jsCtx *js = NULL;
+	jsOptions jo;
+	jsPubOptions po;
+	jsStreamInfo *si = NULL;
+	jsStreamConfig sc;
+	jsErrCode ec = 0;
+	const char *subj[] = { "rst.x" };
+
+	(void)state;
+	jsStreamConfig_Init(&sc);
+	sc.Name = "RST";
+	sc.Subjects = subj;
+	sc.SubjectsLen = 1;
+	assert_int_equal(js_AddStream(&si, g_js, &sc, NULL, &ec), NATS_OK);
+	jsStreamInfo_Destroy(si);
+	jsCtx_Destroy(g_js);
+	natsConnection_Destroy(g_nc);
+	natsOptions_Create(&o);
+	natsOptions_SetURL(o, g_t.url);
+	natsOptions_SetMaxReconnect(o, 200);
+	natsOptions_SetReconnectWait(o, 50);
+	assert_int_equal(natsConnection_Connect(&nc, o), NATS_OK);
+	natsOptions_Destroy(o);
+	jsOptions_Init(&jo);
+	jo.PublishAsync.ErrHandler = on_pub_err;
+	assert_int_equal(natsConnection_JetStream(&js, nc, &jo), NATS_OK);
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(lw_test_daemon_stop(&g_t.d, SIGTERM), 0);
+		for (int i = 0; i < 5; i++)
+			assert_int_equal(js_PublishAsync(js, "rst.x", "late", 4, NULL), NATS_OK);
+		assert_int_equal(gw_test_start(&g_t, 2, NULL), 0);
+		jsPubOptions_Init(&po);
+		po.MaxWait = 10000;
+		assert_int_equal(js_PublishAsyncComplete(js, &po), NATS_OK);
+		assert_int_equal(atomic_load(&g_async_pub_errs), 0);
+	}
+	si = NULL;
+	assert_int_equal(js_GetStreamInfo(&si, js, "RST", NULL, &ec), NATS_OK);
+	assert_int_equal(si->State.Msgs, 15);
+	jsStreamInfo_Destroy(si);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	assert_int_equal(nats_up(), 0);
+}
+
 /* A second lw-control on the same domain and store takes over: the first
  * syncs and exits 0, the second serves everything acknowledged before;
  * never two writers on one store. */
@@ -329,6 +392,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_during_storm),
 		cmocka_unit_test(test_kill_lwd_during_storm),
+		cmocka_unit_test(test_publish_across_lwd_restart),
 		cmocka_unit_test(test_takeover),
 		cmocka_unit_test(test_lock_files_removed),
 		cmocka_unit_test(test_disk_full),
