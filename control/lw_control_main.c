@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,28 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	g_stop = 1;
+}
+
+/* SIGHUP / SIGUSR1 / SIGUSR2 are nats-server's reload, log reopen and
+ * lame duck; an operator's habit (logrotate's kill -USR1) must not take
+ * the streams down: noted, logged by the main loop, ignored. */
+static _Atomic unsigned long g_sig_note; /* bits 1 << signal */
+
+static void on_other_signal(int sig)
+{
+	atomic_fetch_or(&g_sig_note, 1ul << sig);
+}
+
+static void signal_note(void)
+{
+	unsigned long sig = atomic_exchange(&g_sig_note, 0);
+	static const int sigs[] = { SIGHUP, SIGUSR1, SIGUSR2 };
+	static const char *const names[] = { "SIGHUP", "SIGUSR1", "SIGUSR2" };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sig & (1ul << sigs[i]))
+			fprintf(stderr, "lw-control: %s ignored (no reload, log reopen or lame duck"
+				" here; SIGTERM stops)\n", names[i]);
 }
 
 static void usage(FILE *f)
@@ -376,6 +399,9 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	signal(SIGHUP, on_other_signal);
+	signal(SIGUSR1, on_other_signal);
+	signal(SIGUSR2, on_other_signal);
 
 	lw_conn_opts_init(&co);
 	co.domain = domain;
@@ -423,6 +449,7 @@ int main(int argc, char **argv)
 		int fds[64], n_fds = 0;
 		int64_t now;
 
+		signal_note();
 		nanosleep(&ts, NULL);
 		now = mono_ms();
 		pthread_mutex_lock(&ctl.mu);

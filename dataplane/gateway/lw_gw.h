@@ -30,6 +30,7 @@ struct lw_gw_config {
 	char tls_ca[256];          /* PEM CA certificates that client certificates must chain to */
 	uint32_t tls_verify;       /* 1: clients must present a certificate (needs tls_ca) */
 	uint32_t tls_timeout_ms;   /* TLS handshake deadline */
+	uint32_t lame_duck_ms;     /* SIGUSR2: time from lame duck to shutdown */
 };
 
 struct lw_gw;
@@ -48,6 +49,12 @@ int lw_gw_config_set(struct lw_gw_config *c, const char *key, const char *val);
  * reported before lwd says "ready"; then starts the gateway thread, which
  * connects to @p domain. NULL on error (message on stderr). */
 struct lw_gw *lw_gw_start(const struct lw_gw_config *cfg, const char *domain);
+
+/* Lame duck mode (nats-server's SIGUSR2): stop taking NATS clients, tell
+ * the connected ones with INFO "ldm":true (their clients' lame-duck
+ * callbacks fire; they may move elsewhere), then SIGTERM lwd after
+ * lame_duck_ms. Async-signal-safe: may be called from a handler. */
+void lw_gw_lame_duck(struct lw_gw *gw);
 
 /* Closes every TCP client, the listeners and the gateway thread. */
 void lw_gw_stop(struct lw_gw *gw);

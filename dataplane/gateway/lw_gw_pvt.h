@@ -155,6 +155,9 @@ struct lw_gw {
 	lw_conn *lc;
 	size_t max_payload;
 	uint32_t max_subs_conn;      /* SUBs one client may hold; 0 = no own limit */
+	atomic_bool ldm;             /* lame duck asked for (signal handler) */
+	bool ldm_on;                 /* ... and entered by the gateway thread */
+	uint64_t ldm_end_ns;         /* then lwd is stopped */
 	uint64_t start_ns;
 	time_t start_wall;
 

@@ -85,6 +85,7 @@ void lw_gw_config_default(struct lw_gw_config *c)
 	c->max_control_line = 4096;
 	c->auth_timeout_ms = 2000;
 	c->tls_timeout_ms = 2000;
+	c->lame_duck_ms = 120000; /* nats-server's lame_duck_duration */
 }
 
 static int num(const char *key, const char *val, uint32_t max, uint32_t *out)
@@ -170,6 +171,8 @@ int lw_gw_config_set(struct lw_gw_config *c, const char *key, const char *val)
 		return num(key, val, 1u << 20, &c->max_control_line);
 	if (strcmp(key, "auth_timeout_ms") == 0)
 		return num(key, val, 600000, &c->auth_timeout_ms);
+	if (strcmp(key, "lame_duck_ms") == 0)
+		return num(key, val, 86400000, &c->lame_duck_ms);
 	return 1;
 }
 
@@ -228,14 +231,16 @@ static void send_info(struct gw_conn *c)
 	n = snprintf(info, sizeof(info),
 		     "INFO {\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\","
 		     "\"proto\":1,\"go\":\"lightwire\",\"host\":\"%s\",\"port\":%u,"
-		     "\"headers\":true,\"max_payload\":%zu,\"client_id\":%u,\"client_ip\":\"%s\"%s%s%s%s}\r\n",
+		     "\"headers\":true,\"max_payload\":%zu,\"client_id\":%u,\"client_ip\":\"%s\"%s%s%s%s%s}"
+		     "\r\n",
 		     gw->server_id, gw->server_name, GW_VERSION, gw->cfg.host, gw->cfg.port,
 		     gw->max_payload, c->cid, c->ip, gw_js_served(gw) ? ",\"jetstream\":true" : "",
 		     gw->n_users ? ",\"auth_required\":true" : "",
 		     /* TLS is required when configured: no clear-text clients,
 		      * so never "tls_available" (that means "optional"). */
 		     gw->tls_ctx ? ",\"tls_required\":true" : "",
-		     gw->tls_ctx && gw->cfg.tls_verify ? ",\"tls_verify\":true" : "");
+		     gw->tls_ctx && gw->cfg.tls_verify ? ",\"tls_verify\":true" : "",
+		     gw->ldm_on ? ",\"ldm\":true" : "");
 	v.iov_base = info;
 	v.iov_len = (size_t)n;
 	gw_outv(c, &v, 1);
@@ -355,6 +360,32 @@ static void client_event(struct lw_gw *gw, struct gw_conn *c, uint32_t ev)
 		conn_close(gw, c);
 }
 
+void lw_gw_lame_duck(struct lw_gw *gw)
+{
+	if (gw == NULL)
+		return;
+	atomic_store(&gw->ldm, true);
+	gw_wake(gw);
+}
+
+/* On the gateway thread: close the NATS listener (new clients are refused
+ * and try another server), send INFO "ldm":true to everyone connected. */
+static void enter_lame_duck(struct lw_gw *gw)
+{
+	gw->ldm_on = true;
+	gw->ldm_end_ns = gw_now_ns() + (uint64_t)gw->cfg.lame_duck_ms * 1000000ull;
+	epoll_ctl(gw->epfd, EPOLL_CTL_DEL, gw->lfd, NULL);
+	close(gw->lfd);
+	gw->lfd = -1;
+	gw_log(1, "entering lame duck mode: no new NATS clients; lwd stops in %u ms",
+	       gw->cfg.lame_duck_ms);
+	for (struct gw_conn *c = gw->conns; c != NULL; c = c->next)
+		if (!c->refused) {
+			send_info(c);
+			gw_conn_flush(c);
+		}
+}
+
 static void tick(struct lw_gw *gw)
 {
 	uint64_t now = gw_now_ns();
@@ -372,6 +403,13 @@ static void tick(struct lw_gw *gw)
 			conn_close(gw, c);
 	}
 	gw_http_sweep(gw, now);
+	if (atomic_load(&gw->ldm) && !gw->ldm_on)
+		enter_lame_duck(gw);
+	if (gw->ldm_on && now >= gw->ldm_end_ns && gw->ldm_end_ns != 0) {
+		gw->ldm_end_ns = 0;
+		gw_log(1, "lame duck period over: stopping lwd");
+		kill(getpid(), SIGTERM);
+	}
 }
 
 static int connect_fabric(struct lw_gw *gw)
@@ -535,7 +573,8 @@ static void *gw_main(void *arg)
 			/* Polling, but a thread sharing this CPU (lw-control,
 			 * the dispatcher) goes first: it is what we wait for. */
 			sched_yield();
-		if (atomic_load(&gw->sweep) || now - last_tick >= TICK_MS * 1000000ull) {
+		if (atomic_load(&gw->sweep) || now - last_tick >= TICK_MS * 1000000ull ||
+		    (atomic_load(&gw->ldm) && !gw->ldm_on)) {
 			last_tick = now;
 			tick(gw);
 		}

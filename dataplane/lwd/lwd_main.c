@@ -49,6 +49,39 @@ void lwd_log(int level, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* Bits 1 << signal number; lock-free atomics are async-signal-safe. */
+static _Atomic unsigned long g_sig_note;
+
+/* SIGHUP / SIGUSR1 (nats-server: reload, reopen log) do nothing here but
+ * must not kill the domain: noted, logged by the worker loop. SIGUSR2 is
+ * lame duck mode (lw_gw_lame_duck); without a gateway, a plain stop. */
+static void on_other_signal(int sig)
+{
+	atomic_fetch_or(&g_sig_note, 1ul << sig);
+	if (sig == SIGUSR2 && g_lwd.gw != NULL)
+		lw_gw_lame_duck(g_lwd.gw);
+	else if (sig == SIGUSR2)
+		atomic_store(&g_lwd.stop, true);
+	if (g_lwd.dom.hdr != NULL) {
+		atomic_fetch_add(&g_lwd.dom.hdr->doorbell, 1);
+		lw_futex_wake(&g_lwd.dom.hdr->doorbell, INT_MAX);
+	}
+}
+
+static void lwd_signal_note(void)
+{
+	unsigned long sig = atomic_exchange(&g_sig_note, 0);
+
+	if (sig & (1ul << SIGHUP))
+		lwd_log(LWD_INFO, "SIGHUP: configuration reload is not supported (restart lwd to"
+			" change options); ignored");
+	if (sig & (1ul << SIGUSR1))
+		lwd_log(LWD_INFO, "SIGUSR1: lwd logs to stderr, there is no log file to reopen;"
+			" ignored");
+	if ((sig & (1ul << SIGUSR2)) && g_lwd.gw == NULL)
+		lwd_log(LWD_INFO, "SIGUSR2: lame duck without a NATS gateway: stopping");
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -109,8 +142,10 @@ static int worker_main(void *p)
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 		int work = lwd_ctl_do_work(w, a->id);
 
-		if (a->id == 0)
+		if (a->id == 0) {
 			work += lwd_reaper_do_work(w, lw_now_ns());
+			lwd_signal_note();
+		}
 		lwd_idle(w, &idle, work);
 	}
 	return 0;
@@ -146,6 +181,8 @@ static void usage(FILE *f)
 		"                          is cut off as a slow consumer (default 10000; 0: never)\n"
 		"      --max-control-line BYTES longest protocol line (default 4096)\n"
 		"      --auth-timeout-ms N CONNECT deadline when auth is required (default 2000)\n"
+		"      --lame-duck-ms N    after SIGUSR2 (lame duck: no new clients), stop after N ms\n"
+		"                          (default 120000)\n"
 		"      --users FILE        user:password:publish:subscribe lines; enables auth\n"
 		"      --tls-cert FILE     PEM certificate (chain); with --tls-key, clients must use TLS\n"
 		"      --tls-key FILE      PEM private key of --tls-cert\n"
@@ -241,6 +278,7 @@ int main(int argc, char **argv)
 		{ "write-deadline-ms", required_argument, NULL, 1 },
 		{ "max-control-line", required_argument, NULL, 1 },
 		{ "auth-timeout-ms", required_argument, NULL, 1 },
+		{ "lame-duck-ms", required_argument, NULL, 1 },
 		{ "users", required_argument, NULL, 1 },
 		{ "tls-cert", required_argument, NULL, 1 },
 		{ "tls-key", required_argument, NULL, 1 },
@@ -366,6 +404,9 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, on_other_signal);
+	signal(SIGUSR1, on_other_signal);
+	signal(SIGUSR2, on_other_signal);
 	if (w->cfg.gw.port != 0) {
 		/* Binds now, before "ready": a port in use stops lwd with a
 		 * clear error, and a script waiting for "ready" never sees

@@ -251,6 +251,21 @@ static void test_publish_across_lwd_restart(void **state)
 	assert_int_equal(nats_up(), 0);
 }
 
+/* nats-server's operator signals (reload, log reopen, lame duck) do not
+ * stop lw-control: logged and ignored, the streams stay served. */
+static void test_other_signals_ignored(void **state)
+{
+	int st = 0;
+
+	(void)state;
+	kill(g_c.pid, SIGHUP);
+	kill(g_c.pid, SIGUSR1);
+	kill(g_c.pid, SIGUSR2);
+	lw_test_sleep_ms(300);
+	assert_int_equal(waitpid(g_c.pid, &st, WNOHANG), 0);
+	assert_int_equal(ctl_wait_ready(&g_c), 0);
+}
+
 /* A second lw-control on the same domain and store takes over: the first
  * syncs and exits 0, the second serves everything acknowledged before;
  * never two writers on one store. */
@@ -393,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_kill_during_storm),
 		cmocka_unit_test(test_kill_lwd_during_storm),
 		cmocka_unit_test(test_publish_across_lwd_restart),
+		cmocka_unit_test(test_other_signals_ignored),
 		cmocka_unit_test(test_takeover),
 		cmocka_unit_test(test_lock_files_removed),
 		cmocka_unit_test(test_disk_full),

@@ -654,6 +654,82 @@ static void test_reconnect_after_restart(void **state)
 	assert_int_equal(lw_test_daemon_stop(&t.d, SIGTERM), 0);
 }
 
+/* --- signals: SIGHUP / SIGUSR1 ignored, SIGUSR2 lame duck ------------- */
+
+static atomic_int g_lame_duck;
+
+static void on_lame_duck(natsConnection *nc, void *arg)
+{
+	(void)nc, (void)arg;
+	atomic_fetch_add(&g_lame_duck, 1);
+}
+
+static bool log_has(const char *path, const char *what)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* nats-server's operator signals must not kill the domain: SIGHUP and
+ * SIGUSR1 (reload, log reopen) are logged and ignored; SIGUSR2 is lame
+ * duck mode: connected clients get INFO "ldm":true (nats.c's lame-duck
+ * callback) and keep working, new ones are refused, and lwd stops by
+ * itself after --lame-duck-ms, cleanly. */
+static void test_signals_lame_duck(void **state)
+{
+	const char *extra[] = { "--lame-duck-ms", "1500", NULL };
+	struct gw_test t;
+	natsConnection *nc = NULL, *late = NULL;
+	natsSubscription *s = NULL;
+	natsOptions *o = NULL;
+	char log[128];
+	int st = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(gw_test_start(&t, 1, extra), 0);
+	pid = t.d.pid;
+	snprintf(log, sizeof(log), "/tmp/lwd-%s.log", t.d.domain);
+	natsOptions_Create(&o);
+	natsOptions_SetURL(o, t.url);
+	natsOptions_SetAllowReconnect(o, false);
+	natsOptions_SetLameDuckModeCB(o, on_lame_duck, NULL);
+	assert_int_equal(natsConnection_Connect(&nc, o), NATS_OK);
+	natsOptions_Destroy(o);
+	assert_int_equal(natsConnection_SubscribeSync(&s, nc, "sig.>"), NATS_OK);
+	assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+
+	kill(pid, SIGHUP);
+	kill(pid, SIGUSR1);
+	assert_true(LW_TEST_WAIT(log_has(log, "SIGUSR1: lwd logs to stderr"), 2000));
+	assert_true(log_has(log, "SIGHUP: configuration reload is not supported"));
+	assert_int_equal(waitpid(pid, &st, WNOHANG), 0);
+	assert_int_equal(natsConnection_PublishString(nc, "sig.a", "1"), NATS_OK);
+	expect_next(s, "sig.a", "1");
+
+	kill(pid, SIGUSR2);
+	assert_true(LW_TEST_WAIT(atomic_load(&g_lame_duck) == 1, 2000));
+	assert_true(log_has(log, "entering lame duck mode"));
+	assert_int_not_equal(natsConnection_ConnectTo(&late, t.url), NATS_OK);
+	assert_int_equal(natsConnection_PublishString(nc, "sig.b", "2"), NATS_OK);
+	expect_next(s, "sig.b", "2");
+	assert_true(LW_TEST_WAIT(waitpid(pid, &st, WNOHANG) == pid, 5000));
+	t.d.pid = 0;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(log_has(log, "lame duck period over"));
+	natsSubscription_Destroy(s);
+	natsConnection_Destroy(nc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -667,6 +743,7 @@ int main(void)
 		cmocka_unit_test(test_no_echo),
 		cmocka_unit_test(test_auth_permissions),
 		cmocka_unit_test(test_reconnect_after_restart),
+		cmocka_unit_test(test_signals_lame_duck),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
