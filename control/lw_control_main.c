@@ -443,6 +443,7 @@ int main(int argc, char **argv)
 
 	last_sync = last_tick = last_alive = mono_ms();
 	long nap_ms = 5;
+	int64_t due = 0; /* ctl.next_due as the last pass left it */
 
 	while (!g_stop) {
 		struct timespec ts = { 0, nap_ms * 1000000L };
@@ -450,6 +451,14 @@ int main(int argc, char **argv)
 		int64_t now;
 
 		signal_note();
+		/* Not past the earliest pull-request expiry (one that came in
+		 * meanwhile waits at most one usual nap). */
+		if (due > 0) {
+			int64_t left = due - lw_now_wall_ns();
+
+			if (left < ts.tv_nsec)
+				ts.tv_nsec = left > 0 ? left : 0;
+		}
 		nanosleep(&ts, NULL);
 		now = mono_ms();
 		pthread_mutex_lock(&ctl.mu);
@@ -471,15 +480,18 @@ int main(int argc, char **argv)
 			}
 			last_sync = now;
 		}
-		if (now - last_tick >= 20) {
+		if (now - last_tick >= 20 ||
+		    (ctl.next_due > 0 && lw_now_wall_ns() >= ctl.next_due)) {
 			int64_t wall = lw_now_wall_ns();
 
+			ctl.next_due = 0; /* the consumers' tick sets it anew */
 			for (struct lw_stream *s = ctl.streams; s != NULL; s = s->next) {
 				lw_stream_expire(s, wall);
 				lw_consumers_tick(s, wall);
 			}
 			last_tick = now;
 		}
+		due = ctl.next_due;
 		pthread_mutex_unlock(&ctl.mu);
 		for (int i = 0; i < n_fds; i++) {
 			fdatasync(fds[i]);

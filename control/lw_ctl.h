@@ -86,6 +86,10 @@ struct lw_ctl {
 	struct lw_pending_ack *acks;
 	size_t n_acks, cap_acks;
 	bool unflushed;              /**< appended since the last lw_ctl_flush_acks */
+	/** Wall-clock ns of the earliest pull-request expiry (0: none): the
+	 * main loop wakes for it, so a 408 comes when due, not up to a tick
+	 * later (nats.c gives up 10 ms after the expiry it asked for). */
+	int64_t next_due;
 	uint64_t api_total, api_errors;
 	bool verbose;
 	char server[80];             /**< "lightwire-<domain>", as lwd's server_name */

@@ -723,6 +723,8 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 				i--;
 				continue;
 			}
+			if (w->expires > 0 && (s->ctl->next_due == 0 || w->expires < s->ctl->next_due))
+				s->ctl->next_due = w->expires;
 			if (w->hb_ns > 0 && now >= w->next_hb) {
 				char h[160];
 				int n = heartbeat_hdr(c, h, sizeof(h) - 2);

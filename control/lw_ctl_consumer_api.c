@@ -678,8 +678,11 @@ static void next_request(struct lw_ctl *ctl, struct lw_consumer *c, lw_msg *m)
 		w.batch = 1;
 	if (refuse_request(ctl, c, &w, reply))
 		return;
-	if (w.expires > 0)
+	if (w.expires > 0) {
 		w.expires += now;
+		if (ctl->next_due == 0 || w.expires < ctl->next_due)
+			ctl->next_due = w.expires;
+	}
 	if (w.hb_ns > 0)
 		w.next_hb = now + w.hb_ns;
 	if (c->max_waiting > 0 && (int64_t)c->nw >= c->max_waiting) {

@@ -651,6 +651,50 @@ static void test_ephemeral_after_restart(void **state)
 	assert_int_equal(ec, 10014);
 }
 
+static int64_t fetch_ms(natsSubscription *sub, int64_t expires_ms, bool no_wait, int *count)
+{
+	jsFetchRequest r;
+	natsMsgList l = { 0 };
+	int64_t t0 = nats_Now();
+
+	jsFetchRequest_Init(&r);
+	r.Batch = 10;
+	r.Expires = expires_ms * 1000000LL;
+	r.NoWait = no_wait;
+	natsSubscription_FetchRequest(&l, sub, &r);
+	*count = l.Count;
+	for (int i = 0; i < l.Count; i++)
+		natsMsg_Ack(l.Msgs[i], NULL);
+	natsMsgList_Destroy(&l);
+	return nats_Now() - t0;
+}
+
+/* nats.c asks for an expiry 10 ms shorter than its own deadline and
+ * tells the statuses of its fetches apart by inbox only: a 408 that
+ * comes later than that lands in the next fetch, which then ends at
+ * once with nothing. Fetch after fetch must each wait their expiry. */
+static void test_fetch_expiry_on_time(void **state)
+{
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	jsErrCode ec = 0;
+	int n = -1;
+
+	(void)state;
+	add_stream("EXPT", "expt.*", NULL);
+	jsSubOptions_Init(&so);
+	so.Stream = "EXPT";
+	assert_int_equal(js_PullSubscribe(&sub, g_js, "expt.*", "ex", NULL, &so, &ec), NATS_OK);
+	for (int round = 0; round < 3; round++) {
+		assert_true(fetch_ms(sub, 300, true, &n) >= 250);
+		assert_int_equal(n, 0);
+		pub("expt.a", "x", NULL, NULL);
+		fetch_ms(sub, 1000, false, &n);
+		assert_int_equal(n, 1);
+	}
+	natsSubscription_Destroy(sub);
+}
+
 /* A push durable with a subscriber is bound (push_bound in its info):
  * nats.c refuses a second plain subscriber, which would otherwise get
  * every message again; once the first leaves, a new one may bind. */
@@ -759,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_shm_consumer),
 		cmocka_unit_test(test_push_backlog_after_restart),
 		cmocka_unit_test(test_ephemeral_after_restart),
+		cmocka_unit_test(test_fetch_expiry_on_time),
 		cmocka_unit_test(test_push_bound),
 		cmocka_unit_test(test_long_names_not_cut),
 	};
