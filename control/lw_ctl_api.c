@@ -141,6 +141,10 @@ static json_t *stream_create(struct lw_ctl *ctl, const char *name, const json_t 
 	json_decref(cfg);
 	if (s == NULL)
 		return err_typed(err, type);
+	/* first_seq: the first message gets it (a durable purge marker). */
+	if (json_integer_value(json_object_get(s->cfg, "first_seq")) > 1)
+		lw_store_purge(s->st, (uint64_t)json_integer_value(json_object_get(s->cfg, "first_seq")),
+			       NULL);
 	if (ctl->verbose)
 		fprintf(stderr, "lw-control: stream %s created\n", name);
 	lw_ctl_adv_stream(ctl, name, "create");
@@ -377,8 +381,12 @@ static json_t *stream_api(struct lw_ctl *ctl, const char *op, const json_t *req)
  * answered with the stored message itself, its headers followed by
  * Nats-Stream, Nats-Subject, Nats-Sequence and Nats-Time-Stamp, or a
  * status (404 Message Not Found, 408 Bad Request) as nats-server does.
- * Served whatever allow_direct says; KV clients ask for it by that flag.
+ * A stream that does not allow direct gets (or does not exist) is not
+ * served: nats-server has no responder there, so the client gets 503 "no
+ * responders" (nats.js, nats.c: an error), not a 404 read as "no value".
  */
+static void no_responders(struct lw_ctl *ctl, const char *reply);
+
 static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, const void *body,
 		       size_t len)
 {
@@ -400,8 +408,10 @@ static void direct_get(struct lw_ctl *ctl, const char *arg, const char *reply, c
 	memcpy(name, arg, nl);
 	name[nl] = '\0';
 	s = lw_stream_find(ctl, name);
-	if (s == NULL)
-		goto not_found;
+	if (s == NULL || !json_is_true(json_object_get(s->cfg, "allow_direct"))) {
+		no_responders(ctl, reply);
+		return;
+	}
 	/* nats-server's statuses: no body (when the subject names none)
 	 * "Empty Request", a body that is not JSON "Malformed Request",
 	 * nothing asked "Empty Request", two things asked "Bad Request". */

@@ -79,6 +79,8 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 			 policy_words(dp));
 		FAIL(400, 10094, d);
 	}
+	if (fs != NULL && *fs != '\0' && json_array_size(json_object_get(in, "filter_subjects")) > 0)
+		FAIL(400, 10136, "consumer cannot have both FilterSubject and FilterSubjects specified");
 	if (fs != NULL)
 		json_array_append_new(filters, json_string(fs));
 	json_array_foreach(json_object_get(in, "filter_subjects"), i, v) {
@@ -90,6 +92,11 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 		bool ok = false;
 		size_t j;
 		json_t *ss;
+
+		for (j = 0; j < i; j++)
+			if (lw_subjects_overlap(json_string_value(v),
+						json_string_value(json_array_get(filters, j))))
+				FAIL(400, 10138, "consumer subject filters cannot overlap");
 
 		json_array_foreach(json_object_get(s->cfg, "subjects"), j, ss)
 			if (lw_subjects_overlap(json_string_value(v), json_string_value(ss)))
@@ -139,11 +146,30 @@ static json_t *cfg_normalise(struct lw_stream *s, const json_t *in, const char *
 	json_object_set_new(c, "deliver_policy", json_string(dp));
 	json_object_set_new(c, "ack_policy", json_string(ap));
 	if (strcmp(ap, "none") != 0) {
+		const json_t *lim = json_object_get(s->cfg, "consumer_limits");
+
 		if (cint(in, "ack_wait", 0) <= 0)
 			json_object_set_new(c, "ack_wait", json_integer(30000000000LL));
+		/* as nats-server: the first backoff step is the ack wait */
+		if (json_is_integer(json_array_get(json_object_get(in, "backoff"), 0)))
+			json_object_set(c, "ack_wait", json_array_get(json_object_get(in, "backoff"), 0));
 		if (cint(in, "max_ack_pending", 0) == 0)
-			json_object_set_new(c, "max_ack_pending", json_integer(1000));
+			json_object_set_new(c, "max_ack_pending",
+					    json_integer(cint(lim, "max_ack_pending", 1000)));
 	}
+	{
+		/* "N%" or "N", 0..100, as nats-server parses it */
+		const char *sf = cstr(in, "sample_freq", NULL);
+		char *end = NULL;
+		long pct = sf != NULL && *sf != '\0' ? strtol(sf, &end, 10) : 0;
+
+		if (sf != NULL && *sf != '\0' &&
+		    (end == sf || (*end != '\0' && strcmp(end, "%") != 0) || pct < 0 || pct > 100))
+			FAIL(400, 10095, "failed to parse consumer sampling configuration");
+	}
+	/* pause_until is 2.11's: a 2.10 server ignores it, and so do we
+	 * rather than echo a pause that does not happen. */
+	json_object_del(c, "pause_until");
 	if (cint(in, "max_deliver", 0) <= 0)
 		json_object_set_new(c, "max_deliver", json_integer(-1));
 	if (!push && cint(in, "max_waiting", 0) <= 0)
@@ -456,8 +482,11 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 			return cerr(type, 400, 10131,
 				    "Consumer create request did not match filtered subject from create subject");
 	}
+	/* The old ephemeral subject (no name in it) with a durable name:
+	 * nats-server refuses it rather than make a durable. */
 	if (subj_name == NULL && durable != NULL)
-		subj_name = durable;
+		return cerr(type, 400, 10020,
+			    "consumer expected to be ephemeral but a durable name was set in request");
 	if (subj_name == NULL)
 		subj_name = name;
 	if (subj_name == NULL) {
@@ -475,7 +504,9 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 	json_object_set_new(cfg, "name", json_string(subj_name));
 	/* an ephemeral's default, shown in its config as nats-server does */
 	if (durable == NULL && !durable_api && cint(cfg, "inactive_threshold", 0) <= 0)
-		json_object_set_new(cfg, "inactive_threshold", json_integer(5000000000LL));
+		json_object_set_new(cfg, "inactive_threshold",
+				    json_integer(cint(json_object_get(s->cfg, "consumer_limits"),
+						      "inactive_threshold", 5000000000LL)));
 	c = lw_cons_find(s, subj_name);
 	if (c != NULL) {
 		bool same = json_equal(cfg, c->cfg);
@@ -814,6 +845,11 @@ void lw_consumer_api(struct lw_ctl *ctl, const char *op, const char *rest, lw_ms
 		resp = json_pack("{s:s, s:b}", "type", type, "success", 1);
 	} else if (!strcmp(verb, "NEXT")) {
 		next_request(ctl, c, m);
+	} else if (!strcmp(verb, "PAUSE") || !strcmp(verb, "UNPIN")) {
+		/* nats-server 2.11's; a bare 503 would read to nats.js as
+		 * "JetStream not enabled" */
+		resp = cerr(T("consumer_pause_response"), 400, 10003,
+			    "consumer pause and priority groups are not supported by lw-control");
 	} else {
 		lw_cons_status(ctl, reply ? reply : "", "NATS/1.0 503\r\n\r\n");
 	}

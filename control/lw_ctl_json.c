@@ -420,6 +420,10 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 	max_age = get_int(req, "max_age", 0);
 	if (max_age < 0)
 		return CFG_ERR(500, 10052, "max age needs to be >= 0");
+	/* nats-server's floor: a KV TTL of 700 given in ms where ns are
+	 * meant would otherwise expire every value at once. */
+	if (max_age > 0 && max_age < 100000000)
+		return CFG_ERR(500, 10052, "max age needs to be >= 100ms");
 	json_object_set_new(c, "max_age", json_integer(max_age));
 	LIMIT("max_msgs_per_subject");
 	LIMIT("max_msg_size");
@@ -438,6 +442,8 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 		return CFG_ERR(500, 10074, "replicas > 1 not supported in non-clustered mode");
 	json_object_set_new(c, "num_replicas", json_integer(1));
 	dup = get_int(req, "duplicate_window", 0);
+	if (dup > 0 && dup < 100000000)
+		return CFG_ERR(500, 10052, "duplicates window needs to be >= 100ms");
 	if (dup > 0 && max_age > 0 && dup > max_age)
 		return CFG_ERR(500, 10052, "duplicates window can not be larger then max age");
 	if (dup <= 0)
@@ -455,8 +461,30 @@ json_t *lw_stream_cfg_normalise(const json_t *req, const char *name, json_t **er
 	json_object_set_new(c, "no_ack", json_boolean(get_bool(req, "no_ack")));
 	json_object_set_new(c, "discard_new_per_subject",
 			    json_boolean(get_bool(req, "discard_new_per_subject")));
+	/* Accepting s2 and storing plainly would say one thing and do
+	 * another: refused, as mirrors and sources are. */
+	if (strcmp(get_str(req, "compression", "none"), "none") != 0 &&
+	    *get_str(req, "compression", "none") != '\0')
+		return CFG_ERR(500, 10052,
+			       "stream configuration for compression is not supported by lw-control");
 	json_object_set_new(c, "compression", json_string("none"));
-	json_object_set_new(c, "consumer_limits", json_object());
+	if (get_int(req, "first_seq", 0) < 0)
+		return CFG_ERR(500, 10052, "first sequence needs to be >= 0");
+	if (get_int(req, "first_seq", 0) > 0)
+		json_object_set_new(c, "first_seq", json_integer(get_int(req, "first_seq", 0)));
+	{
+		/* Defaults for the stream's consumers (lw_ctl_consumer_api). */
+		const json_t *cl = json_object_get(req, "consumer_limits");
+		json_t *o = json_object();
+
+		if (get_int(cl, "inactive_threshold", 0) > 0)
+			json_object_set_new(o, "inactive_threshold",
+					    json_integer(get_int(cl, "inactive_threshold", 0)));
+		if (get_int(cl, "max_ack_pending", 0) > 0)
+			json_object_set_new(o, "max_ack_pending",
+					    json_integer(get_int(cl, "max_ack_pending", 0)));
+		json_object_set_new(c, "consumer_limits", o);
+	}
 	if (get_bool(req, "sealed")) {
 		/* what sealing means, in the config as nats-server shows it */
 		json_object_set_new(c, "discard", json_string("new"));

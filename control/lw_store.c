@@ -234,6 +234,15 @@ uint64_t lw_store_kill_below(lw_store *s, uint64_t keep_from)
 	if (keep_from > s->first)
 		s->first = keep_from;
 	lw_store_advance_first(s);
+	if (keep_from > s->last + 1) {
+		/* Past the end (a purge to a later sequence, first_seq): the
+		 * next message gets keep_from, as in nats-server's Compact.
+		 * Every entry is dead now; the index restarts there. */
+		s->last = keep_from - 1;
+		s->first = keep_from;
+		s->n_ents = 0;
+		s->base = keep_from;
+	}
 	return n;
 }
 
@@ -390,9 +399,6 @@ int lw_store_apply(lw_store *s, const uint8_t *b, uint32_t len, uint32_t seg, ui
 		if (first > s->floor)
 			s->floor = first;
 		lw_store_kill_below(s, first);
-		if (first > s->last + 1) {
-			s->last = first - 1;
-		}
 		break;
 	}
 	return 0;

@@ -262,9 +262,12 @@ int64_t lw_store_purge(lw_store *s, uint64_t keep_from, const char *filter)
 	uint64_t n = 0;
 	int rc;
 
-	if (keep_from == 0 || keep_from > s->last + 1)
+	bool filtered = filter != NULL && *filter != '\0' && strcmp(filter, ">") != 0;
+
+	/* Unfiltered, a sequence past the end moves the next one there. */
+	if (keep_from == 0 || (filtered && keep_from > s->last + 1))
 		keep_from = s->last + 1;
-	if (filter != NULL && *filter != '\0' && strcmp(filter, ">") != 0) {
+	if (filtered) {
 		for (uint64_t q = s->first; q < keep_from; q++) {
 			struct ent *e = ent_of(s, q);
 

@@ -142,12 +142,13 @@ static void test_idle_control_is_silent(void **state)
 	lw_close(c);
 }
 
-/* A create the fabric refuses (more subjects than lwd has subscriptions)
+/* A create the fabric refuses (more subjects than lwd has subscriptions,
+ * 4096 by default)
  * leaves nothing on disk, and lw-control starts again serving the rest. */
 static void test_refused_create_leaves_nothing(void **state)
 {
-	static char bufs[1100][16];
-	const char *subjects[1100];
+	static char bufs[4200][16];
+	const char *subjects[4200];
 	jsStreamConfig cfg;
 	jsStreamInfo *si = NULL;
 	jsErrCode ec = 0;
@@ -156,14 +157,14 @@ static void test_refused_create_leaves_nothing(void **state)
 	(void)state;
 	add_stream("KEEP", "keep.>", NULL);
 	assert_true(pub("keep.a", "important", NULL, NULL) >= 1);
-	for (int i = 0; i < 1100; i++) {
+	for (int i = 0; i < 4200; i++) {
 		snprintf(bufs[i], sizeof(bufs[i]), "wide.s%d", i);
 		subjects[i] = bufs[i];
 	}
 	jsStreamConfig_Init(&cfg);
 	cfg.Name = "WIDE";
 	cfg.Subjects = subjects;
-	cfg.SubjectsLen = 1100;
+	cfg.SubjectsLen = 4200;
 	assert_int_not_equal(js_AddStream(&si, g_js, &cfg, NULL, &ec), NATS_OK);
 	snprintf(path, sizeof(path), "%s/WIDE", g_c.dir);
 	assert_int_not_equal(access(path, F_OK), 0);
@@ -191,6 +192,11 @@ static void test_healthz_jetstream(void **state)
 
 /* Shared-memory clients store into the same stream: with a reply subject
  * they get the PubAck, without one the message is stored silently. */
+static void allow_direct(jsStreamConfig *cfg)
+{
+	cfg->AllowDirect = true;
+}
+
 static void test_shm_publisher(void **state)
 {
 	lw_conn *c = lw_test_connect(&g_t.d);
@@ -199,7 +205,7 @@ static void test_shm_publisher(void **state)
 
 	(void)state;
 	assert_non_null(c);
-	add_stream("SHM", "shm.>", NULL);
+	add_stream("SHM", "shm.>", allow_direct);
 	assert_int_equal(lw_request(c, "shm.one", "abc", 3, 2000, &r), LW_OK);
 	assert_int_equal(lw_msg_len(r), strlen("{\"stream\":\"SHM\",\"seq\":1}"));
 	assert_memory_equal(lw_msg_data(r), "{\"stream\":\"SHM\",\"seq\":1}", lw_msg_len(r));
@@ -225,6 +231,13 @@ static void test_shm_publisher(void **state)
 		assert_true(LW_TEST_WAIT(({ jsStreamInfo *x = info("SHM");
 					    int n = (int)x->State.Msgs; jsStreamInfo_Destroy(x); n == 3; }),
 					 2000));
+		/* Not for a stream without allow_direct, nor one that is not
+		 * there: no responders, as from nats-server. */
+		add_stream("SHMND", "shmnd.>", NULL);
+		assert_int_equal(lw_request(c, "$JS.API.DIRECT.GET.SHMND", "{\"seq\":1}", 9, 2000, &r),
+				 LW_ENORESPONDERS);
+		assert_int_equal(lw_request(c, "$JS.API.DIRECT.GET.NONE", "{\"seq\":1}", 9, 2000, &r),
+				 LW_ENORESPONDERS);
 		assert_int_equal(lw_request(c, "$JS.API.DIRECT.GET.SHM", "{\"seq\":3}", 9, 2000, &r),
 				 LW_OK);
 		hb = lw_msg_headers(r, &hl);

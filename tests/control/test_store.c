@@ -394,6 +394,29 @@ static void test_segments_markers(void **state)
 	assert_int_equal(st.last_seq, 201);
 	assert_int_equal(st.last_ts, 1201);
 	put(s, 202, "x.y", 202);
+	/* A purge to a sequence past the end moves the next sequence there
+	 * (nats-server's Compact; STREAM.PURGE seq, first_seq), also after
+	 * a restart and with messages after it. */
+	assert_int_equal(lw_store_purge(s, 500, NULL), 1);
+	lw_store_get_state(s, &st);
+	assert_int_equal(st.first_seq, 500);
+	assert_int_equal(st.last_seq, 499);
+	put(s, 500, "x.y", 500);
+	lw_store_close(s);
+	s = open_file(1000, &rep);
+	assert_int_equal(rep.corrupt_records, 0);
+	lw_store_get_state(s, &st);
+	assert_int_equal(st.msgs, 1);
+	assert_int_equal(st.first_seq, 500);
+	check(s, 500, 500);
+	put(s, 501, "x.y", 501);
+	assert_int_equal(lw_store_purge(s, 700, NULL), 2);
+	lw_store_close(s);
+	s = open_file(1000, NULL);
+	lw_store_get_state(s, &st);
+	assert_int_equal(st.first_seq, 700);
+	assert_int_equal(st.last_seq, 699);
+	put(s, 700, "x.y", 700);
 	lw_store_close(s);
 	rm_dir(g_dir);
 }
@@ -419,6 +442,9 @@ static void test_memory(void **state)
 	lw_store_get_state(s, &st);
 	assert_int_equal(st.last_seq, 50);
 	assert_int_equal(st.last_ts, 1050);
+	assert_int_equal(lw_store_purge(s, 80, NULL), 40);
+	put(s, 80, "m.n", 80);
+	check(s, 80, 80);
 	lw_store_close(s);
 }
 

@@ -468,3 +468,41 @@ test('an answer over max_payload is refused with an error, not dropped (the clie
 	const si = await jsm.streams.info('BIGI', { subjects_filter: `bigi.${pad}.1` });
 	assert.equal(Object.keys(si.state.subjects).length, 1);
 });
+
+// nats-server 2.10 settings (lwd says 2.10.0, so clients send them): each
+// is done or refused, never accepted and then ignored.
+test('2.10 settings: first_seq, consumer_limits, filter_subjects checks; compression refused', async (t) => {
+	const { nc, js } = await setup(t, 'TEN');
+	const api = async (subj, body) =>
+		JSON.parse(new TextDecoder().decode((await nc.request(subj, JSON.stringify(body))).data));
+
+	let r = await api('$JS.API.STREAM.CREATE.TENF', { name: 'TENF', subjects: ['tenf.>'],
+		first_seq: 100, consumer_limits: { max_ack_pending: 10, inactive_threshold: nanos(2000) } });
+	assert.equal(r.config.first_seq, 100);
+	assert.equal(r.state.first_seq, 100);
+	assert.deepEqual(r.config.consumer_limits, { max_ack_pending: 10, inactive_threshold: nanos(2000) });
+	assert.equal((await js.publish('tenf.a', sc.encode('x'))).seq, 100);
+	r = await api('$JS.API.CONSUMER.CREATE.TENF', { stream_name: 'TENF',
+		config: { ack_policy: 'explicit' } });
+	assert.equal(r.config.max_ack_pending, 10);
+	assert.equal(r.config.inactive_threshold, nanos(2000));
+	r = await api('$JS.API.STREAM.CREATE.TENC', { name: 'TENC', subjects: ['tenc.>'], compression: 's2' });
+	assert.equal(r.error && r.error.err_code, 10052);
+	assert.match(r.error.description, /compression/);
+	r = await api('$JS.API.CONSUMER.CREATE.TEN.f1', { stream_name: 'TEN',
+		config: { name: 'f1', ack_policy: 'explicit', filter_subjects: ['ten.>', 'ten.a'] } });
+	assert.equal(r.error && r.error.err_code, 10138);
+	r = await api('$JS.API.CONSUMER.CREATE.TEN.f2', { stream_name: 'TEN',
+		config: { name: 'f2', ack_policy: 'explicit', filter_subject: 'ten.b',
+			filter_subjects: ['ten.a'] } });
+	assert.equal(r.error && r.error.err_code, 10136);
+	r = await api('$JS.API.CONSUMER.CREATE.TEN.f3', { stream_name: 'TEN',
+		config: { name: 'f3', ack_policy: 'explicit', filter_subjects: ['ten.a', 'ten.b'],
+			pause_until: '2099-01-01T00:00:00Z' } });
+	assert.deepEqual(r.config.filter_subjects, ['ten.a', 'ten.b']);
+	assert.equal(r.config.pause_until, undefined);
+	// pausing is 2.11's: a clear refusal, not a 503 that reads as "JetStream not enabled"
+	r = await api('$JS.API.CONSUMER.PAUSE.TEN.f3', { pause_until: '2099-01-01T00:00:00Z' });
+	assert.equal(r.error && r.error.err_code, 10003);
+	assert.match(r.error.description, /not supported/);
+});

@@ -426,3 +426,35 @@ test('configs of the wrong JSON types are refused (10025); UTF-8 names are fine;
 	assert.equal(si.config.name, 'été');
 	await jsm.streams.delete('été');
 });
+
+test('config floors and forms: max_age and duplicate_window >= 100ms, ephemeral create with a durable name, sample_freq, backoff sets ack_wait, purge past the end', async (t) => {
+	const { nc, jsm, js } = await setup(t, 'FLR');
+	const api = async (subj, body) =>
+		JSON.parse(new TextDecoder().decode((await nc.request(subj, JSON.stringify(body))).data));
+
+	// a KV TTL of 700 meant as ms is 700 ns: refused, not every value gone at once
+	let e = await refused(jsm.streams.add({ name: 'FLR2', subjects: ['flr2.>'], max_age: 700 }));
+	assert.equal(e.err_code, 10052);
+	assert.match(e.description, /max age needs to be >= 100ms/);
+	e = await refused(jsm.streams.add({ name: 'FLR3', subjects: ['flr3.>'],
+		duplicate_window: nanos(50) }));
+	assert.equal(e.err_code, 10052);
+	assert.match(e.description, /duplicates window needs to be >= 100ms/);
+	const r = await api('$JS.API.CONSUMER.CREATE.FLR', { stream_name: 'FLR',
+		config: { durable_name: 'd', ack_policy: 'explicit' } });
+	assert.equal(r.error && r.error.err_code, 10020);
+	e = await refused(jsm.consumers.add('FLR', { durable_name: 's',
+		ack_policy: AckPolicy.Explicit, sample_freq: 'abc' }));
+	assert.equal(e.err_code, 10095);
+	const ci = await jsm.consumers.add('FLR', { durable_name: 'b', ack_policy: AckPolicy.Explicit,
+		backoff: [nanos(300), nanos(600)], max_deliver: 5 });
+	assert.equal(ci.config.ack_wait, nanos(300));
+	for (let i = 0; i < 3; i++)
+		await js.publish('flr.x', new Uint8Array(1));
+	// purging up to a sequence past the end: the next message gets it
+	await jsm.streams.purge('FLR', { seq: 10 });
+	const si = await jsm.streams.info('FLR');
+	assert.equal(si.state.first_seq, 10);
+	assert.equal(si.state.last_seq, 9);
+	assert.equal((await js.publish('flr.x', new Uint8Array(1))).seq, 10);
+});
