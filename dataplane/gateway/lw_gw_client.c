@@ -377,6 +377,18 @@ static int pub_prepare(struct gw_conn *c, const struct lw_gw_cmd *cmd, struct lw
 			gw_send_err(c, "%s", "Invalid Publish Subject");
 		else
 			gw_ok(c);
+		/* Longer than the fabric carries: nobody can receive it, so a
+		 * request learns that at once ("no responders") rather than
+		 * time out (a nats.js KV put of a 250-byte key, say). */
+		if (cmd->subject.n > LW_SUBJECT_MAX) {
+			if (!c->long_subj_logged)
+				gw_log(1, "client %u: publish to a subject of %zu bytes dropped (at"
+				       " most %d)", c->cid, cmd->subject.n, LW_SUBJECT_MAX);
+			c->long_subj_logged = true;
+			if (cmd->reply.n && c->no_responders && atomic_load(&c->headers) &&
+			    copy_subject(reply, cmd->reply) == 0)
+				no_responders(c, reply);
+		}
 		return 0;
 	}
 	if (c->auth != NULL && !gw_perm_ok(&c->auth->pub, subj)) {

@@ -97,6 +97,7 @@ struct gw_conn {
 	struct gw_sub *subs;
 	uint32_t nsubs;
 	bool subs_limit_logged;      /* max_subscriptions refusal logged once */
+	bool long_subj_logged;       /* a publish to an overlong subject, logged once */
 	bool draining;               /* fatal error sent: flush, then close */
 	bool refused;                /* over max_connections: not counted */
 	bool wr_shut;

@@ -158,6 +158,24 @@ static void test_no_responders_own_echo(void **state)
 	close(fd);
 }
 
+/* A subject longer than the fabric carries reaches nobody: a request to
+ * one gets "no responders" at once instead of timing out. */
+static void test_no_responders_long_subject(void **state)
+{
+	char cmd[600], subj[301];
+	int fd = client();
+
+	(void)state;
+	memset(subj, 'k', 300);
+	subj[300] = '\0';
+	snprintf(cmd, sizeof(cmd), "CONNECT {\"verbose\":false,\"headers\":true,"
+		 "\"no_responders\":true}\r\nSUB _INBOX.l.* 1\r\nPUB kv.%s _INBOX.l.1 1\r\nx\r\n"
+		 "PING\r\n", subj);
+	gw_send(fd, cmd);
+	expect(fd, "HMSG _INBOX.l.1 1 16 16\r\nNATS/1.0 503\r\n\r\n", 0);
+	close(fd);
+}
+
 /* Not pedantic: '*' and '>' in a publish subject are plain tokens, as
  * with nats-server (the JetStream API sends a consumer's filter that way:
  * $JS.API.CONSUMER.CREATE.<stream>.<name>.orders.>). They reach
@@ -782,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_info_and_verbose),
 		cmocka_unit_test(test_connect_defaults),
 		cmocka_unit_test(test_no_responders_own_echo),
+		cmocka_unit_test(test_no_responders_long_subject),
 		cmocka_unit_test(test_publish_wildcard_tokens),
 		cmocka_unit_test(test_monitoring_bad_requests),
 		cmocka_unit_test(test_max_subscriptions),
