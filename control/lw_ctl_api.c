@@ -67,7 +67,8 @@ static json_t *account_info(struct lw_ctl *ctl)
 			 "limits", "max_memory", -1, "max_storage", -1, "max_streams", -1,
 			 "max_consumers", -1, "max_ack_pending", -1, "memory_max_stream_bytes", -1,
 			 "storage_max_stream_bytes", -1, "max_bytes_required", 0,
-			 "api", "level", 1, "total", (json_int_t)ctl->api_total,
+			 /* the requests before this one, as nats-server counts */
+			 "api", "level", 1, "total", (json_int_t)(ctl->api_total - 1),
 			 "errors", (json_int_t)ctl->api_errors);
 }
 
