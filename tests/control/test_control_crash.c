@@ -133,20 +133,25 @@ static void verify(void)
 	jsStreamInfo_Destroy(si);
 }
 
-static void test_kill_during_storm(void **state)
+static void add_stream(const char *name, const char *subject)
 {
 	jsStreamConfig cfg;
 	jsStreamInfo *si = NULL;
 	jsErrCode ec = 0;
-	const char *subjects[1] = { "crash.*" };
+	const char *subjects[1] = { subject };
 
-	(void)state;
 	jsStreamConfig_Init(&cfg);
-	cfg.Name = "CRASH";
+	cfg.Name = name;
 	cfg.Subjects = subjects;
 	cfg.SubjectsLen = 1;
 	assert_int_equal(js_AddStream(&si, g_js, &cfg, NULL, &ec), NATS_OK);
 	jsStreamInfo_Destroy(si);
+}
+
+static void test_kill_during_storm(void **state)
+{
+	(void)state;
+	add_stream("CRASH", "crash.*");
 	for (int round = 0; round < 3; round++) {
 		pthread_t th;
 		int before = atomic_load(&g_next);
@@ -210,17 +215,10 @@ static void test_publish_across_lwd_restart(void **state)
 	jsOptions jo;
 	jsPubOptions po;
 	jsStreamInfo *si = NULL;
-	jsStreamConfig sc;
 	jsErrCode ec = 0;
-	const char *subj[] = { "rst.x" };
 
 	(void)state;
-	jsStreamConfig_Init(&sc);
-	sc.Name = "RST";
-	sc.Subjects = subj;
-	sc.SubjectsLen = 1;
-	assert_int_equal(js_AddStream(&si, g_js, &sc, NULL, &ec), NATS_OK);
-	jsStreamInfo_Destroy(si);
+	add_stream("RST", "rst.x");
 	jsCtx_Destroy(g_js);
 	natsConnection_Destroy(g_nc);
 	natsOptions_Create(&o);
