@@ -89,6 +89,11 @@ static inline bool lw_sub_pending(lw_sub *s)
 
 struct lw_conn {
 	struct lw_domain dom;
+	/* lwd's liveness beyond the header (a SIGKILLed lwd leaves READY):
+	 * its start time at connect, the last look, and "gone" once seen. */
+	uint64_t daemon_start;
+	_Atomic uint64_t alive_checked_ns;
+	atomic_bool daemon_gone;
 	char domain[LW_NAME_MAX];
 	struct lw_conn_opts opts;
 	uint32_t idx;
@@ -259,6 +264,11 @@ int lw_sub_try(lw_sub *s, lw_msg **out);
 
 /* Frees a lw_sub after lwd dropped it (or the conn is closing). */
 int lw_sub_close(lw_sub *s, bool tell_lwd);
+
+/* True once lwd is known gone although its header still says READY
+ * (SIGKILL, crash): /proc is read at most every 100 ms per connection, on
+ * wait paths only. */
+bool lw_daemon_gone(lw_conn *c);
 
 static inline bool lw_domain_ready(const lw_conn *c)
 {

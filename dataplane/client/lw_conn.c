@@ -99,6 +99,8 @@ static int wait_resp(lw_conn *c, uint32_t seq)
 			return LW_SET_ERR(LW_ETIMEDOUT, "lwd did not answer within %u ms",
 					  c->opts.request_timeout_ms);
 		}
+		if (lw_daemon_gone(c))
+			return LW_SET_ERR(LW_ENODAEMON, "lwd of domain '%s' is gone", c->domain);
 		/* 10 ms slices so a vanished lwd is noticed. */
 		lw_futex_wait(&c->rec->resp_seq, r,
 			      (int64_t)(deadline - now < 10000000 ? deadline - now : 10000000));
@@ -265,6 +267,10 @@ int lw_connect(lw_conn **out, const struct lw_conn_opts *opts)
 	}
 	snprintf(c->inbox_prefix, sizeof(c->inbox_prefix), "_INBOX.%s%u%x.%x", c->domain,
 		 c->idx, c->rec->gen, (unsigned)(lw_now_ns() & 0xffffff));
+	c->daemon_start = c->dom.hdr->daemon_pid > 0 ? lw_proc_start_time(c->dom.hdr->daemon_pid) : 0;
+	if (c->daemon_start == LW_PROC_UNKNOWN)
+		c->daemon_start = 0;
+	atomic_store(&c->alive_checked_ns, lw_now_ns());
 	*out = c;
 	return LW_OK;
 fail:
@@ -292,6 +298,30 @@ void lw_close(lw_conn *c)
 	if (lw_domain_ready(c))
 		lw_ctl_call(c, &req, &resp);
 	conn_free(c);
+}
+
+bool lw_daemon_gone(lw_conn *c)
+{
+	uint64_t now, last, st;
+	pid_t pid;
+
+	if (atomic_load_explicit(&c->daemon_gone, memory_order_relaxed))
+		return true;
+	now = lw_now_ns();
+	last = atomic_load_explicit(&c->alive_checked_ns, memory_order_relaxed);
+	if (now - last < 100000000ull ||
+	    !atomic_compare_exchange_strong(&c->alive_checked_ns, &last, now))
+		return false;
+	pid = (pid_t)c->dom.hdr->daemon_pid;
+	if (pid <= 0)
+		return false;
+	st = lw_proc_start_time(pid);
+	/* gone, a zombie, or the pid taken by another process since */
+	if (st == 0 || (st != LW_PROC_UNKNOWN && c->daemon_start != 0 && st != c->daemon_start)) {
+		atomic_store(&c->daemon_gone, true);
+		return true;
+	}
+	return false;
 }
 
 int lw_conn_alive(const lw_conn *c)

@@ -271,11 +271,21 @@ int lw_sub_try(lw_sub *s, lw_msg **out)
 	return sub_try(s, out);
 }
 
+/* Nothing more can come: closed, lwd stopped, or lwd gone (checked only
+ * here, on the way to sleep: what is already queued is still taken). */
 static int sub_gone(const lw_sub *s)
 {
 	return atomic_load_explicit(&s->closed, memory_order_relaxed) ||
 	       !lw_domain_ready(s->c) ||
-	       atomic_load_explicit(&s->rec->state, memory_order_relaxed) != LW_SUB_ACTIVE;
+	       atomic_load_explicit(&s->rec->state, memory_order_relaxed) != LW_SUB_ACTIVE ||
+	       lw_daemon_gone(s->c);
+}
+
+static int sub_gone_err(const lw_sub *s)
+{
+	if (atomic_load_explicit(&s->c->daemon_gone, memory_order_relaxed))
+		return LW_SET_ERR(LW_ENODAEMON, "lwd of domain '%s' is gone", s->c->domain);
+	return LW_SET_ERR(LW_ECLOSED, "subscription is closed");
 }
 
 /* Sleeps until a publisher bumps our wake word or the deadline; the
@@ -319,7 +329,7 @@ int lw_next(lw_sub *s, lw_msg **out, int timeout_ms)
 		lw_cpu_relax();
 	}
 	if (sub_gone(s))
-		return LW_SET_ERR(LW_ECLOSED, "subscription is closed");
+		return sub_gone_err(s);
 	if (timeout_ms == 0)
 		return LW_EAGAIN;
 	start = lw_now_ns();
@@ -333,7 +343,7 @@ int lw_next(lw_sub *s, lw_msg **out, int timeout_ms)
 			uint64_t now = lw_now_ns();
 
 			if (sub_gone(s))
-				return LW_SET_ERR(LW_ECLOSED, "subscription is closed");
+				return sub_gone_err(s);
 			if (now >= deadline)
 				return LW_SET_ERR(LW_ETIMEDOUT, "no message within %d ms",
 						  timeout_ms);

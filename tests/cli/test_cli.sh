@@ -146,6 +146,24 @@ else
 	echo "skip - cannot mount a small tmpfs here (not root?)"
 fi
 
+# lwd killed (no clean stop): a waiting sub learns it and exits 1.
+"$LWD" --domain kill$$ --nats-port 0 --http-port 0 >"$tmp/kill.log" 2>&1 &
+kp=$!
+for _ in $(seq 200); do "$LW" -d kill$$ stats >/dev/null 2>&1 && break; sleep 0.02; done
+"$LW" -d kill$$ sub kill.x >/dev/null 2>"$tmp/kill.err" &
+ks=$!
+wait_ready "$tmp/kill.err" "Subscribing on"
+kill -KILL "$kp"; wait "$kp" 2>/dev/null
+for _ in $(seq 150); do kill -0 "$ks" 2>/dev/null || break; sleep 0.02; done
+if kill -0 "$ks" 2>/dev/null; then kill -KILL "$ks"; fi
+wait "$ks"; rc=$?
+check "sub exits 1 when lwd is killed" test $rc -eq 1
+check "sub says lwd is gone" grep -q "is gone" "$tmp/kill.err"
+"$LWD" --domain kill$$ --nats-port 0 --http-port 0 >>"$tmp/kill.log" 2>&1 &
+kp=$!
+for _ in $(seq 200); do "$LW" -d kill$$ stats >/dev/null 2>&1 && break; sleep 0.02; done
+kill -INT "$kp"; wait "$kp"
+
 kill -INT "$lwd_pid"; wait "$lwd_pid"; rc=$?; lwd_pid=
 check "lwd exits 0 on SIGINT" test $rc -eq 0
 check "lwd removed its files" test ! -e "/dev/shm/lightwire-$LW_DOMAIN.lock"

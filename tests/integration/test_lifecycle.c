@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -305,6 +306,40 @@ static void test_shutdown_wakes_receivers(void **state)
 	assert_int_equal(lw_connect(&c, &o), LW_ENOTFOUND);
 }
 
+/* A SIGKILLed lwd leaves its header READY: a receiver waiting in lw_next
+ * learns it is gone (LW_ENODAEMON) instead of waiting for ever, and a
+ * control call does not sit out its whole request timeout. */
+static void test_kill_wakes_receivers(void **state)
+{
+	struct lw_conn_opts o;
+	pthread_t t;
+	void *rc;
+	lw_conn *c;
+	lw_sub *s, *s2 = NULL;
+	struct timespec t0, t1;
+
+	(void)state;
+	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
+	lw_conn_opts_init(&o);
+	o.domain = d.domain;
+	o.request_timeout_ms = 10000;
+	assert_int_equal(lw_connect(&c, &o), LW_OK);
+	assert_int_equal(lw_subscribe(c, "idle", NULL, &s), LW_OK);
+	pthread_create(&t, NULL, blocked_next, s);
+	lw_test_sleep_ms(100);
+	assert_int_equal(lw_test_daemon_stop(&d, SIGKILL), 128 + SIGKILL);
+	pthread_join(t, &rc);
+	assert_int_equal((int)(intptr_t)rc, LW_ENODAEMON);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(lw_subscribe(c, "after", NULL, &s2), LW_ENODAEMON);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 5); /* not the 10 s timeout */
+	lw_close(c);
+	/* a new lwd recovers the stale domain; its clean stop removes it */
+	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
+	assert_int_equal(lw_test_daemon_stop(&d, SIGTERM), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +348,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abi_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_domain_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_wakes_receivers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_wakes_receivers, setup, teardown),
 		cmocka_unit_test(test_proc_unknown_is_not_dead),
 	};
 
