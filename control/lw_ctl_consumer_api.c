@@ -557,7 +557,21 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 		return cerr(type, 500, 10012, "out of memory");
 	set_start(c);
 	c->floor_c = 0;
-	lw_cons_save(c);
+	/* A durable is confirmed only once it is on disk (a full disk would
+	 * lose it at the next restart); an ephemeral's file is a nicety for
+	 * lw-control restarts, tried again by the timer. */
+	{
+		int e = lw_cons_save(c);
+
+		if (e != 0 && c->durable) {
+			char d[160];
+
+			lw_cons_delete(c, false);
+			snprintf(d, sizeof(d), "insufficient resources: cannot save the consumer: %s",
+				 strerror(-e));
+			return cerr(type, 500, 10023, d);
+		}
+	}
 	lw_ctl_adv_consumer(ctl, s->name, c->name, "create");
 	/* A push consumer starts delivering after its create response is
 	 * out (lw_consumer_api): clients drop deliveries of a consumer they

@@ -77,6 +77,7 @@ struct lw_consumer {
 	struct waiting *w;
 	size_t nw, capw;
 	bool dirty;
+	bool save_failed;  /* the last lw_cons_save failed (logged once) */
 	struct lw_consumer *next;
 };
 
@@ -99,8 +100,9 @@ struct lw_consumer *lw_cons_find(struct lw_stream *s, const char *name);
 bool lw_cons_match(const struct lw_consumer *c, const char *subj);
 /** Messages not yet delivered (num_pending). */
 uint64_t lw_cons_pending(struct lw_consumer *c);
-/** Writes a durable's state file. */
-void lw_cons_save(struct lw_consumer *c);
+/** Writes the consumer's state file: 0, or -errno (logged once; the
+ *  consumer stays dirty, so the timer tries again). */
+int lw_cons_save(struct lw_consumer *c);
 /** Delivers what the waiting pull requests or the push subject can take. */
 void lw_cons_deliver(struct lw_consumer *c);
 /* lw_ctl_advisory.c: a consumer advisory of @p kind ("max_deliver",

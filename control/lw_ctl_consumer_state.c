@@ -12,6 +12,7 @@
  * new one. Restored, it goes on where it was, and still goes away once
  * its client is gone (inactive_threshold, counted from the restart).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -113,12 +114,12 @@ void lw_cons_path(struct lw_consumer *c, char *buf, size_t cap, bool dir)
 			 c->name);
 }
 
-void lw_cons_save(struct lw_consumer *c)
+int lw_cons_save(struct lw_consumer *c)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	json_t *pend = json_array(), *o;
 	char *text;
-	int fd;
+	int fd, err = 0;
 
 	lw_cons_floor(c);
 	for (size_t i = 0; i < c->np; i++)
@@ -135,20 +136,38 @@ void lw_cons_save(struct lw_consumer *c)
 	mkdir(path, 0755);
 	lw_cons_path(c, path, sizeof(path), false);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd >= 0 && text != NULL) {
+	fd = text != NULL ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+	if (fd < 0) {
+		err = text != NULL ? errno : ENOMEM;
+	} else {
 		ssize_t k = write(fd, text, strlen(text));
 
+		if (k != (ssize_t)strlen(text))
+			err = k < 0 ? errno : ENOSPC;
 		/* Only "always" pays a sync per state change; otherwise a
 		 * machine crash may redeliver, never skip (see the header). */
-		if (c->s->ctl->sync == LW_SYNC_ALWAYS)
-			fdatasync(fd);
+		else if (c->s->ctl->sync == LW_SYNC_ALWAYS && fdatasync(fd) != 0)
+			err = errno;
 		close(fd);
-		if (k == (ssize_t)strlen(text))
-			rename(tmp, path);
-	} else if (fd >= 0) {
-		close(fd);
+		if (err == 0 && rename(tmp, path) != 0)
+			err = errno;
+		if (err != 0)
+			unlink(tmp);
 	}
 	free(text);
+	if (err != 0) {
+		/* Kept dirty: the timer tries again. Said once per failure. */
+		if (!c->save_failed)
+			fprintf(stderr, "lw-control: consumer %s > %s: cannot save its state: %s"
+				" (trying again)\n", c->s->name, c->name, strerror(err));
+		c->save_failed = true;
+		c->dirty = true;
+		return -err;
+	}
+	if (c->save_failed)
+		fprintf(stderr, "lw-control: consumer %s > %s: state saved again\n", c->s->name,
+			c->name);
+	c->save_failed = false;
 	c->dirty = false;
+	return 0;
 }

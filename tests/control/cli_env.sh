@@ -13,6 +13,8 @@ cleanup() {
 	[ -n "${ctl_pid:-}" ] && kill -TERM "$ctl_pid" 2>/dev/null
 	[ -n "${lwd_pid:-}" ] && { sleep 0.1; kill -INT "$lwd_pid" 2>/dev/null; }
 	wait 2>/dev/null; rm -rf "$tmp"
+	# what a lw-control killed on purpose leaves (a clean one removes it)
+	rm -f "${LW_SHM_DIR:-/dev/shm}/lightwire-$LW_DOMAIN.control.lock"
 }
 trap cleanup EXIT
 

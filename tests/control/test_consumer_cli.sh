@@ -178,4 +178,32 @@ exits "ls: unknown stream" 1 "$LW" consumer ls NOPE
 check "ls: unknown stream says stream not found" grep -q "stream 'NOPE': stream not found" "$tmp/err"
 check "ls: worker gone" bash -c '! "$0" consumer ls ORDERS | grep -q "^worker "' "$LW"
 
+# --- a full disk ---------------------------------------------------------------------
+# A durable is confirmed only once it is on disk: on a full store it is
+# refused (a confirmed one would be gone after the next restart).
+mkdir -p "$tmp/small"
+if mount -t tmpfs -o size=1m tmpfs "$tmp/small" 2>/dev/null; then
+	fd=full$$
+	"$LWD" --domain $fd --nats-port 0 --http-port 0 >"$tmp/full-lwd.log" 2>&1 &
+	full_lwd=$!
+	for _ in $(seq 200); do "$LW" -d $fd stats >/dev/null 2>&1 && break; sleep 0.02; done
+	"$LW_CONTROL" --domain $fd --store-dir "$tmp/small/store" >"$tmp/full-ctl.log" 2>&1 &
+	full_ctl=$!
+	for _ in $(seq 200); do "$LW" -d $fd stream ls >/dev/null 2>&1 && break; sleep 0.02; done
+	"$LW" -d $fd stream add FULL --subjects 'full.>' >/dev/null 2>&1
+	big=$(head -c 8000 /dev/zero | tr '\0' x)
+	for _ in $(seq 400); do
+		"$LW" -d $fd req full.x "$big" -t 2000 2>&1 | grep -q '"seq"' || break
+	done
+	exits "add on a full disk: refused" 1 "$LW" -d $fd consumer add FULL d1
+	check "add on a full disk: says why" grep -q "insufficient resources: cannot save the consumer" "$tmp/err"
+	check "add on a full disk: lw-control logs it" grep -q "cannot save its state" "$tmp/full-ctl.log"
+	exits "add on a full disk: no consumer left behind" 1 "$LW" -d $fd consumer info FULL d1
+	kill -TERM "$full_ctl"; wait "$full_ctl"
+	kill -INT "$full_lwd"; wait "$full_lwd"
+	umount "$tmp/small"
+else
+	echo "skip - cannot mount a small tmpfs here (not root?)"
+fi
+
 tap_end
