@@ -591,6 +591,7 @@ void lw_consumers_load(struct lw_stream *s)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		char path[PATH_MAX + 300], name[LW_JS_NAME_MAX + 1];
+		json_error_t je;
 		json_t *o, *st, *v;
 		struct lw_consumer *c;
 		size_t n = strlen(de->d_name), i;
@@ -600,9 +601,13 @@ void lw_consumers_load(struct lw_stream *s)
 		memcpy(name, de->d_name, n - 5);
 		name[n - 5] = '\0';
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		o = json_load_file(path, 0, NULL);
-		if (o == NULL)
+		o = json_load_file(path, 0, &je);
+		if (o == NULL || !json_is_object(json_object_get(o, "config"))) {
+			fprintf(stderr, "lw-control: consumer %s > %s not loaded: %s: %s\n", s->name,
+				name, path, o == NULL ? je.text : "no \"config\" object");
+			json_decref(o);
 			continue;
+		}
 		/* An ephemeral's config has no durable_name (create). */
 		c = consumer_new(s, name, json_object_get(o, "config"),
 				 json_object_get(json_object_get(o, "config"), "durable_name") != NULL,

@@ -121,6 +121,26 @@ static void rolled_back(struct lw_stream *s, uint64_t from)
  * publisher is told "stored" only once its message is in the file; one
  * whose write failed (disk full) gets error 10077 instead.
  */
+/* A full disk fails every publish: one line a second, not one each. */
+static void write_failed_log(struct lw_stream *s, int err)
+{
+	int64_t now = lw_now_wall_ns();
+
+	if (now - s->fail_logged_ns < 1000000000LL) {
+		s->fail_unlogged++;
+		return;
+	}
+	if (s->fail_unlogged > 0)
+		fprintf(stderr, "lw-control: stream %s: store write failed: %s (and %llu more"
+			" failures in the last second)\n", s->name, strerror(err),
+			(unsigned long long)s->fail_unlogged);
+	else
+		fprintf(stderr, "lw-control: stream %s: store write failed: %s\n", s->name,
+			strerror(err));
+	s->fail_logged_ns = now;
+	s->fail_unlogged = 0;
+}
+
 void lw_ctl_flush_acks(struct lw_ctl *ctl)
 {
 	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next) {
@@ -140,18 +160,23 @@ void lw_ctl_flush_acks(struct lw_ctl *ctl)
 		/* A failed sync after a good write: nothing is known durable. */
 		if (rc != 0 && back == 0)
 			s->fail_from = from != 0 ? from : 1;
-		if (rc != 0)
-			fprintf(stderr, "lw-control: stream %s: store write failed: %s\n", s->name,
-				strerror(-rc));
+		if (rc != 0) {
+			s->fail_errno = -rc;
+			write_failed_log(s, -rc);
+		}
 	}
 	for (size_t i = 0; i < ctl->n_acks; i++) {
 		struct lw_pending_ack *a = &ctl->acks[i];
 
 		if (a->s != NULL && a->s->fail_from != 0 && a->seq >= a->s->fail_from) {
 			/* Not stored: the publisher must not believe it is. */
+			char body[160];
+
+			snprintf(body, sizeof(body), "{\"error\":{\"code\":503,\"err_code\":10077,"
+				 "\"description\":\"store write failed: %s\"}}",
+				 strerror(a->s->fail_errno));
 			free(a->body);
-			a->body = strdup("{\"error\":{\"code\":503,\"err_code\":10077,"
-					 "\"description\":\"store write failed\"}}");
+			a->body = strdup(body);
 		}
 		if (a->reply != NULL && a->body != NULL) {
 			struct lw_pubmsg pm = { .subject = a->reply, .data = a->body,
@@ -437,8 +462,8 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 		/* The append's write of the batch before it failed. */
 		if (back != 0)
 			rolled_back(s, back);
-		snprintf(desc, sizeof(desc), "%s", strerror((int)-seq));
-		fprintf(stderr, "lw-control: stream %s: store write failed: %s\n", s->name, desc);
+		snprintf(desc, sizeof(desc), "store write failed: %s", strerror((int)-seq));
+		write_failed_log(s, (int)-seq);
 		send_ack(s, reply, pub_err(503, 10077, desc));
 		return;
 	}
@@ -594,6 +619,8 @@ struct lw_stream *lw_stream_create_ex(struct lw_ctl *ctl, const char *name, json
 	struct lw_store_opts so = { 0 };
 	struct lw_store_recovery rep;
 	char dir[PATH_MAX];
+	int rc;
+
 	if (s == NULL)
 		return NULL;
 	snprintf(s->name, sizeof(s->name), "%s", name);
@@ -627,8 +654,9 @@ struct lw_stream *lw_stream_create_ex(struct lw_ctl *ctl, const char *name, json
 		fprintf(stderr, "lw-control: stream %s: %llu records, %llu torn bytes truncated, "
 			"%llu corrupt records skipped\n", name, (unsigned long long)rep.records,
 			(unsigned long long)rep.torn_bytes, (unsigned long long)rep.corrupt_records);
-	if (!load && save_meta(ctl, s) != 0) {
-		*err = lw_js_error("", 500, 10049, "cannot write the config of %s", name);
+	if (!load && (rc = save_meta(ctl, s)) != 0) {
+		*err = lw_js_error("", 500, 10049, "cannot write the config of %s: %s", name,
+				   strerror(-rc));
 		lw_store_destroy(s->st);
 		stream_free(s);
 		drop_dir(ctl, name);
@@ -744,8 +772,22 @@ int lw_streams_load(struct lw_ctl *ctl)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/meta.json", ctl->store_dir, de->d_name);
 		meta = json_load_file(path, 0, &je);
-		if (meta == NULL)
+		if (meta == NULL || !json_is_object(json_object_get(meta, "config"))) {
+			struct stat sb;
+			char dir[PATH_MAX];
+
+			/* A stream directory whose config is unreadable: its
+			 * messages are still there; say so rather than serve
+			 * one stream fewer without a word. */
+			snprintf(dir, sizeof(dir), "%s/%s", ctl->store_dir, de->d_name);
+			if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
+				fprintf(stderr, "lw-control: stream %s not loaded: %s: %s (its"
+					" messages are kept in %s/msgs; adding the stream again"
+					" with its config serves them)\n", de->d_name, path,
+					meta == NULL ? je.text : "no \"config\" object", dir);
+			json_decref(meta);
 			continue;
+		}
 		if (lw_stream_create(ctl, de->d_name, json_object_get(meta, "config"),
 				     json_integer_value(json_object_get(meta, "created_ns")), true,
 				     &err) != NULL) {

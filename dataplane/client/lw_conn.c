@@ -171,8 +171,8 @@ static int claim_record(lw_conn *c, const char *name)
 		c->rec = r;
 		return LW_OK;
 	}
-	return LW_SET_ERR(LW_ELIMIT, "all %u client records of domain '%s' are in use",
-			  h->cfg.max_clients, c->domain);
+	return LW_SET_ERR(LW_ELIMIT, "all %u client records of domain '%s' are in use"
+			  " (lwd --max-clients)", h->cfg.max_clients, c->domain);
 }
 
 static int held_init(lw_conn *c)

@@ -42,8 +42,13 @@ static int parse_u32(const char *key, const char *val, uint32_t *out)
 		end += 2;
 	else if (*end == 'B' || *end == 'b')
 		end++;
-	if (*end != '\0' || v * mul > UINT32_MAX)
+	if (*end != '\0')
 		goto bad;
+	if (v * mul > UINT32_MAX || (v != 0 && v * mul / v != mul)) {
+		fprintf(stderr, "lwd: %s: '%s' is out of range (at most %u)\n", key, val,
+			UINT32_MAX);
+		return -1;
+	}
 	*out = (uint32_t)(v * mul);
 	return 0;
 bad:
@@ -108,8 +113,16 @@ int lwd_config_set(struct lwd_config *c, const char *key, const char *val)
 		return parse_u32(key, val, &c->dom.max_payload);
 	if (strcmp(key, "mem_mb") == 0)
 		return parse_u32(key, val, &c->mem_mb);
-	if (strcmp(key, "reap_ms") == 0)
-		return parse_u32(key, val, &c->reap_ms);
+	if (strcmp(key, "reap_ms") == 0) {
+		/* 0 would be a busy loop: the reap period is lwd's idle sleep */
+		if (parse_u32(key, val, &c->reap_ms) != 0)
+			return -1;
+		if (c->reap_ms == 0) {
+			fprintf(stderr, "lwd: reap_ms: must be at least 1 (ms)\n");
+			return -1;
+		}
+		return 0;
+	}
 	for (int k = 0; k < LW_POOL_CLASSES_MAX; k++) {
 		char name[32];
 

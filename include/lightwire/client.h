@@ -172,8 +172,9 @@ struct lw_loan {
 
 /**
  * Loans a slot of at least @p size bytes.
- * @return LW_OK; LW_ETOOBIG over lw_max_payload(); LW_ENOMEM pool or loan
- *   table exhausted; LW_ECLOSED.
+ * @return LW_OK; LW_ETOOBIG over lw_max_payload(); LW_ENOMEM pool
+ *   exhausted; LW_ELIMIT this connection holds held_max messages and loans
+ *   already; LW_ECLOSED.
  */
 int lw_loan(lw_conn *c, size_t size, struct lw_loan *loan);
 

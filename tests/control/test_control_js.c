@@ -142,6 +142,42 @@ static void test_idle_control_is_silent(void **state)
 	lw_close(c);
 }
 
+static bool ctl_log_has(const char *what)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(g_c.log, "r");
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* A stream whose meta.json is damaged is not served, and lw-control says
+ * so at start (it served one stream fewer without a word). */
+static void test_damaged_meta_reported(void **state)
+{
+	char path[300];
+	FILE *f;
+
+	(void)state;
+	add_stream("BADM", "badm.>", NULL);
+	assert_true(pub("badm.a", "kept", NULL, NULL) >= 1);
+	snprintf(path, sizeof(path), "%s/BADM/meta.json", g_c.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{not json", f);
+	fclose(f);
+	restart(SIGTERM);
+	assert_true(ctl_log_has("stream BADM not loaded"));
+	assert_true(ctl_log_has("its messages are kept in"));
+	/* the rest is served */
+	assert_true(pub("keep.c", "still", NULL, NULL) >= 1);
+}
+
 /* A create the fabric refuses (more subjects than lwd has subscriptions,
  * 4096 by default)
  * leaves nothing on disk, and lw-control starts again serving the rest. */
@@ -638,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_idle_control_is_silent),
 		cmocka_unit_test(test_healthz_jetstream),
 		cmocka_unit_test(test_refused_create_leaves_nothing),
+		cmocka_unit_test(test_damaged_meta_reported),
 		cmocka_unit_test(test_shm_publisher),
 		cmocka_unit_test(test_get_delete_purge),
 		cmocka_unit_test(test_limits),
