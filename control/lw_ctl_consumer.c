@@ -256,8 +256,16 @@ static int64_t send_one(struct lw_consumer *c, const char *to, uint64_t sseq, ui
 	char *hdr_buf = NULL;
 	int64_t wire;
 
-	if (lw_store_get(c->s->st, sseq, &r) != 0)
+	if ((rc = lw_store_get(c->s->st, sseq, &r)) != 0) {
+		/* Passed over: a record that fails its CRC cannot be sent.
+		 * Said once per consumer and sequence, not in silence. */
+		if (rc == -EBADMSG && c->bad_logged != sseq) {
+			fprintf(stderr, "lw-control: consumer %s > %s: %s: passed over\n", c->s->name,
+				c->name, lw_errmsg());
+			c->bad_logged = sseq;
+		}
 		return -1;
+	}
 	c->dseq++;
 	ack_subject(ack, c, deliveries, sseq, (uint64_t)r.ts, pending);
 	/* A pull request's max_bytes counts as nats-server's does: subject,

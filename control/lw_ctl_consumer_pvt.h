@@ -78,6 +78,7 @@ struct lw_consumer {
 	size_t nw, capw;
 	bool dirty;
 	bool save_failed;  /* the last lw_cons_save failed (logged once) */
+	uint64_t bad_logged; /* the last damaged record reported */
 	struct lw_consumer *next;
 };
 

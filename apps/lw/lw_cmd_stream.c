@@ -64,7 +64,10 @@ static void print_info(const json_t *r)
 	       lw_js_int(st, "bytes"), lw_js_int(st, "first_seq"), lw_js_int(st, "last_seq"),
 	       lw_js_int(st, "num_deleted"), lw_js_int(st, "num_subjects"),
 	       lw_js_int(st, "consumer_count"));
-	printf("  first / last: %s / %s\n", lw_js_str(st, "first_ts"), lw_js_str(st, "last_ts"));
+	/* Go's zero time, as nats-server sends it for "never": shown as such */
+	printf("  first / last: %s / %s\n",
+	       strncmp(lw_js_str(st, "first_ts"), "0001-", 5) ? lw_js_str(st, "first_ts") : "-",
+	       strncmp(lw_js_str(st, "last_ts"), "0001-", 5) ? lw_js_str(st, "last_ts") : "-");
 	if (json_object_get(st, "lost") != NULL)
 		printf("  LOST:         %zu message(s), %lld bytes (corruption, see lw-control's log)\n",
 		       json_array_size(json_object_get(json_object_get(st, "lost"), "msgs")),
