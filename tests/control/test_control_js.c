@@ -142,20 +142,6 @@ static void test_idle_control_is_silent(void **state)
 	lw_close(c);
 }
 
-static bool ctl_log_has(const char *what)
-{
-	char line[1024];
-	bool found = false;
-	FILE *f = fopen(g_c.log, "r");
-
-	if (f == NULL)
-		return false;
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* A stream whose meta.json is damaged is not served, and lw-control says
  * so at start (it served one stream fewer without a word). */
 static void test_damaged_meta_reported(void **state)
@@ -172,8 +158,8 @@ static void test_damaged_meta_reported(void **state)
 	fputs("{not json", f);
 	fclose(f);
 	restart(SIGTERM);
-	assert_true(ctl_log_has("stream BADM not loaded"));
-	assert_true(ctl_log_has("its messages are kept in"));
+	assert_true(lw_test_file_has(g_c.log, "stream BADM not loaded"));
+	assert_true(lw_test_file_has(g_c.log, "its messages are kept in"));
 	/* the rest is served */
 	assert_true(pub("keep.c", "still", NULL, NULL) >= 1);
 }

@@ -659,20 +659,6 @@ static void on_lame_duck(natsConnection *nc, void *arg)
 	atomic_fetch_add(&g_lame_duck, 1);
 }
 
-static bool log_has(const char *path, const char *what)
-{
-	char line[512];
-	bool found = false;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL)
-		return false;
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* nats-server's operator signals must not kill the domain: SIGHUP and
  * SIGUSR1 (reload, log reopen) are logged and ignored; SIGUSR2 is lame
  * duck mode: connected clients get INFO "ldm":true (nats.c's lame-duck
@@ -704,15 +690,15 @@ static void test_signals_lame_duck(void **state)
 
 	kill(pid, SIGHUP);
 	kill(pid, SIGUSR1);
-	assert_true(LW_TEST_WAIT(log_has(log, "SIGUSR1: lwd logs to stderr"), 2000));
-	assert_true(log_has(log, "SIGHUP: configuration reload is not supported"));
+	assert_true(LW_TEST_WAIT(lw_test_file_has(log, "SIGUSR1: lwd logs to stderr"), 2000));
+	assert_true(lw_test_file_has(log, "SIGHUP: configuration reload is not supported"));
 	assert_int_equal(waitpid(pid, &st, WNOHANG), 0);
 	assert_int_equal(natsConnection_PublishString(nc, "sig.a", "1"), NATS_OK);
 	expect_next(s, "sig.a", "1");
 
 	kill(pid, SIGUSR2);
 	assert_true(LW_TEST_WAIT(atomic_load(&g_lame_duck) == 1, 2000));
-	assert_true(log_has(log, "entering lame duck mode"));
+	assert_true(lw_test_file_has(log, "entering lame duck mode"));
 	assert_int_not_equal(natsConnection_ConnectTo(&late, t.url), NATS_OK);
 	assert_int_equal(natsConnection_PublishString(nc, "sig.b", "2"), NATS_OK);
 	expect_next(s, "sig.b", "2");
@@ -720,7 +706,7 @@ static void test_signals_lame_duck(void **state)
 	t.d.pid = 0;
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_true(log_has(log, "lame duck period over"));
+	assert_true(lw_test_file_has(log, "lame duck period over"));
 	natsSubscription_Destroy(s);
 	natsConnection_Destroy(nc);
 }

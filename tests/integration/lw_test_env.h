@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,21 @@ static inline void lw_test_log_tail(const char *log, off_t from, char *tail, siz
 	k = fread(tail, 1, cap - 1, f);
 	tail[k] = '\0';
 	fclose(f);
+}
+
+/* Does a line of file @p path (a daemon's log) contain @p what? */
+static inline bool lw_test_file_has(const char *path, const char *what)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
 }
 
 static inline off_t lw_test_log_size(const char *log)

@@ -198,10 +198,7 @@ static void test_stale_domain_recovered(void **state)
 {
 	struct lw_domain_stats st;
 	struct lw_conn_opts o;
-	char line[512];
-	int found = 0;
 	lw_conn *c, *old;
-	FILE *f;
 
 	(void)state;
 	assert_int_equal(lw_test_daemon_start(&d, d.domain, NULL), 0);
@@ -231,13 +228,7 @@ static void test_stale_domain_recovered(void **state)
 	assert_int_equal(lw_publish(c, "x", "y", 1), 0);
 	lw_close(c);
 	assert_int_equal(lw_test_daemon_stop(&d, SIGTERM), 0);
-	f = fopen(d.log, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, "recovered stale domain") != NULL)
-			found = 1;
-	fclose(f);
-	assert_true(found);
+	assert_true(lw_test_file_has(d.log, "recovered stale domain"));
 	/* clean shutdown removed the files */
 	assert_int_not_equal(access(st.path, F_OK), 0);
 }
