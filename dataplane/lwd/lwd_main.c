@@ -362,10 +362,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, " %s", eal_argv[i]);
 		fputc('\n', stderr);
 	}
+	bool eal_huge = true;
+
+	for (int i = 0; i < eal_argc; i++)
+		if (strcmp(eal_argv[i], "--no-huge") == 0)
+			eal_huge = false;
 	if (rte_eal_init(eal_argc, eal_argv) < 0) {
 		/* The EAL cannot be initialised twice in one process: with
-		 * hugepages=auto, start again without them. */
-		if (strcmp(w->cfg.hugepages, "auto") == 0 && getenv("LWD_NO_HUGE_RETRY") == NULL) {
+		 * hugepages=auto, start again without them (only when it did
+		 * try them: a bad --lcores is not a hugepage problem). */
+		if (eal_huge && strcmp(w->cfg.hugepages, "auto") == 0 &&
+		    getenv("LWD_NO_HUGE_RETRY") == NULL) {
 			char *nargv[argc + 3];
 
 			lwd_log(LWD_INFO, "EAL failed with hugepages (%s): restarting without",
@@ -378,7 +385,9 @@ int main(int argc, char **argv)
 			setenv("LWD_NO_HUGE_RETRY", "1", 1);
 			execv("/proc/self/exe", nargv);
 		}
-		lwd_log(LWD_ERR, "DPDK EAL initialisation failed: %s", rte_strerror(rte_errno));
+		lwd_log(LWD_ERR, "DPDK EAL initialisation failed: %s (check --lcores '%s' and"
+			" --eal '%s'; the EAL's own message is above)", rte_strerror(rte_errno),
+			w->cfg.lcores, w->cfg.eal_extra);
 		return 2;
 	}
 	w->n_workers = rte_lcore_count();
