@@ -357,6 +357,17 @@ static void route(struct lw_gw *gw, struct gw_http *h)
 			respond_head(h, 503, "application/json", &b, head);
 			return;
 		}
+		if (js) {
+			int pid;
+
+			if (gw_control_stopped(gw, &pid)) {
+				gw_sb_printf(&b, "{\"status\":\"unavailable\",\"error\":"
+					     "\"JetStream not responding (lw-control, pid %d, is"
+					     " stopped)\"}\n", pid);
+				respond_head(h, 503, "application/json", &b, head);
+				return;
+			}
+		}
 		gw_sb_printf(&b, "{\"status\":\"ok\"}\n");
 	} else if (strcmp(path, "/metrics") == 0) {
 		metrics(gw, &b);

@@ -293,6 +293,9 @@ int gw_connz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q);
 int gw_subsz(struct lw_gw *gw, struct sbuf *b, struct sbuf *err, const char *q);
 /* lw-control serves the JetStream API on this domain now. */
 bool gw_js_served(struct lw_gw *gw);
+/* Is the lw-control serving this domain stopped (SIGSTOP, a debugger)? Its
+ * subscriptions are still there, but nothing answers. *pid_out: its pid. */
+bool gw_control_stopped(const struct lw_gw *gw, int *pid_out);
 /* Subscriptions of TCP clients. */
 uint32_t gw_subs(const struct lw_gw *gw);
 /* Keeps what /connz shows of @p c, about to be freed. */

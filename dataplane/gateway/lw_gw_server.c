@@ -450,28 +450,64 @@ static int connect_fabric(struct lw_gw *gw)
 	return 0;
 }
 
-/* Does a live lw-control serve this domain? It holds the domain's
- * control lock (flock) for as long as it runs, across lwd restarts. */
-static bool control_running(const struct lw_gw *gw)
+/* The pid of the lw-control serving this domain, or 0: it holds the
+ * domain's control lock (flock) for as long as it runs, across lwd
+ * restarts, and keeps its pid in it. */
+static pid_t control_pid(const struct lw_gw *gw)
 {
-	char lp[256];
+	char lp[256], txt[32];
 	char *dot;
-	bool held = false;
+	pid_t pid = 0;
+	ssize_t n;
 	int fd;
 
 	if (lw_dom_lock_path(gw->domain, lp, sizeof(lp) - 16) != LW_OK ||
 	    (dot = strrchr(lp, '.')) == NULL)
-		return false;
+		return 0;
 	snprintf(dot, sizeof(lp) - (size_t)(dot - lp), ".control.lock");
 	fd = open(lp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
-	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
-		held = errno == EWOULDBLOCK;
-	else
-		flock(fd, LOCK_UN);
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN); /* nobody holds it */
+	} else if (errno == EWOULDBLOCK) {
+		n = pread(fd, txt, sizeof(txt) - 1, 0);
+		txt[n > 0 ? n : 0] = '\0';
+		pid = (pid_t)atoi(txt);
+		if (pid <= 0)
+			pid = -1; /* held, pid not written yet */
+	}
 	close(fd);
-	return held;
+	return pid;
+}
+
+static bool control_running(const struct lw_gw *gw)
+{
+	return control_pid(gw) != 0;
+}
+
+bool gw_control_stopped(const struct lw_gw *gw, int *pid_out)
+{
+	char path[64], buf[256], *p;
+	pid_t pid = control_pid(gw);
+	ssize_t n;
+	int fd;
+
+	*pid_out = (int)pid;
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')' */
+	p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
 /*

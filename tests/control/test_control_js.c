@@ -197,19 +197,34 @@ static void test_refused_create_leaves_nothing(void **state)
 	assert_true(pub("keep.b", "still", NULL, NULL) >= 2);
 }
 
+static void healthz_js(char *buf, size_t cap)
+{
+	int eof, fd = gw_tcp_connect(g_t.http_port);
+
+	gw_send(fd, "GET /healthz?js-enabled-only=true HTTP/1.0\r\n\r\n");
+	gw_recv_until(fd, buf, cap, NULL, 2000, &eof);
+	close(fd);
+}
+
 /* With lw-control serving the domain, lwd's health check for JetStream
- * passes (without it: 503, see gw_wire). */
+ * passes (without it: 503, see gw_wire); with lw-control stopped
+ * (SIGSTOP: its subscriptions stay, nothing answers) it fails. */
 static void test_healthz_jetstream(void **state)
 {
 	char buf[2048];
-	int eof, fd = gw_tcp_connect(g_t.http_port);
 
 	(void)state;
-	gw_send(fd, "GET /healthz?js-enabled-only=true HTTP/1.0\r\n\r\n");
-	gw_recv_until(fd, buf, sizeof(buf), NULL, 2000, &eof);
-	close(fd);
+	healthz_js(buf, sizeof(buf));
 	assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
 	assert_non_null(strstr(buf, "{\"status\":\"ok\"}"));
+	kill(g_c.pid, SIGSTOP);
+	lw_test_sleep_ms(50); /* stopped once the signal is taken */
+	healthz_js(buf, sizeof(buf));
+	kill(g_c.pid, SIGCONT);
+	assert_non_null(strstr(buf, "HTTP/1.1 503"));
+	assert_non_null(strstr(buf, "is stopped"));
+	healthz_js(buf, sizeof(buf));
+	assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
 }
 
 /* Shared-memory clients store into the same stream: with a reply subject
