@@ -628,6 +628,28 @@ void lw_consumers_load(struct lw_stream *s)
 				/* Unacked at the restart: redeliver at once. */
 				lw_cons_pend_due(c, p, 0);
 			}
+			/* Pull requests that were waiting: their clients still
+			 * wait too when only lw-control restarted (lwd kept
+			 * their inboxes); without them a consume() would stall
+			 * until it missed its heartbeats. Expired ones, and ones
+			 * nobody listens for any more, are dropped. */
+			json_array_foreach(json_object_get(st, "waiting"), i, v) {
+				struct waiting w = {
+					.reply = (char *)json_string_value(json_array_get(v, 0)),
+					.batch = json_integer_value(json_array_get(v, 1)),
+					.max_bytes = json_integer_value(json_array_get(v, 2)),
+					.expires = json_integer_value(json_array_get(v, 3)),
+					.hb_ns = json_integer_value(json_array_get(v, 4)),
+					.delivered = json_integer_value(json_array_get(v, 5)),
+					.no_wait = json_is_true(json_array_get(v, 6)),
+				};
+				int64_t now = lw_now_wall_ns();
+
+				if (w.reply == NULL || w.batch <= 0 || (w.expires > 0 && w.expires <= now) ||
+				    (s->ctl->c != NULL && lw_interest(s->ctl->c, w.reply) <= 0))
+					continue;
+				lw_cons_waiting_add(c, &w, now);
+			}
 			/* A push consumer's backlog may have been waiting for
 			 * its subscriber: try at the next tick (and every tick
 			 * while nobody listens), not only when a new message
@@ -728,28 +750,15 @@ static void next_request(struct lw_ctl *ctl, struct lw_consumer *c, lw_msg *m)
 		w.batch = 1;
 	if (refuse_request(ctl, c, &w, reply))
 		return;
-	if (w.expires > 0) {
+	if (w.expires > 0)
 		w.expires += now;
-		if (ctl->next_due == 0 || w.expires < ctl->next_due)
-			ctl->next_due = w.expires;
-	}
-	if (w.hb_ns > 0)
-		w.next_hb = now + w.hb_ns;
 	if (c->max_waiting > 0 && (int64_t)c->nw >= c->max_waiting) {
 		lw_cons_status(ctl, reply, "NATS/1.0 409 Exceeded MaxWaiting\r\n\r\n");
 		return;
 	}
-	if (c->nw == c->capw) {
-		size_t nc = c->capw ? c->capw * 2 : 8;
-		struct waiting *nw = realloc(c->w, nc * sizeof(*nw));
-
-		if (nw == NULL)
-			return;
-		c->w = nw;
-		c->capw = nc;
-	}
-	w.reply = strdup(reply);
-	c->w[c->nw++] = w;
+	w.reply = (char *)reply;
+	if (lw_cons_waiting_add(c, &w, now) != 0)
+		return;
 	c->last_active = now;
 	lw_cons_deliver(c);
 	lw_cons_end_no_wait(c);

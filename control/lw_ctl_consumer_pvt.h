@@ -101,6 +101,10 @@ struct lw_consumer *lw_cons_find(struct lw_stream *s, const char *name);
 bool lw_cons_match(const struct lw_consumer *c, const char *subj);
 /** Messages not yet delivered (num_pending). */
 uint64_t lw_cons_pending(struct lw_consumer *c);
+/** Adds a pull request (its reply copied; heartbeat and expiry timers
+ *  armed from @p now): 0, or -1 out of memory. */
+int lw_cons_waiting_add(struct lw_consumer *c, const struct waiting *w, int64_t now);
+
 /** Writes the consumer's state file: 0, or -errno (logged once; the
  *  consumer stays dirty, so the timer tries again). */
 int lw_cons_save(struct lw_consumer *c);

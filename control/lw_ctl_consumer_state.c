@@ -117,7 +117,7 @@ void lw_cons_path(struct lw_consumer *c, char *buf, size_t cap, bool dir)
 int lw_cons_save(struct lw_consumer *c)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	json_t *pend = json_array(), *o;
+	json_t *pend = json_array(), *wait = json_array(), *o;
 	char *text;
 	int fd, err = 0;
 
@@ -126,10 +126,19 @@ int lw_cons_save(struct lw_consumer *c)
 		json_array_append_new(pend, json_pack("[I, I, i]", (json_int_t)c->p[i].sseq,
 						       (json_int_t)c->p[i].cseq,
 						       (int)c->p[i].deliveries));
-	o = json_pack("{s:O, s:I, s:{s:I, s:I, s:I, s:I, s:o}}", "config", c->cfg, "created_ns",
-		      (json_int_t)c->created_ns, "state", "next", (json_int_t)c->next_sseq,
-		      "dseq", (json_int_t)c->dseq, "floor_s", (json_int_t)c->floor_s, "floor_c",
-		      (json_int_t)c->floor_c, "pending", pend);
+	for (size_t i = 0; i < c->nw; i++)
+		json_array_append_new(wait, json_pack("[s, I, I, I, I, I, b]", c->w[i].reply,
+						       (json_int_t)c->w[i].batch,
+						       (json_int_t)c->w[i].max_bytes,
+						       (json_int_t)c->w[i].expires,
+						       (json_int_t)c->w[i].hb_ns,
+						       (json_int_t)c->w[i].delivered,
+						       (int)c->w[i].no_wait));
+	o = json_pack("{s:O, s:I, s:{s:I, s:I, s:I, s:I, s:o, s:o}}", "config", c->cfg,
+		      "created_ns", (json_int_t)c->created_ns, "state", "next",
+		      (json_int_t)c->next_sseq, "dseq", (json_int_t)c->dseq, "floor_s",
+		      (json_int_t)c->floor_s, "floor_c", (json_int_t)c->floor_c, "pending", pend,
+		      "waiting", wait);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	lw_cons_path(c, path, sizeof(path), true);

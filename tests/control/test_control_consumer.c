@@ -6,6 +6,8 @@
  * replay from a sequence and a time, push consumers, and the same flow
  * from a shared-memory client.
  */
+#include <pthread.h>
+
 #include "js_fixture.h"
 
 static void test_pull_consumer(void **state)
@@ -651,6 +653,51 @@ static void test_ephemeral_after_restart(void **state)
 	assert_int_equal(ec, 10014);
 }
 
+struct fetch_arg {
+	natsSubscription *sub;
+	int count;
+};
+
+static void *fetch_one(void *p)
+{
+	struct fetch_arg *a = p;
+	natsMsgList l = { 0 };
+	jsErrCode ec = 0;
+
+	natsSubscription_Fetch(&l, a->sub, 1, 8000, &ec);
+	a->count = l.Count;
+	for (int i = 0; i < l.Count; i++)
+		natsMsg_Ack(l.Msgs[i], NULL);
+	natsMsgList_Destroy(&l);
+	return NULL;
+}
+
+/* A pull request waiting when lw-control restarts (lwd, and so the
+ * client's inbox, stay) is still served after it: the fetch gets the
+ * message published after the restart, as a consume() keeps going,
+ * instead of waiting out its expiry or missed heartbeats. */
+static void test_pull_waiting_after_restart(void **state)
+{
+	struct fetch_arg a = { 0 };
+	jsSubOptions so;
+	jsErrCode ec = 0;
+	pthread_t t;
+
+	(void)state;
+	add_stream("PWR", "pwr.*", NULL);
+	jsSubOptions_Init(&so);
+	so.Stream = "PWR";
+	assert_int_equal(js_PullSubscribe(&a.sub, g_js, "pwr.*", "pw", NULL, &so, &ec), NATS_OK);
+	a.count = -1;
+	pthread_create(&t, NULL, fetch_one, &a);
+	lw_test_sleep_ms(300);
+	restart(SIGTERM);
+	pub("pwr.a", "after", NULL, NULL);
+	pthread_join(t, NULL);
+	assert_int_equal(a.count, 1);
+	natsSubscription_Destroy(a.sub);
+}
+
 static int64_t fetch_ms(natsSubscription *sub, int64_t expires_ms, bool no_wait, int *count)
 {
 	jsFetchRequest r;
@@ -804,6 +851,7 @@ int main(void)
 		cmocka_unit_test(test_push_backlog_after_restart),
 		cmocka_unit_test(test_ephemeral_after_restart),
 		cmocka_unit_test(test_fetch_expiry_on_time),
+		cmocka_unit_test(test_pull_waiting_after_restart),
 		cmocka_unit_test(test_push_bound),
 		cmocka_unit_test(test_long_names_not_cut),
 	};
