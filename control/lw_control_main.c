@@ -384,10 +384,7 @@ int main(int argc, char **argv)
 		snprintf(what, sizeof(what), "store %s", ctl.store_dir);
 		if (take_over(lp, what) < 0)
 			return 2;
-		if (lw_dom_lock_path(domain, lp, sizeof(lp) - 16) == LW_OK) {
-			char *dot = strrchr(lp, '.');
-
-			snprintf(dot, sizeof(lp) - (size_t)(dot - lp), ".control.lock");
+		if (lw_dom_control_lock_path(domain, lp, sizeof(lp)) == LW_OK) {
 			snprintf(what, sizeof(what), "domain '%s'", domain);
 			if (take_over(lp, what) < 0)
 				return 2;

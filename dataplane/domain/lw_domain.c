@@ -202,6 +202,19 @@ int lw_dom_lock_path(const char *name, char *buf, size_t bufsz)
 	return LW_OK;
 }
 
+int lw_dom_control_lock_path(const char *name, char *buf, size_t bufsz)
+{
+	const char *dir = getenv("LW_SHM_DIR");
+	int n;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/dev/shm";
+	n = snprintf(buf, bufsz, "%s/lightwire-%s.control.lock", dir, name);
+	if (n < 0 || (size_t)n >= bufsz)
+		return LW_SET_ERR(LW_EINVAL, "lock path too long");
+	return LW_OK;
+}
+
 int lw_dom_daemon_alive(const char *name)
 {
 	char path[256];

@@ -266,6 +266,9 @@ size_t lw_dom_layout(const struct lw_dom_config *cfg, struct lw_dom_hdr *hdr);
 /* Path of the lock file lwd holds for domain @p name (always in /dev/shm
  * or $LW_SHM_DIR): it also records where the domain file is. */
 int lw_dom_lock_path(const char *name, char *buf, size_t bufsz);
+/* Path of the lock file lw-control holds for domain @p name (its pid in
+ * it): lightwire-<name>.control.lock beside the domain's own lock. */
+int lw_dom_control_lock_path(const char *name, char *buf, size_t bufsz);
 
 /* Domain name from @p name, else $LW_DOMAIN, else "default"; checks it. */
 int lw_dom_name(const char *name, const char **out);

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -29,7 +28,7 @@
 
 #include "lw_gw_pvt.h"
 #include "lw_client_pvt.h" /* lw_dispatch_once */
-#include "lw_domain.h"     /* lw_dom_lock_path */
+#include "lw_domain.h"     /* lw_dom_control_lock_path */
 
 #define TICK_MS 100
 /* After activity the loop polls (epoll_wait with no timeout, plus the
@@ -450,35 +449,37 @@ static int connect_fabric(struct lw_gw *gw)
 	return 0;
 }
 
-/* The pid of the lw-control serving this domain, or 0: it holds the
- * domain's control lock (flock) for as long as it runs, across lwd
- * restarts, and keeps its pid in it. */
+/* The pid of the lw-control serving this domain, or 0. It keeps its pid
+ * in the domain's control lock file for as long as it runs (across lwd
+ * restarts) and removes the file when it exits; a killed one leaves it,
+ * so the pid must still be an lw-control. Read without taking the lock:
+ * a flock here could make a starting lw-control's take-over misread. */
 static pid_t control_pid(const struct lw_gw *gw)
 {
-	char lp[256], txt[32];
-	char *dot;
-	pid_t pid = 0;
+	char lp[256], txt[32], comm[32];
+	pid_t pid;
 	ssize_t n;
 	int fd;
 
-	if (lw_dom_lock_path(gw->domain, lp, sizeof(lp) - 16) != LW_OK ||
-	    (dot = strrchr(lp, '.')) == NULL)
+	if (lw_dom_control_lock_path(gw->domain, lp, sizeof(lp)) != LW_OK)
 		return 0;
-	snprintf(dot, sizeof(lp) - (size_t)(dot - lp), ".control.lock");
 	fd = open(lp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-		flock(fd, LOCK_UN); /* nobody holds it */
-	} else if (errno == EWOULDBLOCK) {
-		n = pread(fd, txt, sizeof(txt) - 1, 0);
-		txt[n > 0 ? n : 0] = '\0';
-		pid = (pid_t)atoi(txt);
-		if (pid <= 0)
-			pid = -1; /* held, pid not written yet */
-	}
+	n = pread(fd, txt, sizeof(txt) - 1, 0);
 	close(fd);
-	return pid;
+	txt[n > 0 ? n : 0] = '\0';
+	pid = (pid_t)atoi(txt);
+	if (pid <= 0)
+		return 0;
+	snprintf(lp, sizeof(lp), "/proc/%d/comm", (int)pid);
+	fd = open(lp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	comm[n > 0 ? n : 0] = '\0';
+	return strncmp(comm, "lw-control", 10) == 0 ? pid : 0;
 }
 
 static bool control_running(const struct lw_gw *gw)
