@@ -189,30 +189,28 @@ int lw_dom_name(const char *name, const char **out)
 	return LW_OK;
 }
 
-int lw_dom_lock_path(const char *name, char *buf, size_t bufsz)
+/* <LW_SHM_DIR or /dev/shm>/lightwire-<name><suffix> */
+static int shm_file_path(const char *name, const char *suffix, char *buf, size_t bufsz)
 {
 	const char *dir = getenv("LW_SHM_DIR");
 	int n;
 
 	if (dir == NULL || dir[0] == '\0')
 		dir = "/dev/shm";
-	n = snprintf(buf, bufsz, "%s/lightwire-%s.lock", dir, name);
+	n = snprintf(buf, bufsz, "%s/lightwire-%s%s", dir, name, suffix);
 	if (n < 0 || (size_t)n >= bufsz)
 		return LW_SET_ERR(LW_EINVAL, "lock path too long");
 	return LW_OK;
 }
 
+int lw_dom_lock_path(const char *name, char *buf, size_t bufsz)
+{
+	return shm_file_path(name, ".lock", buf, bufsz);
+}
+
 int lw_dom_control_lock_path(const char *name, char *buf, size_t bufsz)
 {
-	const char *dir = getenv("LW_SHM_DIR");
-	int n;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/dev/shm";
-	n = snprintf(buf, bufsz, "%s/lightwire-%s.control.lock", dir, name);
-	if (n < 0 || (size_t)n >= bufsz)
-		return LW_SET_ERR(LW_EINVAL, "lock path too long");
-	return LW_OK;
+	return shm_file_path(name, ".control.lock", buf, bufsz);
 }
 
 int lw_dom_daemon_alive(const char *name)
