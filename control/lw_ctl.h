@@ -58,8 +58,6 @@ struct lw_stream {
 	size_t dq_head, dq_len, dq_cap;
 	struct lw_consumer *consumers;
 	bool notify;                 /**< new messages for consumers at the next flush */
-	uint64_t fail_from;          /**< acks from this seq fail (set by a flush) */
-	int fail_errno;              /**< why (errno), for the publishers' error */
 	int64_t fail_logged_ns;      /**< write failures are logged once a second */
 	uint64_t fail_unlogged;      /**< ... with how many went unlogged since */
 	struct lw_ctl *ctl;

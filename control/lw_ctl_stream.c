@@ -97,10 +97,32 @@ void lw_ctl_queue_ack(struct lw_ctl *ctl, const char *reply, char *body, struct 
 	ctl->n_acks++;
 }
 
+/* The PubAcks still held back for @p s's messages from @p from on become
+ * errors: those messages were not stored (their sequences go to the next
+ * messages, whose own PubAcks are queued after this and stay good). */
+static void fail_pending_acks(struct lw_stream *s, uint64_t from, int err)
+{
+	struct lw_ctl *ctl = s->ctl;
+
+	for (size_t i = 0; i < ctl->n_acks; i++) {
+		struct lw_pending_ack *a = &ctl->acks[i];
+		char body[160];
+
+		if (a->s != s || a->seq < from)
+			continue;
+		snprintf(body, sizeof(body), "{\"error\":{\"code\":503,\"err_code\":10077,"
+			 "\"description\":\"store write failed: %s\"}}", strerror(err ? err : EIO));
+		free(a->body);
+		a->body = strdup(body);
+		a->s = NULL; /* settled: a later rollback to a lower sequence skips it */
+	}
+}
+
 /* A failed write took messages from @p from on out of the store: they
- * were never acknowledged; forget their Nats-Msg-Ids and make consumers
- * read those sequences again (the store gives them to new messages). */
-static void rolled_back(struct lw_stream *s, uint64_t from)
+ * were never acknowledged; forget their Nats-Msg-Ids, make consumers read
+ * those sequences again (the store gives them to new messages) and turn
+ * their held-back PubAcks into errors. */
+static void rolled_back(struct lw_stream *s, uint64_t from, int err)
 {
 	const char *id;
 	json_t *v;
@@ -110,17 +132,9 @@ static void rolled_back(struct lw_stream *s, uint64_t from)
 		if ((uint64_t)json_integer_value(v) >= from)
 			json_object_del(s->dedup, id);
 	lw_consumers_rewind(s, from);
-	if (s->fail_from == 0 || from < s->fail_from)
-		s->fail_from = from;
+	fail_pending_acks(s, from, err);
 }
 
-/*
- * The end of a batch: writes what the streams gathered (one write per
- * stream), syncs under fsync "always" (group commit), then sends the
- * PubAcks held back meanwhile and lets consumers see the new messages. A
- * publisher is told "stored" only once its message is in the file; one
- * whose write failed (disk full) gets error 10077 instead.
- */
 /* A full disk fails every publish: one line a second, not one each. */
 static void write_failed_log(struct lw_stream *s, int err)
 {
@@ -132,7 +146,7 @@ static void write_failed_log(struct lw_stream *s, int err)
 	}
 	if (s->fail_unlogged > 0)
 		fprintf(stderr, "lw-control: stream %s: store write failed: %s (and %llu more"
-			" failures in the last second)\n", s->name, strerror(err),
+			" failures since the last line)\n", s->name, strerror(err),
 			(unsigned long long)s->fail_unlogged);
 	else
 		fprintf(stderr, "lw-control: stream %s: store write failed: %s\n", s->name,
@@ -141,13 +155,19 @@ static void write_failed_log(struct lw_stream *s, int err)
 	s->fail_unlogged = 0;
 }
 
+/*
+ * The end of a batch: writes what the streams gathered (one write per
+ * stream), syncs under fsync "always" (group commit), then sends the
+ * PubAcks held back meanwhile and lets consumers see the new messages. A
+ * publisher is told "stored" only once its message is in the file; one
+ * whose write failed (disk full) gets error 10077 instead.
+ */
 void lw_ctl_flush_acks(struct lw_ctl *ctl)
 {
 	for (struct lw_stream *s = ctl->streams; s != NULL; s = s->next) {
 		uint64_t from = lw_store_unflushed_from(s->st), back;
 		int rc = 0;
 
-		s->fail_from = 0;
 		if (ctl->sync == LW_SYNC_ALWAYS) {
 			if (lw_store_dirty(s->st))
 				rc = lw_store_sync(s->st);
@@ -156,28 +176,16 @@ void lw_ctl_flush_acks(struct lw_ctl *ctl)
 		}
 		back = lw_store_take_rollback(s->st);
 		if (back != 0)
-			rolled_back(s, back);
+			rolled_back(s, back, -rc);
 		/* A failed sync after a good write: nothing is known durable. */
-		if (rc != 0 && back == 0)
-			s->fail_from = from != 0 ? from : 1;
-		if (rc != 0) {
-			s->fail_errno = -rc;
+		else if (rc != 0)
+			fail_pending_acks(s, from != 0 ? from : 1, -rc);
+		if (rc != 0)
 			write_failed_log(s, -rc);
-		}
 	}
 	for (size_t i = 0; i < ctl->n_acks; i++) {
 		struct lw_pending_ack *a = &ctl->acks[i];
 
-		if (a->s != NULL && a->s->fail_from != 0 && a->seq >= a->s->fail_from) {
-			/* Not stored: the publisher must not believe it is. */
-			char body[160];
-
-			snprintf(body, sizeof(body), "{\"error\":{\"code\":503,\"err_code\":10077,"
-				 "\"description\":\"store write failed: %s\"}}",
-				 strerror(a->s->fail_errno));
-			free(a->body);
-			a->body = strdup(body);
-		}
 		if (a->reply != NULL && a->body != NULL) {
 			struct lw_pubmsg pm = { .subject = a->reply, .data = a->body,
 						.len = strlen(a->body) };
@@ -461,7 +469,7 @@ static void ingest(struct lw_stream *s, const lw_msg *m)
 
 		/* The append's write of the batch before it failed. */
 		if (back != 0)
-			rolled_back(s, back);
+			rolled_back(s, back, (int)-seq);
 		snprintf(desc, sizeof(desc), "store write failed: %s", strerror((int)-seq));
 		write_failed_log(s, (int)-seq);
 		send_ack(s, reply, pub_err(503, 10077, desc));
