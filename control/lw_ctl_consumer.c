@@ -790,7 +790,9 @@ void lw_consumers_tick(struct lw_stream *s, int64_t now)
 				}
 		if (c->deliver_subject != NULL && c->hb_ns > 0 && now - c->last_push >= c->hb_ns)
 			push_heartbeat(c, now);
-		if (c->dirty)
+		/* An ephemeral's file only serves an lw-control restart: once a
+		 * second is enough (a KV watcher changes with every message). */
+		if (c->dirty && (c->durable || now - c->saved_ns >= 1000000000LL))
 			lw_cons_save(c);
 		if (c->inactive_ns > 0 && c->nw == 0 &&
 		    now - c->last_active > c->inactive_ns) {

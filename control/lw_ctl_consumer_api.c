@@ -561,9 +561,11 @@ static json_t *create(struct lw_ctl *ctl, struct lw_stream *s, const char *sname
 	 * lose it at the next restart); an ephemeral's file is a nicety for
 	 * lw-control restarts, tried again by the timer. */
 	{
-		int e = lw_cons_save(c);
+		int e = c->durable ? lw_cons_save(c) : 0;
 
-		if (e != 0 && c->durable) {
+		if (!c->durable)
+			c->dirty = true; /* an ephemeral's first save: the next tick */
+		if (e != 0) {
 			char d[160];
 
 			lw_cons_delete(c, false);
@@ -650,6 +652,8 @@ void lw_consumers_load(struct lw_stream *s)
 					continue;
 				lw_cons_waiting_add(c, &w, now);
 			}
+			if (c->nw > 0)
+				c->retry = true; /* serve them at the next tick */
 			/* A push consumer's backlog may have been waiting for
 			 * its subscriber: try at the next tick (and every tick
 			 * while nobody listens), not only when a new message

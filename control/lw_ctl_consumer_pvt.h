@@ -78,6 +78,7 @@ struct lw_consumer {
 	size_t nw, capw;
 	bool dirty;
 	bool save_failed;  /* the last lw_cons_save failed (logged once) */
+	int64_t saved_ns;  /* wall time of the last good save (ephemerals: 1/s) */
 	uint64_t bad_logged; /* the last damaged record reported */
 	struct lw_consumer *next;
 };

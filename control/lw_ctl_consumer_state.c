@@ -155,7 +155,7 @@ int lw_cons_save(struct lw_consumer *c)
 			err = k < 0 ? errno : ENOSPC;
 		/* Only "always" pays a sync per state change; otherwise a
 		 * machine crash may redeliver, never skip (see the header). */
-		else if (c->s->ctl->sync == LW_SYNC_ALWAYS && fdatasync(fd) != 0)
+		else if (c->s->ctl->sync == LW_SYNC_ALWAYS && c->durable && fdatasync(fd) != 0)
 			err = errno;
 		close(fd);
 		if (err == 0 && rename(tmp, path) != 0)
@@ -178,5 +178,6 @@ int lw_cons_save(struct lw_consumer *c)
 			c->name);
 	c->save_failed = false;
 	c->dirty = false;
+	c->saved_ns = lw_now_wall_ns();
 	return 0;
 }

@@ -313,11 +313,13 @@ bool lw_daemon_gone(lw_conn *c)
 	    !atomic_compare_exchange_strong(&c->alive_checked_ns, &last, now))
 		return false;
 	pid = (pid_t)c->dom.hdr->daemon_pid;
-	if (pid <= 0)
+	/* lwd's /proc entry was not visible at connect (hidepid, another
+	 * pid namespace): nothing here can tell, the header decides. */
+	if (pid <= 0 || c->daemon_start == 0)
 		return false;
 	st = lw_proc_start_time(pid);
 	/* gone, a zombie, or the pid taken by another process since */
-	if (st == 0 || (st != LW_PROC_UNKNOWN && c->daemon_start != 0 && st != c->daemon_start)) {
+	if (st == 0 || (st != LW_PROC_UNKNOWN && st != c->daemon_start)) {
 		atomic_store(&c->daemon_gone, true);
 		return true;
 	}

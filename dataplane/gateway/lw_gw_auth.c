@@ -200,12 +200,15 @@ const struct gw_user *gw_auth(const struct lw_gw *gw, const char *user, const ch
 	return NULL;
 }
 
-int gw_perm_not_denied(const struct gw_perms *p, const char *subject)
+static bool queue_matches(const char *queue, const char *rule);
+
+int gw_perm_not_denied(const struct gw_perms *p, const char *subject, const char *queue)
 {
-	/* Deliveries of an allowed subscription: a queue rule was weighed
-	 * when it subscribed. */
+	/* Deliveries of an allowed wildcard subscription: a deny rule that
+	 * names a group cuts into the subscriptions of that group only. */
 	for (uint32_t i = 0; i < p->n_deny; i++)
-		if (p->deny_q[i] == NULL && lw_gw_subj_match(p->deny[i], subject))
+		if ((p->deny_q[i] == NULL || (queue != NULL && queue_matches(queue, p->deny_q[i]))) &&
+		    lw_gw_subj_match(p->deny[i], subject))
 			return 0;
 	return 1;
 }

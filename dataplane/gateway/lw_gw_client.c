@@ -134,7 +134,7 @@ static void on_msg(lw_sub *ls, lw_msg *m, void *arg)
 		return;
 	if (!atomic_load_explicit(&c->echo, memory_order_relaxed) && lw_msg_origin(m) == c->cid)
 		return;
-	if (s->deny_filter && !gw_perm_not_denied(&c->auth->sub, lw_msg_subject(m)))
+	if (s->deny_filter && !gw_perm_not_denied(&c->auth->sub, lw_msg_subject(m), s->queue))
 		return;
 	n = atomic_fetch_add(&s->delivered, 1) + 1;
 	max = atomic_load(&s->max);
@@ -214,6 +214,12 @@ static void do_sub(struct gw_conn *c, const struct lw_gw_cmd *cmd)
 
 	if (sub_find(c, cmd->sid) != NULL) {
 		gw_ok(c); /* nats-server ignores a SUB that reuses a live sid */
+		return;
+	}
+	/* Every MSG line carries the sid: one that could not fit one is
+	 * refused now, not its messages dropped later. */
+	if (cmd->sid.n > GW_MAX_SUBJECT) {
+		gw_send_err(c, "%s", "Invalid Subscription ID (over 1024 bytes)");
 		return;
 	}
 	if (c->gw->max_subs_conn != 0 && c->nsubs >= c->gw->max_subs_conn) {
@@ -330,15 +336,17 @@ void gw_conn_sweep(struct gw_conn *c)
  * for the reply subject with a bare 503 status, as nats-server does. */
 static void no_responders(struct gw_conn *c, const char *reply)
 {
-	char line[2 * GW_MAX_SUBJECT];
-	size_t hl = sizeof(NO_RESPONDERS_HDR) - 1;
-	int ln;
+	char line[3 * GW_MAX_SUBJECT];
+	size_t hl = sizeof(NO_RESPONDERS_HDR) - 1, ln;
 
 	for (struct gw_sub *s = c->subs; s != NULL; s = s->next) {
 		if (atomic_load(&s->done) || !lw_gw_subj_match(s->subject, reply))
 			continue;
-		ln = snprintf(line, sizeof(line), "HMSG %s %s %zu %zu\r\n", reply, s->sid, hl, hl);
-		struct iovec v[3] = { { line, (size_t)ln }, { NO_RESPONDERS_HDR, hl }, { "\r\n", 2 } };
+		/* "HMSG <reply> <sid> <hl> <hl>": 0 when it does not fit */
+		ln = msg_line(line, sizeof(line), reply, s->sid, NULL, hl, 0);
+		if (ln == 0)
+			return;
+		struct iovec v[3] = { { line, ln }, { NO_RESPONDERS_HDR, hl }, { "\r\n", 2 } };
 
 		gw_outv(c, v, 3);
 		return;

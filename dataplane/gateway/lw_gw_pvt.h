@@ -262,8 +262,9 @@ int gw_perm_ok(const struct gw_perms *p, const char *subject);
 /* 1 when a subscription to @p subject in @p queue (NULL: none) is allowed,
  * with nats-server's rules for queue-group entries. */
 int gw_perm_sub_ok(const struct gw_perms *p, const char *subject, const char *queue);
-/** True when no deny rule of @p p matches the (literal) @p subject. */
-int gw_perm_not_denied(const struct gw_perms *p, const char *subject);
+/** True when no deny rule of @p p matches the (literal) @p subject for a
+ *  subscription in @p queue (NULL: none). */
+int gw_perm_not_denied(const struct gw_perms *p, const char *subject, const char *queue);
 
 /* lw_gw_tls.c: TLS through OpenSSL. The I/O calls behave as recv/send
  * (-1 with errno EAGAIN when they must wait) and need c->mu held. */

@@ -318,9 +318,9 @@ void lwd_domain_destroy(struct lwd *w)
 			lw_futex_wake(&r->resp_seq, INT_MAX);
 		}
 		unlink(w->dom_path);
+		d->hdr = NULL; /* before the mapping goes: signal handlers look */
 		munmap(d->base, d->size);
 		close(d->fd);
-		d->hdr = NULL;
 	}
 	if (w->lock_fd >= 0) {
 		if (ftruncate(w->lock_fd, 0) != 0)

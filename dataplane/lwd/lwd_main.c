@@ -445,11 +445,24 @@ int main(int argc, char **argv)
 	worker_main(&args[0]);
 	rte_eal_mp_wait_lcore();
 
+	/* The handlers touch the domain and the gateway, which go now: the
+	 * operator signals do nothing any more, a second SIGTERM/SIGINT
+	 * kills at once (what a second Ctrl-C is for). */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
 	lwd_log(LWD_INFO, "shutting down domain '%s'", w->cfg.domain);
 	lwd_domain_destroy(w);
 	/* After the domain is shut down: the gateway's unsubscribes then skip
 	 * the control round trips no worker would answer any more. */
-	lw_gw_stop(w->gw);
+	{
+		struct lw_gw *gw = w->gw;
+
+		w->gw = NULL;
+		lw_gw_stop(gw);
+	}
 	free(w->sub_free);
 	free(w->retired);
 	rte_eal_cleanup();

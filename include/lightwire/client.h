@@ -223,8 +223,10 @@ int lw_unsubscribe(lw_sub *s);
  * Takes the next message of a pull subscription.
  * @param timeout_ms 0 polls, -1 waits forever
  * @return LW_OK; LW_EAGAIN nothing (timeout_ms 0); LW_ETIMEDOUT;
- *   LW_ELIMIT too many messages held (free some); LW_ECLOSED;
- *   LW_EINVAL callback subscription.
+ *   LW_ELIMIT too many messages held (free some); LW_ECLOSED closed, or
+ *   lwd stopped; LW_ENODAEMON lwd was killed (noticed within ~100 ms of
+ *   waiting, once what was queued is taken); LW_EINVAL callback
+ *   subscription.
  */
 int lw_next(lw_sub *s, lw_msg **out, int timeout_ms);
 

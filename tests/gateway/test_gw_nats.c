@@ -478,7 +478,8 @@ static void test_auth_permissions(void **state)
 		   "admin:adminpw::\n"
 		   "app:apppw:app.>,!app.secret:app.>,_INBOX.>,!app.hidden\n"
 		   ":sekrit-token:tok.>:tok.>\n"
-		   "q:qpw::q.x workers,!q.y spies,q.y,q.z v1.*,_INBOX.>\n");
+		   "q:qpw::q.x workers,!q.y spies,q.y,q.z v1.*,_INBOX.>\n"
+		   "w:wpw::w.>,!w.x spies\n");
 	fclose(f);
 	assert_int_equal(gw_test_start(&t, 1, extra), 0);
 
@@ -560,6 +561,23 @@ static void test_auth_permissions(void **state)
 			natsSubscription_Destroy(ok[i]);
 		}
 		assert_int_equal(atomic_load(&g_async_err), 0);
+		natsConnection_Destroy(qc);
+		qc = NULL;
+		/* a deny naming a group also cuts into that group's wildcard
+		 * subscriptions (and only that group's) */
+		assert_int_equal(auth_connect(&qc, t.url, "w", "wpw", NULL), NATS_OK);
+		assert_int_equal(natsConnection_QueueSubscribeSync(&ok[0], qc, "w.*", "spies"), NATS_OK);
+		assert_int_equal(natsConnection_QueueSubscribeSync(&ok[1], qc, "w.*", "others"), NATS_OK);
+		assert_int_equal(natsConnection_Flush(qc), NATS_OK);
+		assert_int_equal(natsConnection_PublishString(admin, "w.x", "hidden"), NATS_OK);
+		assert_int_equal(natsConnection_PublishString(admin, "w.y", "shown"), NATS_OK);
+		assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+		expect_next(ok[0], "w.y", "shown");
+		expect_nothing(ok[0], 200);
+		expect_next(ok[1], "w.x", "hidden");
+		expect_next(ok[1], "w.y", "shown");
+		natsSubscription_Destroy(ok[0]);
+		natsSubscription_Destroy(ok[1]);
 		natsConnection_Destroy(qc);
 	}
 

@@ -174,6 +174,23 @@ static void test_no_responders_long_subject(void **state)
 	gw_send(fd, cmd);
 	expect(fd, "HMSG _INBOX.l.1 1 16 16\r\nNATS/1.0 503\r\n\r\n", 0);
 	close(fd);
+	/* A long sid (up to 1024 bytes) is written whole in the 503; a longer
+	 * one is refused at SUB: no MSG line could carry it. */
+	{
+		static char big[5000], sid[1501];
+
+		memset(sid, 's', 1500);
+		sid[1500] = '\0';
+		fd = client();
+		snprintf(big, sizeof(big), "CONNECT {\"verbose\":false,\"headers\":true,"
+			 "\"no_responders\":true}\r\nSUB _INBOX.m.* %.1000s\r\nSUB x.y %s\r\n"
+			 "PUB kv.%s _INBOX.m.1 1\r\nx\r\nPING\r\n", sid, sid, subj);
+		gw_send(fd, big);
+		snprintf(big, sizeof(big), "HMSG _INBOX.m.1 %.1000s 16 16\r\nNATS/1.0 503\r\n\r\n", sid);
+		expect_all(fd, (const char *const[]){ "-ERR 'Invalid Subscription ID (over 1024 bytes)'",
+						     big, "PONG\r\n", NULL });
+		close(fd);
+	}
 }
 
 /* Not pedantic: '*' and '>' in a publish subject are plain tokens, as
