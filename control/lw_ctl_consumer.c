@@ -148,34 +148,6 @@ static void waiting_del(struct lw_consumer *c, size_t i)
 	c->dirty = true; /* the state file lists the waiting requests */
 }
 
-int lw_cons_waiting_add(struct lw_consumer *c, const struct waiting *w, int64_t now)
-{
-	struct lw_ctl *ctl = c->s->ctl;
-	struct waiting *nw;
-
-	if (c->nw == c->capw) {
-		size_t nc = c->capw ? c->capw * 2 : 8;
-
-		nw = realloc(c->w, nc * sizeof(*nw));
-		if (nw == NULL)
-			return -1;
-		c->w = nw;
-		c->capw = nc;
-	}
-	nw = &c->w[c->nw];
-	*nw = *w;
-	nw->reply = strdup(w->reply);
-	if (nw->reply == NULL)
-		return -1;
-	if (nw->hb_ns > 0)
-		nw->next_hb = now + nw->hb_ns;
-	if (nw->expires > 0 && (ctl->next_due == 0 || nw->expires < ctl->next_due))
-		ctl->next_due = nw->expires;
-	c->nw++;
-	c->dirty = true;
-	return 0;
-}
-
 
 /* --- delivery ------------------------------------------------------------------------------- */
 

@@ -2,7 +2,7 @@
 /*
  * A consumer's state in lw-control: the list of deliveries awaiting an ack
  * (ordered by stream sequence; acks mostly take its head), the ack floor
- * (computed when read), and the state file
+ * (computed when read), the pull requests waiting, and the state file
  * <store>/<stream>/consumers/<name>.json, written by the timer when it
  * changed (see lw_ctl_consumer.c for what a crash may redeliver).
  * Ephemerals have one too: lw-control restarts without its NATS clients
@@ -101,6 +101,36 @@ void lw_cons_floor(struct lw_consumer *c)
 		c->floor_s = c->p[0].sseq - 1;
 		c->floor_c = mc - 1;
 	}
+}
+
+/* --- pull requests waiting ------------------------------------------------------------- */
+
+int lw_cons_waiting_add(struct lw_consumer *c, const struct waiting *w, int64_t now)
+{
+	struct lw_ctl *ctl = c->s->ctl;
+	struct waiting *nw;
+
+	if (c->nw == c->capw) {
+		size_t nc = c->capw ? c->capw * 2 : 8;
+
+		nw = realloc(c->w, nc * sizeof(*nw));
+		if (nw == NULL)
+			return -1;
+		c->w = nw;
+		c->capw = nc;
+	}
+	nw = &c->w[c->nw];
+	*nw = *w;
+	nw->reply = strdup(w->reply);
+	if (nw->reply == NULL)
+		return -1;
+	if (nw->hb_ns > 0)
+		nw->next_hb = now + nw->hb_ns;
+	if (nw->expires > 0 && (ctl->next_due == 0 || nw->expires < ctl->next_due))
+		ctl->next_due = nw->expires;
+	c->nw++;
+	c->dirty = true;
+	return 0;
 }
 
 /* --- persistence ----------------------------------------------------------------------- */
