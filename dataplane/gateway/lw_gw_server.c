@@ -482,11 +482,6 @@ static pid_t control_pid(const struct lw_gw *gw)
 	return strncmp(comm, "lw-control", 10) == 0 ? pid : 0;
 }
 
-static bool control_running(const struct lw_gw *gw)
-{
-	return control_pid(gw) != 0;
-}
-
 bool gw_control_stopped(const struct lw_gw *gw, int *pid_out)
 {
 	char path[64], buf[256], *p;
@@ -526,7 +521,7 @@ static void wait_for_control(struct lw_gw *gw)
 {
 	uint64_t t0 = gw_now_ns();
 
-	if (!control_running(gw))
+	if (control_pid(gw) == 0)
 		return;
 	while (!atomic_load(&gw->stop) && !gw_js_served(gw)) {
 		if (gw_now_ns() - t0 > CONTROL_WAIT_MS * 1000000ull) {
